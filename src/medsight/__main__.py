@@ -1,0 +1,5 @@
+"""`python -m medsight` runs the CLI."""
+
+from medsight.cli.main import main
+
+main()

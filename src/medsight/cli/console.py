@@ -1,0 +1,41 @@
+"""Shared CLI state: the --quiet/--debug flags, a rich console, and progress bars."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+@dataclass
+class CliState:
+    quiet: bool = False
+    debug: bool = False
+
+
+STATE = CliState()
+console = Console(highlight=False)
+
+
+def say(message: str) -> None:
+    """Print a status line unless --quiet."""
+    if not STATE.quiet:
+        console.print(message)
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[Progress]:
+    """A rich progress bar, disabled under --quiet."""
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=STATE.quiet,
+        transient=False,
+    ) as progress:
+        yield progress

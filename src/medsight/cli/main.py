@@ -1,0 +1,70 @@
+"""The `medsight` command: typer app, global flags, and the one place errors become exit codes.
+
+A user error (`InputError`) prints one line ``error: ...`` and exits 2; anything else prints
+one line and exits 1. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+import medsight
+from medsight.cli import demo as demo_cli
+from medsight.cli import predict as predict_cli
+from medsight.cli import synth as synth_cli
+from medsight.cli.console import STATE
+from medsight.errors import InputError
+
+app = typer.Typer(
+    help="medsight: deep learning on medical images, from DICOM folders to explained models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(synth_cli.app, name="synth")
+app.command("demo")(demo_cli.demo)
+app.command("predict")(predict_cli.predict)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"medsight {medsight.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Hide progress bars and status lines."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Global options."""
+    STATE.quiet = quiet
+    STATE.debug = debug
+
+
+def main() -> None:
+    """Entry point for the console script and `python -m medsight`."""
+    debug = "--debug" in sys.argv
+    try:
+        app()
+    except InputError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # anything else is a bug: say so in one line
+        if debug:
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
+        sys.exit(1)

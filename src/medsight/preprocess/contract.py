@@ -1,0 +1,55 @@
+"""The preprocessing contract: what every volume goes through before a model sees it.
+
+A run saves its `PreprocessContract` in ``model.json``; training, evaluation and
+``medsight predict`` all call `apply_contract` with it, so inference never guesses.
+Steps: resample to ``spacing_mm`` (z, y, x), HU window to [0, 1], crop/pad to ``shape``
+around the bounding box of the lungs (air enclosed by the body), or of the body when no
+enclosed air is found.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from medsight.io.volume import Volume
+from medsight.preprocess.geometry import (
+    crop_or_pad,
+    enclosed_air,
+    foreground_center,
+    resample_to_spacing,
+)
+from medsight.preprocess.intensity import window_hu
+
+BODY_THRESHOLD_HU = -500.0
+
+
+class PreprocessContract(BaseModel):
+    """Frozen description of the preprocessing a model was trained with."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    spacing_mm: tuple[float, float, float] = (5.0, 3.0, 3.0)
+    window_hu: tuple[float, float] = (-1000.0, 400.0)
+    shape: tuple[int, int, int] = (40, 72, 104)
+    crop_to: str = "lungs"  # "lungs" | "body"
+    modality: str = "CT"
+
+    @field_validator("spacing_mm")
+    @classmethod
+    def _positive_spacing(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(np.isfinite(s) and s > 0 for s in v):
+            raise ValueError("spacing_mm must be finite and positive")
+        return v
+
+
+def apply_contract(volume: Volume, contract: PreprocessContract) -> np.ndarray:
+    """Turn a HU volume into the float32 ``contract.shape`` array the model expects, in [0, 1]."""
+    array = resample_to_spacing(volume.array, volume.spacing_mm, contract.spacing_mm)
+    center = foreground_center(array, BODY_THRESHOLD_HU)
+    if contract.crop_to == "lungs":
+        lungs = enclosed_air(array, BODY_THRESHOLD_HU)
+        if lungs.any():
+            center = foreground_center(lungs.astype(np.float32), 0.5)
+    array = window_hu(array, contract.window_hu)
+    return crop_or_pad(array, contract.shape, center, fill=0.0)

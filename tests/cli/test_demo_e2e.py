@@ -1,0 +1,108 @@
+"""The golden end-to-end test: DICOM on disk -> trained model, metrics, heatmaps, report."""
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def medsight(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "medsight", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    result = medsight("--quiet", "demo", "--quick", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "macro AUC" in result.stdout and "report.html" in result.stdout
+    return out
+
+
+def test_demo_writes_model_metrics_and_report(run_dir: Path) -> None:
+    for name in (
+        "model.safetensors",
+        "model.json",
+        "metrics.json",
+        "report.html",
+        "splits.csv",
+        "history.csv",
+    ):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"accuracy", "macro_auc", "per_class", "confusion_matrix"} <= set(metrics)
+    assert set(metrics["per_class"]) == {"normal", "benign", "malignant"}
+    for row in metrics["per_class"].values():
+        assert {"precision", "recall", "f1"} <= set(row)
+    n_test = sum(1 for r in csv.DictReader((run_dir / "splits.csv").read_text().splitlines()) if r["split"] == "test")
+    assert sum(map(sum, metrics["confusion_matrix"])) == n_test
+    contract = json.loads((run_dir / "model.json").read_text())
+    assert contract["class_names"] == ["normal", "benign", "malignant"]
+    assert contract["preprocess"]["spacing_mm"] and contract["versions"]["torch"]
+    report = (run_dir / "report.html").read_text()
+    assert report.count("data:image/png;base64,") >= 4  # ROC, confusion, curves, >= 1 heatmap
+    assert "Grad-CAM" in report
+
+
+def test_split_is_by_patient(run_dir: Path) -> None:
+    rows = list(csv.DictReader((run_dir / "splits.csv").read_text().splitlines()))
+    splits_of: dict[str, set[str]] = {}
+    for r in rows:
+        splits_of.setdefault(r["patient_id"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in splits_of.values())
+
+
+def test_predict_uses_only_the_run_folder(run_dir: Path, tmp_path: Path) -> None:
+    run_copy = tmp_path / "only-run"
+    run_copy.mkdir()
+    for name in ("model.safetensors", "model.json"):
+        shutil.copy(run_dir / name, run_copy / name)
+    series = run_dir / "data" / "series" / "case_0001"
+    result = medsight("predict", str(run_copy), str(series), "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert set(answer["probabilities"]) == {"normal", "benign", "malignant"}
+    assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
+    assert answer["predicted"] in answer["probabilities"]
+
+
+def test_second_run_reuses_data_and_cache(run_dir: Path) -> None:
+    result = medsight("demo", "--quick", "--out", str(run_dir))
+    assert result.returncode == 0, result.stderr
+    assert "reusing" in result.stdout and "(60 from cache)" in result.stdout
+
+
+@pytest.mark.parametrize("case", ["missing", "not-dicom", "empty", "two-series", "mixed-sizes"])
+def test_predict_bad_input_is_one_clear_line(run_dir: Path, tmp_path: Path, case: str) -> None:
+    import numpy as np
+    import pydicom
+
+    series = run_dir / "data" / "series"
+    target = tmp_path / case
+    if case == "not-dicom":
+        target.write_bytes(b"\x00garbage" * 100)
+    elif case == "empty":
+        target.mkdir()
+    elif case == "two-series":
+        shutil.copytree(series / "case_0001", target / "a")
+        shutil.copytree(series / "case_0002", target / "b")
+    elif case == "mixed-sizes":
+        shutil.copytree(series / "case_0001", target)
+        victim = sorted(target.glob("*.dcm"))[0]
+        ds = pydicom.dcmread(victim)
+        ds.Rows = ds.Columns = 32
+        ds.PixelData = np.zeros((32, 32), np.int16).tobytes()
+        ds.save_as(victim)
+    result = medsight("predict", str(run_dir), str(target))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(target) in lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
