@@ -42,7 +42,11 @@ def test_demo_writes_model_metrics_and_report(run_dir: Path) -> None:
     assert set(metrics["per_class"]) == {"normal", "benign", "malignant"}
     for row in metrics["per_class"].values():
         assert {"precision", "recall", "f1"} <= set(row)
-    n_test = sum(1 for r in csv.DictReader((run_dir / "splits.csv").read_text().splitlines()) if r["split"] == "test")
+    n_test = sum(
+        1
+        for r in csv.DictReader((run_dir / "splits.csv").read_text().splitlines())
+        if r["split"] == "test"
+    )
     assert sum(map(sum, metrics["confusion_matrix"])) == n_test
     contract = json.loads((run_dir / "model.json").read_text())
     assert contract["class_names"] == ["normal", "benign", "malignant"]

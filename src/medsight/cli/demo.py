@@ -66,9 +66,7 @@ def _heatmap_gallery(
         picks.sort(key=lambda i: (y_true[i] == 0, -probs[i].max()))
         for i in picks[:per_kind]:
             x = np.asarray(arrays[i], dtype=np.float32)[None, None]
-            heat = gradcam_volume(
-                model, torch.from_numpy(x), int(predicted[i]), model.cam_layer
-            )
+            heat = gradcam_volume(model, torch.from_numpy(x), int(predicted[i]), model.cam_layer)
             k = top_slice(heat)
             sz, sy, _ = contract.spacing_mm
             title = f"{case_ids[i]}: true {CLASSES[y_true[i]]}, predicted {CLASSES[predicted[i]]}"
@@ -213,9 +211,5 @@ def _print_summary(metrics: dict, elapsed: float, report: Path) -> None:
         console.print(table)
     macro = metrics["macro_auc"]
     macro_text = "n/a" if macro is None else f"{macro:.3f}"
-    print(
-        f"accuracy {metrics['accuracy']:.3f}  macro AUC {macro_text}  ({elapsed / 60:.1f} min)"
-    )
+    print(f"accuracy {metrics['accuracy']:.3f}  macro AUC {macro_text}  ({elapsed / 60:.1f} min)")
     print(f"report: {report}")
-
-

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from medsight.io.volume import Volume
 
@@ -66,13 +66,13 @@ def write_ct_series(volume: Volume, identity: StudyIdentity, folder: Path) -> li
     paths = []
     for k in range(n):
         instance = n - k  # head first
-        sop_uid = deterministic_uid(identity.series_uid, k)
+        sop_uid = UID(deterministic_uid(identity.series_uid, k))
         position = volume.origin_lps + normal * sz * k
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CTImageStorage
         meta.MediaStorageSOPInstanceUID = sop_uid
         meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        meta.ImplementationClassUID = PYDICOM_ROOT + "1"
+        meta.ImplementationClassUID = UID(PYDICOM_ROOT + "1")
         ds = Dataset()
         ds.file_meta = meta
         ds.SpecificCharacterSet = "ISO_IR 100"

@@ -8,6 +8,7 @@ volume's `affine_ras()`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import nibabel as nib
 import numpy as np
@@ -38,13 +39,13 @@ def read_nifti(path: str | Path) -> Volume:
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        image = nib.load(str(path))
+        image = cast(nib.Nifti1Image, nib.load(str(path)))
         data = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as exc:
         raise InputError(f"{path}: not a readable NIfTI file ({type(exc).__name__})") from None
     if data.ndim != 3:
         raise InputError(f"{path}: expected a 3D image, got {data.ndim}D")
-    affine_ras = np.asarray(image.affine, dtype=float)
+    affine_ras = np.asarray(image.affine, dtype=np.float64)
     affine_lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine_ras
     zooms = np.linalg.norm(affine_lps[:3, :3], axis=0)
     return Volume(

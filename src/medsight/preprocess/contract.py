@@ -4,7 +4,8 @@ A run saves its `PreprocessContract` in ``model.json``; training, evaluation and
 ``medsight predict`` all call `apply_contract` with it, so inference never guesses.
 Steps: resample to ``spacing_mm`` (z, y, x), HU window to [0, 1], crop/pad to ``shape``
 around the bounding box of the lungs (air enclosed by the body), or of the body when no
-enclosed air is found.
+enclosed air is found; with ``mask_outside_lungs``, voxels outside the lung mask are set to
+0 (air), so the model sees lung fields only (see `lung_mask`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from medsight.io.volume import Volume
 from medsight.preprocess.geometry import (
     crop_or_pad,
-    enclosed_air,
     foreground_center,
     resample_to_spacing,
 )
 from medsight.preprocess.intensity import window_hu
+from medsight.preprocess.lung_mask import lung_mask
 
 BODY_THRESHOLD_HU = -500.0
 
@@ -33,6 +34,7 @@ class PreprocessContract(BaseModel):
     window_hu: tuple[float, float] = (-1000.0, 400.0)
     shape: tuple[int, int, int] = (40, 72, 104)
     crop_to: str = "lungs"  # "lungs" | "body"
+    mask_outside_lungs: bool = True
     modality: str = "CT"
 
     @field_validator("spacing_mm")
@@ -47,9 +49,10 @@ def apply_contract(volume: Volume, contract: PreprocessContract) -> np.ndarray:
     """Turn a HU volume into the float32 ``contract.shape`` array the model expects, in [0, 1]."""
     array = resample_to_spacing(volume.array, volume.spacing_mm, contract.spacing_mm)
     center = foreground_center(array, BODY_THRESHOLD_HU)
-    if contract.crop_to == "lungs":
-        lungs = enclosed_air(array, BODY_THRESHOLD_HU)
-        if lungs.any():
-            center = foreground_center(lungs.astype(np.float32), 0.5)
+    lungs = lung_mask(array, BODY_THRESHOLD_HU) if contract.crop_to == "lungs" else None
+    if lungs is not None and lungs.any():
+        center = foreground_center(lungs.astype(np.float32), 0.5)
     array = window_hu(array, contract.window_hu)
+    if contract.mask_outside_lungs and lungs is not None and lungs.any():
+        array *= lungs
     return crop_or_pad(array, contract.shape, center, fill=0.0)

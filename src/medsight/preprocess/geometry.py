@@ -19,9 +19,10 @@ def resampled_shape(
     target_mm: tuple[float, float, float],
 ) -> tuple[int, int, int]:
     """Voxel counts that keep the physical extent when resampling to ``target_mm``."""
-    return tuple(
+    z, y, x = (
         max(1, round(n * s / t)) for n, s, t in zip(shape, spacing_mm, target_mm, strict=True)
-    )  # type: ignore[return-value]
+    )
+    return z, y, x
 
 
 def resample_to_spacing(
@@ -31,7 +32,7 @@ def resample_to_spacing(
     mode: str = "trilinear",
 ) -> np.ndarray:
     """Resample ``array`` from ``spacing_mm`` to ``target_mm`` (``mode``: trilinear or nearest)."""
-    size = resampled_shape(array.shape, spacing_mm, target_mm)  # type: ignore[arg-type]
+    size = resampled_shape(array.shape, spacing_mm, target_mm)
     if size == array.shape:
         return np.asarray(array, dtype=np.float32)
     tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))[None, None]
@@ -52,9 +53,9 @@ def crop_or_pad(
     """
     out = np.full(shape, fill, dtype=array.dtype)
     if center is None:
-        center = tuple((n - 1) / 2 for n in array.shape)  # type: ignore[assignment]
+        center = tuple((n - 1) / 2 for n in array.shape)
     src, dst = [], []
-    for n_in, n_out, c in zip(array.shape, shape, center, strict=True):  # type: ignore[arg-type]
+    for n_in, n_out, c in zip(array.shape, shape, center, strict=True):
         start = int(round(c - (n_out - 1) / 2))
         lo, hi = max(start, 0), min(start + n_out, n_in)
         src.append(slice(lo, max(lo, hi)))
@@ -73,8 +74,8 @@ def foreground_center(array: np.ndarray, threshold: float) -> tuple[float, float
         for axis in range(3)
     ]
     if any(i.size == 0 for i in idx):
-        return tuple((n - 1) / 2 for n in array.shape)  # type: ignore[return-value]
-    return tuple((i[0] + i[-1]) / 2 for i in idx)  # type: ignore[return-value]
+        return tuple((n - 1) / 2 for n in array.shape)
+    return tuple((i[0] + i[-1]) / 2 for i in idx)
 
 
 def enclosed_air(array_hu: np.ndarray, threshold_hu: float) -> np.ndarray:

@@ -88,6 +88,10 @@ def _lung_occupancy(z, y, x, a: Anatomy, sign: float, edge: float) -> np.ndarray
     # diaphragm dome: lung base rises towards the lung's centre
     dome = a.lung_base_mm + 25.0 * np.clip(1 - r**2, 0, 1)
     inside = np.minimum(inside, z - dome)
+    # the lungs stay inside the rib cage: fat, muscle and ribs (>= 12 mm) line the chest wall
+    wall_x, wall_y = ax - a.fat_mm - 12.0, by - a.fat_mm - 12.0
+    cage = (1 - np.sqrt((x / wall_x) ** 2 + (y / wall_y) ** 2)) * min(wall_x, wall_y)
+    inside = np.minimum(inside, cage)
     occ = _soft(inside, edge)
     if sign > 0:  # heart
         heart = 1 - np.sqrt(
@@ -272,7 +276,8 @@ def nodule_center(anatomy: Anatomy, nodule: Nodule, lungs: np.ndarray, grid) -> 
     """World position (x, y, z mm) of the nodule: a lung voxel picked by ``center_frac``.
 
     The nodule sits at the lung voxel nearest the fractional position inside the chosen
-    lung's bounding box, kept at least one radius from the lung edge when the lung allows.
+    lung's bounding box, kept about 1.3 radii + 4 mm from the lung edge when the lung allows (lobulation and
+    spicules reach beyond the radius).
     """
     z, y, x = grid
     side_mask = (lungs > 0.5) & ((x > 0) if anatomy.side == "left" else (x < 0))
@@ -284,7 +289,7 @@ def nodule_center(anatomy: Anatomy, nodule: Nodule, lungs: np.ndarray, grid) -> 
         float(x[0, 0, 1] - x[0, 0, 0]),
     )
     depth = ndimage.distance_transform_edt(side_mask, sampling=spacing)
-    deep = depth >= min(nodule.diameter_mm / 2 + 2, float(depth.max()) * 0.6)
+    deep = depth >= min(0.65 * nodule.diameter_mm + 4, float(depth.max()) * 0.6)
     idx = np.argwhere(deep)
     lo, hi = idx.min(axis=0), idx.max(axis=0)
     target = lo + np.array(nodule.center_frac) * (hi - lo)

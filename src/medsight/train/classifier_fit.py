@@ -84,7 +84,7 @@ def fit_classifier(
     fabric.seed_everything(config.seed, verbose=False)
     model = create_model(config.model_name, in_channels=1, num_classes=num_classes, spatial_dims=3)
     if config.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
