@@ -276,8 +276,8 @@ def nodule_center(anatomy: Anatomy, nodule: Nodule, lungs: np.ndarray, grid) -> 
     """World position (x, y, z mm) of the nodule: a lung voxel picked by ``center_frac``.
 
     The nodule sits at the lung voxel nearest the fractional position inside the chosen
-    lung's bounding box, kept about 1.3 radii + 4 mm from the lung edge when the lung allows (lobulation and
-    spicules reach beyond the radius).
+    lung's bounding box, kept about 1.3 radii + 4 mm from the lung edge when the lung
+    allows (lobulation and spicules reach beyond the radius).
     """
     z, y, x = grid
     side_mask = (lungs > 0.5) & ((x > 0) if anatomy.side == "left" else (x < 0))
