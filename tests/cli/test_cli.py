@@ -22,7 +22,9 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"medsight {medsight.__version__}"
 
 
-@pytest.mark.parametrize("verb", [[], ["synth"], ["synth", "chest-ct"], ["demo"], ["predict"]])
+@pytest.mark.parametrize(
+    "verb", [[], ["synth"], ["synth", "chest-ct"], ["demo"], ["predict"], ["deid"]]
+)
 def test_help_on_every_verb(verb: list[str]) -> None:
     result = run(*verb, "--help")
     assert result.returncode == 0 and "Usage" in result.stdout

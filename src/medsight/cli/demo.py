@@ -17,9 +17,9 @@ import typer
 from rich.table import Table
 
 from medsight.cli.console import STATE, console, progress_bar, say
-from medsight.data.manifest import read_manifest
+from medsight.data.manifest import Case, read_manifest
 from medsight.data.patient_split import patient_split, write_splits
-from medsight.data.volume_loading import load_cases
+from medsight.data.volume_loading import load_cases, preprocess_series
 from medsight.evaluate.classification_metrics import classification_metrics
 from medsight.evaluate.figures import confusion_figure, roc_figure, training_curves_figure
 from medsight.evaluate.html_report import write_report
@@ -55,10 +55,21 @@ def _ensure_data(data_dir: Path, cases: int, seed: int) -> Path:
 
 
 def _heatmap_gallery(
-    model, arrays, y_true, probs, case_ids, contract, per_kind: int = 3
+    model: torch.nn.Module,
+    arrays: np.ndarray,
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    cases: list[Case],
+    contract: PreprocessContract,
+    per_kind: int = 3,
 ) -> list[dict]:
-    """Grad-CAM overlays for a few correct and a few wrong test predictions."""
+    """Grad-CAM overlays for a few correct and a few wrong test predictions.
+
+    The heatmap comes from the model's input (lung fields only); it is drawn over the same
+    crop without the lung mask, re-read from the DICOM series, so the reader sees the anatomy.
+    """
     predicted = probs.argmax(1)
+    display_contract = contract.model_copy(update={"mask_outside_lungs": False})
     gallery = []
     for correct in (True, False):
         picks = [i for i in range(len(y_true)) if (predicted[i] == y_true[i]) == correct]
@@ -68,13 +79,14 @@ def _heatmap_gallery(
             x = np.asarray(arrays[i], dtype=np.float32)[None, None]
             heat = gradcam_volume(model, torch.from_numpy(x), int(predicted[i]), model.cam_layer)
             k = top_slice(heat)
-            sz, sy, _ = contract.spacing_mm
-            title = f"{case_ids[i]}: true {CLASSES[y_true[i]]}, predicted {CLASSES[predicted[i]]}"
-            png = overlay_png(x[0, 0, k], heat[k], title)
+            display = preprocess_series(cases[i].series_dir, display_contract)
+            truth, guess = CLASSES[y_true[i]], CLASSES[predicted[i]]
+            p = probs[i, predicted[i]]
+            title = f"{cases[i].case_id}: {truth}, predicted {guess} (p={p:.2f})"
             gallery.append(
                 {
-                    "png": png,
-                    "caption": f"{title} (p={probs[i, predicted[i]]:.2f}, slice {k})",
+                    "png": overlay_png(display[k], heat[k], title),
+                    "caption": f"{title}; slice {k} of the model input, where Grad-CAM peaks",
                     "correct": correct,
                 }
             )
@@ -148,8 +160,9 @@ def demo(
     metrics = classification_metrics(y[test], probs, list(CLASSES))
     metrics["split"] = "test"
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2))
-    case_ids = [manifest[i].case_id for i in test]
-    gallery = _heatmap_gallery(fit.model, arrays[test], y[test], probs, case_ids, contract)
+    gallery = _heatmap_gallery(
+        fit.model, arrays[test], y[test], probs, [manifest[i] for i in test], contract
+    )
     elapsed = time.perf_counter() - started
     n_patients = len({c.patient_id for c in manifest})
     summary = {

@@ -11,6 +11,7 @@ import sys
 import typer
 
 import medsight
+from medsight.cli import deid as deid_cli
 from medsight.cli import demo as demo_cli
 from medsight.cli import predict as predict_cli
 from medsight.cli import synth as synth_cli
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.add_typer(synth_cli.app, name="synth")
 app.command("demo")(demo_cli.demo)
 app.command("predict")(predict_cli.predict)
+app.command("deid")(deid_cli.deid)
 
 
 def _version(value: bool) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import io
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-FIGSIZE_IN = (3.0, 3.0)
+FIGSIZE_IN = (5.6, 3.0)
 DPI = 100
 
 
@@ -22,10 +23,13 @@ def overlay_png(
     image_slice: np.ndarray,
     heat_slice: np.ndarray,
     title: str,
-    alpha: float = 0.4,
+    alpha: float = 0.6,
     aspect: float = 1.0,
 ) -> bytes:
-    """Grey CT slice with a 'jet' heatmap blended over it and a title.
+    """The CT slice, and beside it the same slice with a 'jet' heatmap over it, titled.
+
+    The heatmap's opacity grows with the attribution (``alpha * heat``), so unattended
+    tissue stays visible instead of being tinted blue.
 
     Args:
         image_slice: CT slice ``[y, x]``, values in ``[0, 1]`` (shown black to white).
@@ -50,19 +54,17 @@ def overlay_png(
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     fig = Figure(figsize=FIGSIZE_IN)
-    ax = fig.add_subplot()
-    ax.imshow(image_slice, cmap="gray", vmin=0.0, vmax=1.0, aspect=aspect, interpolation="nearest")
-    ax.imshow(
-        heat_slice,
-        cmap="jet",
-        vmin=0.0,
-        vmax=1.0,
-        alpha=alpha,
-        aspect=aspect,
-        interpolation="bilinear",
-    )
-    ax.set_title(title, fontsize=9)
-    ax.set_axis_off()
+    plain, overlaid = fig.subplots(1, 2)
+    heat = np.clip(np.nan_to_num(heat_slice.astype(np.float32)), 0.0, 1.0)
+    rgba = colormaps["jet"](heat)
+    rgba[..., 3] = alpha * heat
+    for ax in (plain, overlaid):
+        ax.imshow(
+            image_slice, cmap="gray", vmin=0.0, vmax=1.0, aspect=aspect, interpolation="nearest"
+        )
+        ax.set_axis_off()
+    overlaid.imshow(rgba, aspect=aspect, interpolation="bilinear")
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)

@@ -88,6 +88,8 @@ def fit_classifier(
     optimizer = torch.optim.Adam(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
+    # cosine decay over the epoch budget: large steps find the nodules, small ones settle
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_epochs)
     model, optimizer = fabric.setup(model, optimizer)
     counts = np.bincount(train_y, minlength=num_classes).astype(np.float32)
     weights = torch.tensor(counts.sum() / np.maximum(counts, 1) / num_classes)
@@ -111,6 +113,8 @@ def fit_classifier(
             fabric.backward(loss)
             optimizer.step()
             losses.append(float(loss.detach()))
+        lr = float(optimizer.param_groups[0]["lr"])
+        schedule.step()
         val_probs = predict_probabilities(model, val_x)
         val_loss = float(
             F.nll_loss(
@@ -125,6 +129,7 @@ def fit_classifier(
             "val_loss": val_loss,
             "val_auc": auc,
             "val_accuracy": acc,
+            "lr": lr,
             "seconds": time.perf_counter() - start,
         }
         history.append(row)
