@@ -23,7 +23,8 @@ def test_version() -> None:
 
 
 @pytest.mark.parametrize(
-    "verb", [[], ["synth"], ["synth", "chest-ct"], ["demo"], ["predict"], ["deid"]]
+    "verb",
+    [[], ["synth"], ["synth", "chest-ct"], ["demo"], ["predict"], ["deid"], ["plan"], ["inspect"]],
 )
 def test_help_on_every_verb(verb: list[str]) -> None:
     result = run(*verb, "--help")

@@ -17,6 +17,7 @@ import typer
 from rich.table import Table
 
 from medsight.cli.console import STATE, console, progress_bar, say
+from medsight.cli.plan import build_plan_for_cases
 from medsight.data.manifest import Case, read_manifest
 from medsight.data.patient_split import patient_split, write_splits
 from medsight.data.volume_loading import load_cases, preprocess_series
@@ -29,13 +30,29 @@ from medsight.io.atomic import write_text_atomic
 from medsight.models.checkpoint import ModelContract, library_versions, save_checkpoint
 from medsight.models.predictor import predict_probabilities
 from medsight.preprocess.contract import PreprocessContract
+from medsight.preprocess.plan import Plan, read_plan, write_plan
 from medsight.synth.chest_ct import CLASSES, write_chest_ct_dataset
 from medsight.train.classifier_fit import fit_classifier
 from medsight.train.config import TrainConfig
 
 
-def _ensure_data(data_dir: Path, cases: int, seed: int) -> Path:
-    """Generate the dataset unless ``data_dir`` already holds the one asked for."""
+def _ensure_plan(path: Path, cases: list[Case], seed: int, replan: bool) -> Plan:
+    """The run's plan: read it if present (a person may have edited it), else make it."""
+    if path.is_file() and not replan:
+        say(f"plan: using {path}")
+        return read_plan(path)
+    plan = build_plan_for_cases(cases, "classify", sample=40, seed=seed)
+    write_plan(path, plan)
+    say(f"plan: wrote {path} (input {plan.preprocess.shape} at {plan.preprocess.spacing_mm} mm)")
+    return plan
+
+
+def _ensure_data(data_dir: Path, cases: int, seed: int) -> tuple[Path, bool]:
+    """Generate the dataset unless ``data_dir`` already holds the one asked for.
+
+    Returns:
+        The manifest path, and whether the data was (re)generated now.
+    """
     marker = data_dir / "synth.json"
     wanted = {"generator": "chest-ct", "cases": cases, "seed": seed, "size": "small"}
     if (
@@ -44,14 +61,14 @@ def _ensure_data(data_dir: Path, cases: int, seed: int) -> Path:
         and (data_dir / "labels.csv").is_file()
     ):
         say(f"data: reusing {data_dir}")
-        return data_dir / "labels.csv"
+        return data_dir / "labels.csv", False
     with progress_bar() as progress:
         task = progress.add_task("generating synthetic chest CT", total=cases)
         labels = write_chest_ct_dataset(
             data_dir, cases, seed, "small", on_case=lambda: progress.advance(task)
         )
     write_text_atomic(marker, json.dumps(wanted))
-    return labels
+    return labels, True
 
 
 def _heatmap_gallery(
@@ -77,7 +94,8 @@ def _heatmap_gallery(
         picks.sort(key=lambda i: (y_true[i] == 0, -probs[i].max()))
         for i in picks[:per_kind]:
             x = np.asarray(arrays[i], dtype=np.float32)[None, None]
-            heat = gradcam_volume(model, torch.from_numpy(x), int(predicted[i]), model.cam_layer)
+            layer = str(model.cam_layer)
+            heat = gradcam_volume(model, torch.from_numpy(x), int(predicted[i]), layer)
             k = top_slice(heat)
             display = preprocess_series(cases[i].series_dir, display_contract)
             truth, guess = CLASSES[y_true[i]], CLASSES[predicted[i]]
@@ -99,7 +117,9 @@ def demo(
     ),
     cases: int = typer.Option(300, "--cases", min=20, help="Number of synthetic scans."),
     seed: int = typer.Option(0, "--seed", help="Seed for data, split and training."),
-    model_name: str = typer.Option("lungct-cnn", "--model", help="Registered model to train."),
+    model_name: str = typer.Option(
+        "", "--model", help="Registered model to train (default: the plan's)."
+    ),
     epochs: int = typer.Option(
         40, "--epochs", min=1, help="Maximum epochs (early stopping may end sooner)."
     ),
@@ -112,11 +132,15 @@ def demo(
     if quick:
         cases, epochs = min(cases, 60), min(epochs, 3)
     out.mkdir(parents=True, exist_ok=True)
-    labels_csv = _ensure_data(out / "data", cases, seed)
+    labels_csv, fresh = _ensure_data(out / "data", cases, seed)
     manifest = read_manifest(labels_csv)
     splits = patient_split(manifest, seed)
     write_splits(out / "splits.csv", manifest, splits)
-    contract = PreprocessContract()
+    # the plan sees training and validation cases only: nothing about the test split leaks
+    plan = _ensure_plan(
+        out / "plan.json", [c for c in manifest if splits[c.case_id] != "test"], seed, replan=fresh
+    )
+    contract = plan.preprocess
     with progress_bar() as progress:
         task = progress.add_task("reading DICOM + preprocessing", total=len(manifest))
         arrays, hits = load_cases(
@@ -128,7 +152,14 @@ def demo(
         s: np.array([i for i, c in enumerate(manifest) if splits[c.case_id] == s])
         for s in ("train", "val", "test")
     }
-    config = TrainConfig(model_name=model_name, max_epochs=epochs, seed=seed)
+    model_name = model_name or plan.model_name
+    config = TrainConfig(
+        model_name=model_name,
+        model_kwargs={"depth": plan.network_depth} if model_name == "lungct-cnn" else {},
+        batch_size=plan.batch_size,
+        max_epochs=epochs,
+        seed=seed,
+    )
     with progress_bar() as progress:
         task = progress.add_task("training", total=epochs)
 
@@ -146,6 +177,7 @@ def demo(
         )
     model_contract = ModelContract(
         model_name=model_name,
+        model_kwargs=config.model_kwargs,
         class_names=list(CLASSES),
         preprocess=contract,
         seed=seed,

@@ -13,6 +13,8 @@ import typer
 import medsight
 from medsight.cli import deid as deid_cli
 from medsight.cli import demo as demo_cli
+from medsight.cli import inspect as inspect_cli
+from medsight.cli import plan as plan_cli
 from medsight.cli import predict as predict_cli
 from medsight.cli import synth as synth_cli
 from medsight.cli.console import STATE
@@ -28,6 +30,8 @@ app.add_typer(synth_cli.app, name="synth")
 app.command("demo")(demo_cli.demo)
 app.command("predict")(predict_cli.predict)
 app.command("deid")(deid_cli.deid)
+app.command("plan")(plan_cli.plan)
+app.command("inspect")(inspect_cli.inspect)
 
 
 def _version(value: bool) -> None:

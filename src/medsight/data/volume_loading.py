@@ -41,6 +41,8 @@ def load_cases(
     Raises:
         InputError: a series cannot be read (the message names it).
     """
+    if contract.shape is None:
+        raise ValueError("load_cases stacks whole volumes: the contract needs a fixed shape")
     out = np.empty((len(cases), *contract.shape), dtype=np.float16)
     jobs = [(c.series_dir, cache_root, contract) for c in cases]
     hits = 0

@@ -2,6 +2,8 @@
 
 Array convention (whole package): a volume is a numpy array indexed ``[z, y, x]`` =
 ``[slice, row, column]``, float32, in the modality's physical unit (Hounsfield units for CT).
+Colour images (RGB DICOM, PNG, JPEG) carry a trailing channel axis, ``[z, y, x, 3]``; a 2D
+image is a volume of one slice.
 Geometry follows DICOM's patient coordinate system (LPS, millimetres):
 
 * ``origin_lps`` is the centre of voxel ``[0, 0, 0]``;
@@ -11,6 +13,21 @@ Geometry follows DICOM's patient coordinate system (LPS, millimetres):
 * ``spacing_mm`` is ``(z, y, x)``.
 
 ``affine_ras()`` gives the NIfTI-style 4x4 affine (voxel ``(x, y, z)`` index -> RAS+ mm).
+When DICOM slices step at an angle to their normal (gantry tilt) the third column is the
+step direction, so the affine is sheared and world coordinates stay exact.
+
+``meta`` is a small, JSON-serialisable, PHI-free record: only the keys below, never a name,
+ID, date, UID or free-text description from the source.
+
+* ``kind``: ``dicom-series``, ``dicom-file``, ``dicom-multiframe``, ``nifti``, ``png``, ``jpeg``;
+* ``n_slices``: slices (frames) in the volume; ``n_series``: series in the folder read;
+* ``transfer_syntax``: DICOM transfer syntax name(s); ``photometric``: the
+  PhotometricInterpretation; ``nifti_version``: 1 or 2;
+* ``slice_gaps_irregular``: slice spacing is not uniform (see ``warnings``); ``bits``: 8 or
+  16 (PNG/JPEG);
+* ``warnings``: sentences about anything the reader assumed or found odd (missing slices,
+  irregular spacing, gantry tilt, geometry assumed, several series) that a user must see;
+  they name files by file name only, never by full path.
 """
 
 from __future__ import annotations
@@ -36,8 +53,19 @@ class Volume:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        z, y, x = self.array.shape
+        """Spatial shape ``(z, y, x)``, without a colour axis."""
+        z, y, x = self.array.shape[:3]
         return int(z), int(y), int(x)
+
+    @property
+    def channels(self) -> int:
+        """1 for grey-scale, 3 for RGB (the trailing axis of ``array``)."""
+        return int(self.array.shape[3]) if self.array.ndim == 4 else 1
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the reader assumed or found odd (``meta["warnings"]``), empty if nothing."""
+        return list(self.meta.get("warnings", []))
 
     def affine_lps(self) -> np.ndarray:
         """4x4 affine mapping voxel index ``(x, y, z)`` to LPS millimetres."""

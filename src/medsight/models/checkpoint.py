@@ -39,6 +39,7 @@ class ModelContract(BaseModel):
     in_channels: int = 1
     spatial_dims: int = 3
     preprocess: PreprocessContract
+    model_kwargs: dict[str, int] = {}
     seed: int
     versions: dict[str, str] = {}
     extra: dict[str, Any] = {}
@@ -90,12 +91,16 @@ def load_checkpoint(run_dir: Path) -> tuple[nn.Module, ModelContract]:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{weights_path}: not a readable safetensors file ({exc})") from None
-    model = create_model(
-        contract.model_name,
-        in_channels=contract.in_channels,
-        num_classes=len(contract.class_names),
-        spatial_dims=contract.spatial_dims,
-    )
+    try:
+        model = create_model(
+            contract.model_name,
+            in_channels=contract.in_channels,
+            num_classes=len(contract.class_names),
+            spatial_dims=contract.spatial_dims,
+            **contract.model_kwargs,
+        )
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{contract_path}: cannot build {contract.model_name!r} ({exc})") from None
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError:

@@ -23,7 +23,7 @@ from medsight.models.registry import register_model
 class LungCTCNN(nn.Module):
     """Five conv blocks and a two-layer head."""
 
-    cam_layer = "features.3.relu"
+    cam_layer = "features.3.relu"  # second-to-last block: finer than the last, still semantic
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class LungCTCNN(nn.Module):
             blocks.append(nn.Sequential(layers))
             prev = width
         self.features = nn.Sequential(*blocks)
+        self.cam_layer = f"features.{max(0, len(blocks) - 2)}.relu"
         self.head = nn.Sequential(
             global_pool,
             nn.Flatten(),
@@ -72,6 +73,12 @@ class LungCTCNN(nn.Module):
 
 
 @register_model("lungct-cnn")
-def lungct_cnn(in_channels: int = 1, num_classes: int = 3, spatial_dims: int = 3) -> nn.Module:
-    """The founding example's CNN."""
-    return LungCTCNN(in_channels, num_classes, spatial_dims)
+def lungct_cnn(
+    in_channels: int = 1, num_classes: int = 3, spatial_dims: int = 3, depth: int = 5
+) -> nn.Module:
+    """The founding example's CNN; ``depth`` < 5 drops the widest blocks (small inputs)."""
+    if not 1 <= depth <= 5:
+        raise ValueError(f"depth must be 1..5, got {depth}")
+    return LungCTCNN(
+        in_channels, num_classes, spatial_dims, channels=(16, 32, 64, 128, 256)[:depth]
+    )

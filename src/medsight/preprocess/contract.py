@@ -10,6 +10,8 @@ enclosed air is found; with ``mask_outside_lungs``, voxels outside the lung mask
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -31,9 +33,15 @@ class PreprocessContract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     spacing_mm: tuple[float, float, float] = (5.0, 3.0, 3.0)
+    #: "window": clip to ``window_hu`` and scale to [0, 1]; "zscore": clip to ``window_hu``,
+    #: subtract ``mean`` and divide by ``std`` (nnU-Net's CT scheme, used for segmentation)
+    normalisation: Literal["window", "zscore"] = "window"
     window_hu: tuple[float, float] = (-1000.0, 400.0)
-    shape: tuple[int, int, int] = (40, 72, 104)
-    crop_to: str = "lungs"  # "lungs" | "body"
+    mean: float = 0.0
+    std: float = 1.0
+    #: output size; None keeps the resampled size (segmentation works on patches)
+    shape: tuple[int, int, int] | None = (40, 72, 104)
+    crop_to: Literal["lungs", "body"] = "lungs"
     mask_outside_lungs: bool = True
     modality: str = "CT"
 
@@ -44,15 +52,30 @@ class PreprocessContract(BaseModel):
             raise ValueError("spacing_mm must be finite and positive")
         return v
 
+    @field_validator("std")
+    @classmethod
+    def _positive_std(cls, v: float) -> float:
+        if not (np.isfinite(v) and v > 0):
+            raise ValueError("std must be finite and positive")
+        return v
+
 
 def apply_contract(volume: Volume, contract: PreprocessContract) -> np.ndarray:
-    """Turn a HU volume into the float32 ``contract.shape`` array the model expects, in [0, 1]."""
+    """Turn a HU volume into the float32 array the model expects (``contract.shape`` if set)."""
     array = resample_to_spacing(volume.array, volume.spacing_mm, contract.spacing_mm)
     center = foreground_center(array, BODY_THRESHOLD_HU)
     lungs = lung_mask(array, BODY_THRESHOLD_HU) if contract.crop_to == "lungs" else None
     if lungs is not None and lungs.any():
         center = foreground_center(lungs.astype(np.float32), 0.5)
-    array = window_hu(array, contract.window_hu)
+    if contract.normalisation == "window":
+        array = window_hu(array, contract.window_hu)
+        background = 0.0
+    else:
+        low, high = contract.window_hu
+        array = (np.clip(array, low, high) - np.float32(contract.mean)) / np.float32(contract.std)
+        background = float((low - contract.mean) / contract.std)
     if contract.mask_outside_lungs and lungs is not None and lungs.any():
-        array *= lungs
-    return crop_or_pad(array, contract.shape, center, fill=0.0)
+        array = np.where(lungs, array, np.float32(background)).astype(np.float32)
+    if contract.shape is None:
+        return array.astype(np.float32, copy=False)
+    return crop_or_pad(array, contract.shape, center, fill=background)

@@ -82,7 +82,13 @@ def fit_classifier(
         accelerator="cpu", devices=1, precision="bf16-mixed" if config.bf16 else "32-true"
     )
     fabric.seed_everything(config.seed, verbose=False)
-    model = create_model(config.model_name, in_channels=1, num_classes=num_classes, spatial_dims=3)
+    model = create_model(
+        config.model_name,
+        in_channels=1,
+        num_classes=num_classes,
+        spatial_dims=3,
+        **config.model_kwargs,
+    )
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
     optimizer = torch.optim.Adam(
@@ -145,7 +151,13 @@ def fit_classifier(
             stale += 1
         if stale >= config.patience or time.perf_counter() - start > config.max_minutes * 60:
             break
-    final = create_model(config.model_name, in_channels=1, num_classes=num_classes, spatial_dims=3)
+    final = create_model(
+        config.model_name,
+        in_channels=1,
+        num_classes=num_classes,
+        spatial_dims=3,
+        **config.model_kwargs,
+    )
     if best_state is not None:
         final.load_state_dict(best_state)
     return FitResult(final.eval(), history, best_epoch, time.perf_counter() - start)

@@ -13,6 +13,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
     model_name: str = "lungct-cnn"
+    #: extra constructor arguments, e.g. {"depth": 5} from the plan
+    model_kwargs: dict[str, int] = {}
     max_epochs: Annotated[int, Field(ge=1)] = 40
     batch_size: Annotated[int, Field(ge=1)] = 4
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3

@@ -1,0 +1,38 @@
+"""`medsight plan DATA`: fingerprint a dataset and write the plan training will follow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from medsight.cli.console import progress_bar, say
+from medsight.data.dataset_fingerprint import fingerprint_cases
+from medsight.data.manifest import Case, read_manifest
+from medsight.errors import InputError
+from medsight.preprocess.plan import Plan, make_plan, write_plan
+
+
+def build_plan_for_cases(cases: list[Case], task: str, sample: int, seed: int) -> Plan:
+    """Fingerprint a sample of ``cases``' series and derive the plan for ``task``."""
+    if task not in ("classify", "segment"):
+        raise InputError(f"--task must be classify or segment, got {task!r}")
+    with progress_bar() as progress:
+        bar = progress.add_task("fingerprinting", total=min(sample, len(cases)))
+        fingerprint = fingerprint_cases(cases, sample, seed, on_case=lambda: progress.advance(bar))
+    return make_plan(fingerprint, task)  # type: ignore[arg-type]
+
+
+def plan(
+    data: Path = typer.Argument(..., help="Dataset folder holding labels.csv (or the CSV itself)."),
+    task: str = typer.Option("classify", "--task", help="classify or segment."),
+    out: Path = typer.Option(Path("plan.json"), "--out", "-o", help="Where to write the plan."),
+    sample: int = typer.Option(40, "--sample", min=1, help="Series read for the fingerprint."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
+) -> None:
+    """Fingerprint DATA and write plan.json (spacing, crop, normalisation, batch, depth)."""
+    result = build_plan_for_cases(read_manifest(data), task, sample, seed)
+    write_plan(out, result)
+    for note in result.notes:
+        say(f"  - {note}")
+    say(f"plan: {out}")
