@@ -17,6 +17,7 @@ from medsight.cli import inspect as inspect_cli
 from medsight.cli import plan as plan_cli
 from medsight.cli import predict as predict_cli
 from medsight.cli import synth as synth_cli
+from medsight.cli import train as train_cli
 from medsight.cli.console import STATE
 from medsight.errors import InputError
 
@@ -32,6 +33,7 @@ app.command("predict")(predict_cli.predict)
 app.command("deid")(deid_cli.deid)
 app.command("plan")(plan_cli.plan)
 app.command("inspect")(inspect_cli.inspect)
+app.command("train")(train_cli.train)
 
 
 def _version(value: bool) -> None:

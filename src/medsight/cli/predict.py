@@ -1,4 +1,4 @@
-"""`medsight predict RUN_DIR SERIES_DIR`: class probabilities for one series."""
+"""`medsight predict RUN_DIR IMAGE`: class probabilities for one series or image."""
 
 from __future__ import annotations
 
@@ -16,19 +16,19 @@ def predict(
     run_dir: Path = typer.Argument(
         ..., help="A run folder holding model.safetensors and model.json."
     ),
-    series_dir: Path = typer.Argument(..., help="A DICOM series folder (or one DICOM file)."),
+    image: Path = typer.Argument(
+        ..., help="A DICOM series folder or file, a NIfTI or a PNG (what `inspect` reads)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """Print class probabilities for one series, using only what RUN_DIR holds."""
+    """Print class probabilities for one image or series, using only what RUN_DIR holds."""
     predictor = Predictor(run_dir)
-    probs = predictor.predict(series_dir)
+    probs = predictor.predict(image)
     predicted = max(probs, key=lambda k: probs[k])
     if as_json:
-        print(
-            json.dumps({"series": str(series_dir), "predicted": predicted, "probabilities": probs})
-        )
+        print(json.dumps({"input": str(image), "predicted": predicted, "probabilities": probs}))
         return
-    table = Table(title=f"prediction for {series_dir}")
+    table = Table(title=f"prediction for {image}")
     table.add_column("class")
     table.add_column("probability", justify="right")
     for name, p in probs.items():

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from medsight.data.manifest import Case
-from medsight.io.dicom_series import read_dicom_series
+from medsight.io.read_image import read_image
 from medsight.io.volume import Volume
 from medsight.preprocess.fingerprint import DatasetFingerprint, fingerprint_dataset
 
@@ -25,7 +25,7 @@ def fingerprint_cases(
 
     def volumes() -> Iterator[Volume]:
         for i in chosen:
-            yield read_dicom_series(cases[int(i)].series_dir)
+            yield read_image(cases[int(i)].image_path)
             if on_case:
                 on_case()
 

@@ -1,7 +1,14 @@
-"""The classification manifest: ``labels.csv`` with one row per case (one series).
+"""The dataset manifest: one labelled case (an image or a DICOM series) per row.
 
-Columns: ``case_id, patient_id, label, sex, age, series_dir`` (extra columns are kept);
-``series_dir`` is relative to the CSV's folder (or absolute).
+Two CSV forms are read:
+
+* the synthetic cohort's ``labels.csv``: ``case_id, patient_id, label, series_dir`` (+ sex,
+  age, mask), as `medsight synth chest-ct` writes it;
+* the general classification manifest ``path, label`` (+ patient_id, split, sex, age) that
+  users bring, parsed and validated by `medsight.io.image_manifest`.
+
+Paths are relative to the CSV's folder (or absolute). A case without a patient id is its
+own patient.
 """
 
 from __future__ import annotations
@@ -11,54 +18,85 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medsight.errors import InputError
+from medsight.io.image_manifest import read_image_manifest
 
-REQUIRED_COLUMNS = ("case_id", "patient_id", "label", "series_dir")
+COHORT_COLUMNS = ("case_id", "patient_id", "label", "series_dir")
 
 
 @dataclass(frozen=True)
 class Case:
-    """One labelled series."""
+    """One labelled image: a DICOM series folder, a DICOM file, NIfTI or PNG."""
 
     case_id: str
     patient_id: str
     label: str
-    series_dir: Path
+    image_path: Path
     sex: str = ""
     age: str = ""
+    split: str = ""  # "" unless the manifest assigns one
 
 
 def read_manifest(path: str | Path) -> list[Case]:
-    """Read ``labels.csv`` into cases.
+    """Read a manifest (a folder holding ``labels.csv``, or the CSV itself) into cases.
 
     Raises:
         InputError: the file is missing or empty, a required column is absent, a row lacks
-            a value, or a case_id repeats.
+            a value, or an id repeats (the message gives the line).
     """
     path = Path(path)
     if path.is_dir():
         path = path / "labels.csv"
     if not path.is_file():
         raise InputError(f"{path}: no manifest; run `medsight synth chest-ct DIR` to make one")
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        columns = csv.DictReader(f).fieldnames or []
+    if "series_dir" not in columns and {"path", "label"} <= set(columns):
+        return _from_image_manifest(path)
+    return _from_cohort_csv(path)
+
+
+def _from_image_manifest(path: Path) -> list[Case]:
+    cases = []
+    for i, record in enumerate(read_image_manifest(path), start=1):
+        case_id = f"row_{i:05d}"
+        cases.append(
+            Case(
+                case_id=case_id,
+                patient_id=record.patient_id or case_id,
+                label=record.label,
+                image_path=record.path,
+                sex=record.sex,
+                age="" if record.age is None else f"{record.age:g}",
+                split=record.split,
+            )
+        )
+    return cases
+
+
+def _from_cohort_csv(path: Path) -> list[Case]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+        missing = [c for c in COHORT_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+            raise InputError(
+                f"{path}: missing column(s) {', '.join(missing)} "
+                "(expected case_id,patient_id,label,series_dir or path,label)"
+            )
         cases, seen = [], set()
         for line, row in enumerate(reader, start=2):
-            for column in REQUIRED_COLUMNS:
+            for column in COHORT_COLUMNS:
                 if not (row.get(column) or "").strip():
                     raise InputError(f"{path}:{line}: empty {column}")
             if row["case_id"] in seen:
                 raise InputError(f"{path}:{line}: case_id {row['case_id']!r} appears twice")
             seen.add(row["case_id"])
-            series = Path(row["series_dir"])
+            image = Path(row["series_dir"])
             cases.append(
                 Case(
                     case_id=row["case_id"],
                     patient_id=row["patient_id"],
                     label=row["label"].strip(),
-                    series_dir=series if series.is_absolute() else path.parent / series,
+                    image_path=image if image.is_absolute() else path.parent / image,
                     sex=row.get("sex", "") or "",
                     age=row.get("age", "") or "",
                 )

@@ -62,3 +62,31 @@ def write_splits(path: Path, cases: list[Case], splits: dict[str, str]) -> Path:
         for c in cases:
             writer.writerow([c.case_id, c.patient_id, c.label, splits[c.case_id]])
     return path
+
+
+def patient_folds(cases: list[Case], k: int, seed: int) -> list[int]:
+    """Assign each case to one of ``k`` folds, grouped by patient and stratified by label.
+
+    Returns:
+        The fold index (0..k-1) of every case, in order.
+
+    Raises:
+        InputError: fewer patients than folds, or a class with fewer patients than folds
+            (a fold would have no case of it).
+    """
+    if k < 2:
+        raise InputError(f"--folds must be at least 2, got {k}")
+    patients = {c.patient_id for c in cases}
+    if len(patients) < k:
+        raise InputError(f"{k} folds need at least {k} patients, the data has {len(patients)}")
+    for label in sorted({c.label for c in cases}):
+        n = len({c.patient_id for c in cases if c.label == label})
+        if n < k:
+            raise InputError(f"class {label!r} has {n} patient(s), fewer than the {k} folds")
+    labels = np.array([c.label for c in cases])
+    groups = np.array([c.patient_id for c in cases])
+    folds = np.zeros(len(cases), dtype=int)
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    for fold, (_, held) in enumerate(splitter.split(np.zeros(len(cases)), labels, groups)):
+        folds[held] = fold
+    return [int(f) for f in folds]

@@ -9,21 +9,21 @@ from pathlib import Path
 import numpy as np
 
 from medsight.data.manifest import Case
-from medsight.data.volume_cache import VolumeCache
-from medsight.io.dicom_series import read_dicom_series
+from medsight.data.volume_cache import CachedVolumes, VolumeCache
+from medsight.io.read_image import read_image
 from medsight.preprocess.contract import PreprocessContract, apply_contract
 
 
-def preprocess_series(series_dir: Path, contract: PreprocessContract) -> np.ndarray:
-    """Read a DICOM series from disk and apply the contract (float32, ``contract.shape``)."""
-    return apply_contract(read_dicom_series(series_dir, workers=1), contract)
+def preprocess_image(image_path: Path, contract: PreprocessContract) -> np.ndarray:
+    """Read an image (DICOM series or file, NIfTI, PNG) from disk and apply the contract."""
+    return apply_contract(read_image(image_path, workers=1), contract)
 
 
-def _load_one(args: tuple[Path, Path, PreprocessContract]) -> tuple[np.ndarray, bool]:
-    series_dir, cache_root, contract = args
+def _ensure_one(args: tuple[Path, Path, PreprocessContract]) -> tuple[Path, bool]:
+    image_path, cache_root, contract = args
     cache = VolumeCache(cache_root, contract)
-    array = cache.get(series_dir, lambda p: preprocess_series(p, contract))
-    return array, cache.hits == 1
+    entry = cache.ensure(image_path, lambda p: preprocess_image(p, contract))
+    return entry, cache.hits == 1
 
 
 def load_cases(
@@ -32,31 +32,30 @@ def load_cases(
     cache_root: Path,
     workers: int = 1,
     on_case: Callable[[], None] | None = None,
-) -> tuple[np.ndarray, int]:
-    """Preprocessed arrays ``(N, z, y, x)`` (float16) for ``cases``, in order.
+) -> tuple[CachedVolumes, int]:
+    """Preprocess ``cases`` into the cache (reusing what is there) and return them, in order.
 
     Returns:
-        The stacked arrays and how many came from the cache.
+        The cached volumes (float16, memory-mapped on access) and how many were cache hits.
 
     Raises:
-        InputError: a series cannot be read (the message names it).
+        InputError: an image cannot be read (the message names it).
     """
-    if contract.shape is None:
-        raise ValueError("load_cases stacks whole volumes: the contract needs a fixed shape")
-    out = np.empty((len(cases), *contract.shape), dtype=np.float16)
-    jobs = [(c.series_dir, cache_root, contract) for c in cases]
+    jobs = [(c.image_path, cache_root, contract) for c in cases]
+    entries: list[Path] = []
     hits = 0
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(_load_one, jobs, chunksize=4)
-            for i, (array, hit) in enumerate(results):
-                out[i], hits = array, hits + hit
+            for entry, hit in pool.map(_ensure_one, jobs, chunksize=4):
+                entries.append(entry)
+                hits += hit
                 if on_case:
                     on_case()
     else:
-        for i, job in enumerate(jobs):
-            array, hit = _load_one(job)
-            out[i], hits = array, hits + hit
+        for job in jobs:
+            entry, hit = _ensure_one(job)
+            entries.append(entry)
+            hits += hit
             if on_case:
                 on_case()
-    return out, hits
+    return CachedVolumes(entries), hits

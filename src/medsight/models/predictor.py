@@ -7,16 +7,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from medsight.io.dicom_series import read_dicom_series
+from medsight.data.volume_cache import CachedVolumes
+from medsight.errors import InputError
+from medsight.io.read_image import read_image
 from medsight.models.checkpoint import ModelContract, load_checkpoint
+from medsight.models.ensemble import ensemble_members
 from medsight.preprocess.contract import apply_contract
 
 
 class Predictor:
-    """Loads ``RUN_DIR``'s model once; `predict` maps a series folder to probabilities."""
+    """Loads ``RUN_DIR``'s model(s) once; `predict` maps an input to probabilities.
+
+    A run trained with ``--folds K`` lists its fold models in ``ensemble.json``; their
+    probabilities are averaged.
+    """
 
     def __init__(self, run_dir: Path) -> None:
-        self.model, self.contract = load_checkpoint(run_dir)
+        members = ensemble_members(run_dir)
+        loaded = [load_checkpoint(m) for m in members] if members else [load_checkpoint(run_dir)]
+        self.models = [model for model, _ in loaded]
+        self.contract = loaded[0][1]
+        if any(c.preprocess != self.contract.preprocess for _, c in loaded):
+            raise InputError(f"{run_dir}: ensemble members disagree on preprocessing")
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The first (or only) model."""
+        return self.models[0]
 
     @property
     def class_names(self) -> list[str]:
@@ -24,24 +41,32 @@ class Predictor:
 
     def predict_array(self, batch: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, classes)`` for preprocessed arrays ``(N, z, y, x)``."""
-        return predict_probabilities(self.model, batch)
+        return np.mean([predict_probabilities(m, batch) for m in self.models], axis=0)
 
     def predict(self, series: Path) -> dict[str, float]:
-        """``{class_name: probability}`` for the DICOM series at ``series``.
+        """``{class_name: probability}`` for the image or DICOM series at ``series``.
 
         Raises:
-            InputError: the series cannot be read (see `read_dicom_series`).
+            InputError: the input cannot be read (see `read_image`).
         """
-        array = apply_contract(read_dicom_series(series), self.contract.preprocess)
+        array = apply_contract(read_image(series), self.contract.preprocess)
         probs = self.predict_array(array[None])[0]
         return {name: float(p) for name, p in zip(self.class_names, probs, strict=True)}
 
 
 @torch.inference_mode()
 def predict_probabilities(
-    model: torch.nn.Module, arrays: np.ndarray, batch_size: int = 8, bf16: bool = False
+    model: torch.nn.Module,
+    arrays: np.ndarray | CachedVolumes,
+    batch_size: int = 8,
+    bf16: bool = False,
+    flip_tta: bool = True,
 ) -> np.ndarray:
-    """Softmax outputs of ``model`` (eval mode) for ``arrays`` ``(N, z, y, x)``, in float32."""
+    """Softmax outputs of ``model`` (eval mode) for ``arrays`` ``(N, z, y, x)``, in float32.
+
+    With ``flip_tta`` the probabilities are averaged with those of the left-right mirrored
+    input (the flip training augments with), which steadies the ranking of borderline cases.
+    """
     model.eval()
     out = []
     for start in range(0, len(arrays), batch_size):
@@ -50,8 +75,10 @@ def predict_probabilities(
         ]
         x = x.contiguous(memory_format=torch.channels_last_3d)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        out.append(torch.softmax(logits.float(), dim=1).numpy())
+            probs = torch.softmax(model(x).float(), dim=1)
+            if flip_tta:
+                probs = (probs + torch.softmax(model(x.flip(-1)).float(), dim=1)) / 2
+        out.append(probs.numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
 
 

@@ -3,7 +3,7 @@
 Three classes as in the lung-CT example medsight starts from:
 
 * ``normal``: no nodule;
-* ``benign``: one small, smooth nodule (6-15 mm), often calcified;
+* ``benign``: one small, smooth nodule (7-15 mm), calcified in half the cases;
 * ``malignant``: one larger (11-30 mm), lobulated, often spiculated or part-solid nodule.
 
 Sizes overlap (11-15 mm), so size alone does not separate the classes. Patients have one to
@@ -66,10 +66,10 @@ def _sample_nodule(label: str, rng: np.random.Generator) -> Nodule | None:
     )
     axes = tuple(float(v) for v in rng.uniform(0.85, 1.15, 3))
     if label == "benign":
-        calcified = str(rng.choice(["none", "central", "diffuse"], p=[0.55, 0.25, 0.2]))
+        calcified = str(rng.choice(["none", "central", "diffuse"], p=[0.5, 0.3, 0.2]))
         return Nodule(
             kind="benign",
-            diameter_mm=float(rng.uniform(6.0, 15.0)),
+            diameter_mm=float(rng.uniform(7.0, 15.0)),
             solid_hu=float(rng.uniform(10, 60)),
             center_frac=center,
             axes_ratio=axes,  # type: ignore[arg-type]

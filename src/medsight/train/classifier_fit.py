@@ -1,17 +1,24 @@
 """Fit a classifier on preprocessed arrays with Lightning Fabric.
 
-Fabric (not the full Trainer) because the loop is short and must be explicit about three
-things the demo depends on: seeded batch order and augmentation, bf16 autocast with
-channels_last on CPU, and early stopping that keeps the best validation-AUC weights.
-Fabric still gives devices and precision plugins, so the same loop runs on a GPU.
+Fabric (not the full Trainer) because the loop is short and must be explicit about what
+the project's guarantees rest on: seeded batch order and augmentation (same seed, same data,
+same metrics), per-epoch resumable state (``--resume`` after a kill ends with the weights an
+uninterrupted run would have), early stopping that keeps the best validation-AUC weights,
+and channels_last/bf16 on CPU. Fabric still supplies devices and precision plugins, so the
+same loop runs on a GPU.
+
+Arrays are ``(N, z, y, x)`` for 3D models and ``(N, y, x)`` for 2D ones, values in model
+units (e.g. [0, 1] after an HU window); channels are added here.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,9 +26,13 @@ import torch.nn.functional as F
 from lightning.fabric import Fabric
 from sklearn.metrics import roc_auc_score
 
+from medsight.data.volume_cache import CachedVolumes
 from medsight.models.predictor import predict_probabilities
 from medsight.models.registry import create_model
 from medsight.train.config import TrainConfig
+from medsight.train.training_state import LoopState, load_state, save_state
+
+Arrays = np.ndarray | CachedVolumes
 
 
 @dataclass
@@ -36,45 +47,115 @@ class FitResult:
 
 def macro_auc(y: np.ndarray, probs: np.ndarray) -> float:
     """One-vs-rest macro ROC-AUC; 0.5 when a class is missing (cannot be scored)."""
-    if len(np.unique(y)) < probs.shape[1]:
+    k = probs.shape[1]
+    if len(np.unique(y)) < k:
         return 0.5
-    return float(
-        roc_auc_score(
-            y, probs, multi_class="ovr", average="macro", labels=list(range(probs.shape[1]))
-        )
-    )
+    if k == 2:
+        return float(roc_auc_score(y, probs[:, 1]))
+    return float(roc_auc_score(y, probs, multi_class="ovr", average="macro", labels=list(range(k))))
 
 
 def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Seeded left-right flips and small shifts (voxels) of a batch ``(N, 1, z, y, x)``."""
+    """Seeded left-right flips and small shifts of a batch ``(N, C, *spatial)``."""
+    spatial = x.ndim - 2
     out = []
     for sample in x:
         if torch.rand((), generator=generator) < 0.5:
             sample = sample.flip(-1)
-        shifts = [int(v) for v in torch.randint(-3, 4, (3,), generator=generator)]
-        out.append(
-            torch.roll(sample, shifts=(shifts[0], 2 * shifts[1], 2 * shifts[2]), dims=(1, 2, 3))
-        )
+        steps = [int(v) for v in torch.randint(-3, 4, (spatial,), generator=generator)]
+        # in-plane shifts are doubled: the in-plane grid is finer than the slice spacing
+        shifts = tuple(s if spatial == 3 and a == 0 else 2 * s for a, s in enumerate(steps))
+        out.append(torch.roll(sample, shifts=shifts, dims=tuple(range(1, spatial + 1))))
     return torch.stack(out)
 
 
+def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
+    """The registry model ``config`` names, with the class count of the data."""
+    return create_model(
+        config.model_name,
+        in_channels=config.in_channels,
+        num_classes=num_classes,
+        spatial_dims=config.spatial_dims,
+        **config.model_kwargs,
+    )
+
+
+def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    head = getattr(model, "head", None) or getattr(
+        getattr(model, "net", None), "class_layers", None
+    )
+    if config.backbone_lr_scale != 1.0 and isinstance(head, torch.nn.Module):
+        head_ids = {id(p) for p in head.parameters()}
+        backbone = [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad]
+        groups = [
+            {"params": backbone, "lr": config.learning_rate * config.backbone_lr_scale},
+            {
+                "params": [p for p in head.parameters() if p.requires_grad],
+                "lr": config.learning_rate,
+            },
+        ]
+        return torch.optim.Adam(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def lr_factor(config: TrainConfig, epoch: int) -> float:
+    """Learning-rate multiplier after ``epoch`` finished epochs (a pure function of epoch).
+
+    Closed forms (not PyTorch's chained schedulers) so that a resumed run lands on exactly the
+    rate an uninterrupted one has.
+    """
+    if config.schedule == "cosine":
+        # large steps find the lesions, small ones settle the weights
+        return 0.5 * (1 + math.cos(math.pi * min(epoch, config.max_epochs) / config.max_epochs))
+    if config.schedule == "steps":
+        marks = (config.max_epochs // 2, config.max_epochs * 3 // 4)
+        return 0.1 ** sum(epoch >= m for m in marks if m > 0)
+    return 1.0
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float) -> None:
+    for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+        group["lr"] = base * factor
+
+
+def _epoch_order(
+    labels: np.ndarray, config: TrainConfig, generator: torch.Generator
+) -> torch.Tensor:
+    if config.imbalance != "sampler":
+        return torch.randperm(len(labels), generator=generator)
+    counts = np.bincount(labels)
+    weights = torch.tensor(1.0 / counts[labels], dtype=torch.float64)
+    return torch.multinomial(weights, len(labels), replacement=True, generator=generator)
+
+
 def fit_classifier(
-    train_x: np.ndarray,
+    train_x: Arrays,
     train_y: np.ndarray,
-    val_x: np.ndarray,
+    val_x: Arrays,
     val_y: np.ndarray,
     num_classes: int,
     config: TrainConfig,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    state_dir: Path | None = None,
+    resume: bool = False,
+    prepare_model: Callable[[torch.nn.Module], None] | None = None,
 ) -> FitResult:
     """Train ``config.model_name`` and return the weights of the best validation epoch.
 
     Args:
-        train_x, val_x: preprocessed arrays ``(N, z, y, x)`` (float16 or float32, in [0, 1]).
+        train_x, val_x: preprocessed arrays (see the module docstring).
         train_y, val_y: integer class indices.
         num_classes: number of outputs.
         config: training settings.
-        on_epoch: called with each epoch's history row.
+        on_epoch: called with each epoch's history row (after its state is saved).
+        state_dir: where per-epoch resumable state is written (None: not written).
+        resume: continue from ``state_dir``'s last epoch instead of starting afresh.
+        prepare_model: called on the new model before training (e.g. loading pretrained
+            weights and freezing the backbone for transfer learning).
+
+    Raises:
+        InputError: ``resume`` without a readable saved state in ``state_dir``.
     """
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -82,82 +163,75 @@ def fit_classifier(
         accelerator="cpu", devices=1, precision="bf16-mixed" if config.bf16 else "32-true"
     )
     fabric.seed_everything(config.seed, verbose=False)
-    model = create_model(
-        config.model_name,
-        in_channels=1,
-        num_classes=num_classes,
-        spatial_dims=3,
-        **config.model_kwargs,
-    )
+    memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
+    model = build_model(config, num_classes)
+    if prepare_model is not None:
+        prepare_model(model)
     if config.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
-    optimizer = torch.optim.Adam(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    # cosine decay over the epoch budget: large steps find the nodules, small ones settle
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.max_epochs)
+        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
+    optimizer = _optimizer(model, config)
+    base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
+    generator = torch.Generator().manual_seed(config.seed)
+    loop, best_state = LoopState(config_json=config.model_dump_json()), None
+    if resume:
+        if state_dir is None:
+            raise ValueError("resume needs a state_dir")
+        loop, best_state = load_state(state_dir, model, optimizer, generator)
     model, optimizer = fabric.setup(model, optimizer)
     counts = np.bincount(train_y, minlength=num_classes).astype(np.float32)
-    weights = torch.tensor(counts.sum() / np.maximum(counts, 1) / num_classes)
-    generator = torch.Generator().manual_seed(config.seed)
-    train_tensor = torch.from_numpy(np.asarray(train_x))
+    weights = (
+        torch.tensor(counts.sum() / np.maximum(counts, 1) / num_classes)
+        if config.imbalance == "loss"
+        else None
+    )
     labels = torch.from_numpy(np.asarray(train_y, dtype=np.int64))
-    best_state, best_key, best_epoch, stale = None, (-1.0, 0.0), 0, 0
-    history: list[dict[str, float]] = []
-    start = time.perf_counter()
-    for epoch in range(1, config.max_epochs + 1):
+    start = time.perf_counter() - (loop.history[-1]["seconds"] if loop.history else 0.0)
+    for epoch in range(loop.epoch + 1, config.max_epochs + 1):
+        if loop.stale >= config.patience or time.perf_counter() - start > config.max_minutes * 60:
+            break
+        _set_lr(optimizer, base_lrs, lr_factor(config, epoch - 1))
         model.train()
-        order = torch.randperm(len(train_tensor), generator=generator)
+        order = _epoch_order(np.asarray(train_y), config, generator)
         losses = []
         for i in range(0, len(order), config.batch_size):
             idx = order[i : i + config.batch_size]
-            x = _augment(train_tensor[idx].float()[:, None], generator)
+            batch = torch.from_numpy(np.asarray(train_x[idx.numpy()], dtype=np.float32))[:, None]
+            x = _augment(batch, generator) if config.augment else batch
             if config.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last_3d)
+                x = x.contiguous(memory_format=memory_format)
             loss = F.cross_entropy(model(x).float(), labels[idx], weight=weights)
             optimizer.zero_grad(set_to_none=True)
             fabric.backward(loss)
             optimizer.step()
             losses.append(float(loss.detach()))
-        lr = float(optimizer.param_groups[0]["lr"])
-        schedule.step()
+        lr = float(optimizer.param_groups[-1]["lr"])
         val_probs = predict_probabilities(model, val_x)
-        val_loss = float(
-            F.nll_loss(
-                torch.log(torch.from_numpy(val_probs).clamp_min(1e-7)), torch.from_numpy(val_y)
-            )
-        )
+        log_probs = torch.log(torch.from_numpy(val_probs).clamp_min(1e-7))
+        val_loss = float(F.nll_loss(log_probs, torch.from_numpy(np.asarray(val_y, dtype=np.int64))))
         auc = macro_auc(val_y, val_probs)
-        acc = float((val_probs.argmax(1) == val_y).mean())
         row = {
             "epoch": epoch,
             "train_loss": float(np.mean(losses)),
             "val_loss": val_loss,
             "val_auc": auc,
-            "val_accuracy": acc,
+            "val_accuracy": float((val_probs.argmax(1) == val_y).mean()),
             "lr": lr,
             "seconds": time.perf_counter() - start,
         }
-        history.append(row)
+        loop.history.append(row)
+        loop.epoch = epoch
+        key = (auc, -val_loss)
+        if key > loop.best_key:
+            loop.best_key, loop.best_epoch, loop.stale = key, epoch, 0
+            best_state = copy.deepcopy(model.module.state_dict())
+        else:
+            loop.stale += 1
+        if state_dir is not None:
+            save_state(state_dir, model.module, optimizer, generator, loop, best_state)
         if on_epoch:
             on_epoch(row)
-        key = (auc, -val_loss)
-        if key > best_key:
-            best_key, best_epoch, stale = key, epoch, 0
-            best_state = copy.deepcopy(
-                model.module.state_dict() if hasattr(model, "module") else model.state_dict()
-            )
-        else:
-            stale += 1
-        if stale >= config.patience or time.perf_counter() - start > config.max_minutes * 60:
-            break
-    final = create_model(
-        config.model_name,
-        in_channels=1,
-        num_classes=num_classes,
-        spatial_dims=3,
-        **config.model_kwargs,
-    )
+    final = build_model(config, num_classes)
     if best_state is not None:
         final.load_state_dict(best_state)
-    return FitResult(final.eval(), history, best_epoch, time.perf_counter() - start)
+    seconds = loop.history[-1]["seconds"] if loop.history else 0.0
+    return FitResult(final.eval(), loop.history, loop.best_epoch, seconds)

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainConfig(BaseModel):
-    """How a classifier is trained (data-derived settings live in the preprocessing contract)."""
+    """How a classifier is trained (data-derived settings live in the plan)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
     model_name: str = "lungct-cnn"
     #: extra constructor arguments, e.g. {"depth": 5} from the plan
     model_kwargs: dict[str, int] = {}
+    spatial_dims: Literal[2, 3] = 3
+    in_channels: Annotated[int, Field(ge=1)] = 1
     max_epochs: Annotated[int, Field(ge=1)] = 40
     batch_size: Annotated[int, Field(ge=1)] = 4
     learning_rate: Annotated[float, Field(gt=0)] = 1e-3
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    #: "cosine": cosine decay over max_epochs; "steps": x0.1 at 50% and 75% of the epochs
+    #: (the MedMNIST v2 protocol); "constant"
+    schedule: Literal["cosine", "steps", "constant"] = "cosine"
+    #: "loss": class-weighted cross-entropy; "sampler": class-balanced batches; "none"
+    imbalance: Literal["loss", "sampler", "none"] = "loss"
+    augment: bool = True
     #: epochs without a better validation AUC before stopping
     patience: Annotated[int, Field(ge=1)] = 10
     seed: int = 0
@@ -27,6 +36,11 @@ class TrainConfig(BaseModel):
     bf16: bool = False
     channels_last: bool = True
     #: stop after this much training wall time and keep the best epoch so far
-    max_minutes: Annotated[float, Field(gt=0)] = 9.0
+    max_minutes: Annotated[float, Field(gt=0)] = 10.0
     #: torch CPU threads; 0 = all cores
     threads: Annotated[int, Field(ge=0)] = 0
+    #: transfer learning: start from these safetensors weights (head replaced if classes differ)
+    init_weights: Path | None = None
+    freeze_backbone: bool = False
+    #: backbone learning rate = learning_rate * this (per-group learning rates when fine-tuning)
+    backbone_lr_scale: Annotated[float, Field(ge=0)] = 1.0

@@ -1,0 +1,114 @@
+"""`medsight train DATA --task classify -o RUN`: train a classifier from a manifest."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from medsight.cli.console import progress_bar, say
+from medsight.errors import InputError
+from medsight.train.classification_data import ClassificationData, prepare_classification_data
+from medsight.train.classification_run import train_classification_run
+from medsight.train.classifier_fit import FitResult
+from medsight.train.config import TrainConfig
+from medsight.train.cross_validation import run_cross_validation
+
+
+def prepare_with_progress(
+    data: Path, run_dir: Path, seed: int, classes: list[str] | None, replan: bool
+) -> ClassificationData:
+    """`prepare_classification_data` with a progress bar per stage."""
+    with progress_bar() as progress:
+
+        def stage(name: str, total: int) -> Callable[[], None]:
+            bar = progress.add_task(name, total=total)
+            return lambda: progress.advance(bar)
+
+        prepared = prepare_classification_data(data, run_dir, seed, classes, replan, stage)
+    n, hits = len(prepared.cases), prepared.cache_hits
+    say(f"{n} cases ({hits} from cache); plan: {run_dir / 'plan.json'}")
+    return prepared
+
+
+def config_from_plan(prepared: ClassificationData, **overrides: object) -> TrainConfig:
+    """Training settings: the plan's model, depth and batch size, then the user's overrides."""
+    plan = prepared.plan
+    name = str(overrides.pop("model_name", None) or plan.model_name)
+    values: dict[str, object] = {
+        "model_name": name,
+        "model_kwargs": {"depth": plan.network_depth} if name == "lungct-cnn" else {},
+        "batch_size": plan.batch_size,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.model_validate(values)
+
+
+def fit_with_progress(
+    prepared: ClassificationData, config: TrainConfig, run_dir: Path, resume: bool
+) -> FitResult:
+    """Train with a progress bar showing the validation AUC."""
+    with progress_bar() as progress:
+        bar = progress.add_task("training", total=config.max_epochs)
+
+        def on_epoch(row: dict[str, float]) -> None:
+            progress.update(
+                bar,
+                completed=int(row["epoch"]),
+                description=f"training (val AUC {row['val_auc']:.3f})",
+            )
+
+        return train_classification_run(prepared, config, run_dir, resume=resume, on_epoch=on_epoch)
+
+
+def train(
+    data: Path = typer.Argument(
+        ...,
+        help="Manifest CSV (path,label[,patient_id,split,sex,age]) or a folder with labels.csv.",
+    ),
+    task: str = typer.Option("classify", "--task", help="classify (segment: issue 5)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder to create or resume."),
+    model_name: str = typer.Option("", "--model", help="Registered model (default: the plan's)."),
+    epochs: int = typer.Option(40, "--epochs", min=1, help="Maximum epochs."),
+    batch_size: int = typer.Option(0, "--batch-size", min=0, help="Batch size (0: the plan's)."),
+    learning_rate: float = typer.Option(1e-3, "--lr", min=0.0, help="Adam learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of split, batches and augmentation."),
+    classes: str = typer.Option(
+        "", "--classes", help="Class names in output order, comma-separated."
+    ),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    folds: int = typer.Option(
+        0, "--folds", min=0, help="K-fold cross-validation on train+val (K models, ensembled)."
+    ),
+    replan: bool = typer.Option(False, "--replan", help="Remake plan.json even if --out has one."),
+) -> None:
+    """Train a classifier: split by patient, plan, cache, fit, save model + contract in --out."""
+    if task != "classify":
+        raise InputError(f"--task {task}: only classify is available in this version")
+    prepared = prepare_with_progress(
+        data, out, seed, classes.split(",") if classes else None, replan
+    )
+    config = config_from_plan(
+        prepared,
+        model_name=model_name or None,
+        max_epochs=epochs,
+        batch_size=batch_size or None,
+        learning_rate=learning_rate,
+        seed=seed,
+    )
+    if folds:
+        if resume:
+            raise InputError("--resume is for single runs; rerun --folds from the start")
+        with progress_bar() as progress:
+            bar = progress.add_task("cross-validation", total=folds * config.max_epochs)
+            result = run_cross_validation(
+                prepared, config, out, folds, on_fold=lambda f, row: progress.advance(bar)
+            )
+        pooled = result["pooled_out_of_fold"]
+        say(f"{folds}-fold out-of-fold macro AUC {pooled['macro_auc']}: {out / 'cv_metrics.json'}")
+        return
+    fit = fit_with_progress(prepared, config, out, resume)
+    best = fit.history[fit.best_epoch - 1] if fit.best_epoch else {}
+    say(f"best epoch {fit.best_epoch}: val AUC {best.get('val_auc', float('nan')):.3f}")
+    say(f"model: {out / 'model.safetensors'}  contract: {out / 'model.json'}")
