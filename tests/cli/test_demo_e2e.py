@@ -33,8 +33,13 @@ def test_demo_writes_model_metrics_and_report(run_dir: Path) -> None:
         "model.json",
         "metrics.json",
         "report.html",
+        "model_card.md",
+        "predictions.csv",
+        "plan.json",
         "splits.csv",
         "history.csv",
+        "dataset.json",
+        "checkpoints/last.safetensors",
     ):
         assert (run_dir / name).is_file(), name
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -51,9 +56,26 @@ def test_demo_writes_model_metrics_and_report(run_dir: Path) -> None:
     contract = json.loads((run_dir / "model.json").read_text())
     assert contract["class_names"] == ["normal", "benign", "malignant"]
     assert contract["preprocess"]["spacing_mm"] and contract["versions"]["torch"]
+    assert {"with_ci", "calibration", "operating_point", "subgroups", "conformal"} <= set(metrics)
+    auc = metrics["with_ci"]["macro"]["roc_auc"]
+    assert auc["low"] <= auc["point"] <= auc["high"]
     report = (run_dir / "report.html").read_text()
-    assert report.count("data:image/png;base64,") >= 4  # ROC, confusion, curves, >= 1 heatmap
-    assert "Grad-CAM" in report
+    # ROC, PR, confusion, reliability, curves and at least one heatmap
+    assert report.count("data:image/png;base64,") >= 6
+    for section in (
+        "Data",
+        "Operating point",
+        "Calibration",
+        "Subgroups",
+        "conformal prediction sets",
+        "Grad-CAM",
+        "Model card",
+        "Limitations",
+        "Intended use",
+    ):
+        assert section in report, section
+    card = (run_dir / "model_card.md").read_text()
+    assert card.startswith("# Model card") and "## Subgroups" in card
 
 
 def test_split_is_by_patient(run_dir: Path) -> None:
@@ -82,6 +104,19 @@ def test_second_run_reuses_data_and_cache(run_dir: Path) -> None:
     result = medsight("demo", "--quick", "--out", str(run_dir))
     assert result.returncode == 0, result.stderr
     assert "reusing" in result.stdout and "(60 from cache)" in result.stdout
+
+
+def test_evaluate_rewrites_the_report_from_the_run_alone(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    result = medsight(
+        "evaluate", str(run_dir), "-o", str(out), "--n-boot", "200", "--sensitivity", "0.9"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "macro AUC" in result.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["operating_point"]["method"] == "target sensitivity"
+    assert metrics["with_ci"]["n_boot"] == 200
+    assert (out / "report.html").is_file() and (out / "model_card.md").is_file()
 
 
 @pytest.mark.parametrize("case", ["missing", "not-dicom", "empty", "two-series", "mixed-sizes"])

@@ -48,11 +48,11 @@ def shared_context() -> dict:
             "curves": training_curves_figure(history),
         },
         "heatmaps": [
-            {"png": overlay_png(image, heat, "case-1"), "caption": "case-1 ok", "correct": True},
+            {"png": overlay_png(image, heat, "case-1"), "caption": "case-1 ok", "group": "correct"},
             {
                 "png": overlay_png(image, heat, "case-2"),
                 "caption": "<script>alert(1)</script> wrong one",
-                "correct": False,
+                "group": "wrong",
             },
         ],
         "model": {"name": "lungct-cnn", "parameters": 12345, "versions": {"torch": "2.13"}},

@@ -13,6 +13,8 @@ import typer
 import medsight
 from medsight.cli import deid as deid_cli
 from medsight.cli import demo as demo_cli
+from medsight.cli import evaluate as evaluate_cli
+from medsight.cli import export as export_cli
 from medsight.cli import inspect as inspect_cli
 from medsight.cli import plan as plan_cli
 from medsight.cli import predict as predict_cli
@@ -34,6 +36,8 @@ app.command("deid")(deid_cli.deid)
 app.command("plan")(plan_cli.plan)
 app.command("inspect")(inspect_cli.inspect)
 app.command("train")(train_cli.train)
+app.command("evaluate")(evaluate_cli.evaluate)
+app.command("export")(export_cli.export)
 
 
 def _version(value: bool) -> None:

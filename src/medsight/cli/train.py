@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import typer
 
 from medsight.cli.console import progress_bar, say
 from medsight.errors import InputError
+from medsight.io.atomic import write_text_atomic
 from medsight.train.classification_data import ClassificationData, prepare_classification_data
 from medsight.train.classification_run import train_classification_run
 from medsight.train.classifier_fit import FitResult
@@ -86,9 +88,10 @@ def train(
     """Train a classifier: split by patient, plan, cache, fit, save model + contract in --out."""
     if task != "classify":
         raise InputError(f"--task {task}: only classify is available in this version")
-    prepared = prepare_with_progress(
-        data, out, seed, classes.split(",") if classes else None, replan
-    )
+    class_list = classes.split(",") if classes else None
+    prepared = prepare_with_progress(data, out, seed, class_list, replan)
+    record = {"manifest": str(data.resolve()), "classes": prepared.class_names, "seed": seed}
+    write_text_atomic(out / "dataset.json", json.dumps(record, indent=2))
     config = config_from_plan(
         prepared,
         model_name=model_name or None,

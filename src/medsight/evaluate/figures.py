@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import (
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 FIGSIZE_IN = (5.0, 4.0)
 DPI = 100
@@ -71,6 +76,40 @@ def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) ->
     ax.set_ylabel("True positive rate")
     ax.set_title("ROC, one vs rest")
     ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png_bytes(fig)
+
+
+def pr_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> bytes:
+    """One-vs-rest precision-recall curve per class, average precision in the legend."""
+    y = np.asarray(y_true).astype(np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape != (len(y), len(class_names)):
+        raise ValueError(
+            f"probs shape {p.shape} does not match {len(y)} labels x {len(class_names)} classes"
+        )
+    fig = Figure(figsize=FIGSIZE_IN)
+    ax = fig.add_subplot()
+    for c, name in enumerate(class_names):
+        is_c = y == c
+        if 0 < is_c.sum() < len(y):
+            precision, recall, _ = precision_recall_curve(is_c, p[:, c])
+            ap = average_precision_score(is_c, p[:, c])
+            ax.plot(
+                recall,
+                precision,
+                linewidth=1.8,
+                label=f"{name} (AP {ap:.3f}, prevalence {is_c.mean():.2f})",
+            )
+        else:
+            ax.plot([], [], linewidth=1.8, label=f"{name} (AP n/a)")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("Recall (sensitivity)")
+    ax.set_ylabel("Precision (PPV)")
+    ax.set_title("Precision-recall, one vs rest")
+    ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return _png_bytes(fig)

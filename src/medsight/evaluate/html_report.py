@@ -48,6 +48,13 @@ def _format_number(value: Any) -> str:
     return str(value)
 
 
+def _format_ci(value: Any) -> str:
+    """Render a ``{"point", "low", "high"}`` interval as ``(low-high)``, or ``n/a``."""
+    if not isinstance(value, Mapping) or value.get("low") is None or value.get("high") is None:
+        return "(n/a)"
+    return f"({value['low']:.3f}-{value['high']:.3f})"
+
+
 def _format_cell(value: Any) -> str:
     """Render a summary/model value: floats to 4 significant digits, the rest as text."""
     if value is None:
@@ -69,6 +76,7 @@ def _environment() -> jinja2.Environment:
     environment.filters["png_data_uri"] = png_data_uri
     environment.filters["num"] = _format_number
     environment.filters["cell"] = _format_cell
+    environment.filters["ci"] = _format_ci
     return environment
 
 
@@ -86,6 +94,9 @@ def render_report(context: Mapping[str, Any]) -> str:
         "figures": {},
         "heatmaps": [],
         "model": {},
+        "data_summary": [],
+        "evaluation": None,
+        "model_card": None,
         "generated_by": "medsight",
         **context,
     }
@@ -107,11 +118,15 @@ def write_report(path: Path, context: dict[str, Any]) -> Path:
               (accuracy, macro AUC, per-class table, confusion matrix).
             * ``summary`` (dict[str, str | int | float]): rows of the summary table, e.g.
               dataset, cases per split, model, epochs, training time.
-            * ``figures`` (dict[str, bytes]): PNG bytes by name: ``roc``, ``confusion``,
-              ``curves``; a missing figure is left out.
+            * ``figures`` (dict[str, bytes]): PNG bytes by name: ``roc``, ``pr``,
+              ``confusion``, ``reliability``, ``curves``; a missing figure is left out.
             * ``heatmaps`` (list[dict]): Grad-CAM gallery items ``{"png": bytes,
-              "caption": str, "correct": bool}``, shown split into correct and wrong
-              predictions.
+              "caption": str, "group": "correct" | "wrong" | "abstained"}``.
+            * ``data_summary`` (list[dict]): rows of the data table (split, cases,
+              patients, cases per class).
+            * ``evaluation`` (dict): `evaluate_classifier`'s output: CIs, operating point,
+              calibration, subgroups, conformal sets.
+            * ``model_card`` (dict): `build_model_card`'s output.
             * ``model`` (dict[str, str | int | float | dict]): model facts, e.g. name,
               parameters, seed, versions (a nested dict is shown as a list).
             * ``generated_by`` (str): the tool and version that made the report.

@@ -13,6 +13,7 @@ class DenseNetClassifier(nn.Module):
     """MONAI DenseNet-121 split into ``features`` and ``head`` (its ``class_layers``)."""
 
     cam_layer = "net.features.norm5"
+    head_layer = "net.class_layers"
 
     def __init__(self, in_channels: int = 1, num_classes: int = 3, spatial_dims: int = 3) -> None:
         super().__init__()

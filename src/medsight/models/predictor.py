@@ -12,6 +12,8 @@ from medsight.errors import InputError
 from medsight.io.read_image import read_image
 from medsight.models.checkpoint import ModelContract, load_checkpoint
 from medsight.models.ensemble import ensemble_members
+from medsight.models.onnx_inference import onnx_probabilities
+from medsight.models.onnx_run import open_run_onnx
 from medsight.preprocess.contract import apply_contract
 
 
@@ -22,8 +24,10 @@ class Predictor:
     probabilities are averaged.
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, use_onnx: bool = True) -> None:
         members = ensemble_members(run_dir)
+        # ONNX Runtime serves single-model runs that were exported (`medsight export --onnx`)
+        self.onnx = open_run_onnx(run_dir) if use_onnx and not members else None
         loaded = [load_checkpoint(m) for m in members] if members else [load_checkpoint(run_dir)]
         self.models = [model for model, _ in loaded]
         self.contract = loaded[0][1]
@@ -39,8 +43,10 @@ class Predictor:
     def class_names(self) -> list[str]:
         return list(self.contract.class_names)
 
-    def predict_array(self, batch: np.ndarray) -> np.ndarray:
+    def predict_array(self, batch: np.ndarray | CachedVolumes) -> np.ndarray:
         """Probabilities ``(N, classes)`` for preprocessed arrays ``(N, z, y, x)``."""
+        if self.onnx is not None:
+            return onnx_probabilities(self.onnx, batch)
         return np.mean([predict_probabilities(m, batch) for m in self.models], axis=0)
 
     def predict(self, series: Path) -> dict[str, float]:
@@ -73,7 +79,9 @@ def predict_probabilities(
         x = torch.from_numpy(np.asarray(arrays[start : start + batch_size], dtype=np.float32))[
             :, None
         ]
-        x = x.contiguous(memory_format=torch.channels_last_3d)
+        x = x.contiguous(
+            memory_format=torch.channels_last_3d if x.ndim == 5 else torch.channels_last
+        )
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             probs = torch.softmax(model(x).float(), dim=1)
             if flip_tta:

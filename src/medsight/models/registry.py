@@ -43,7 +43,13 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
 
 def _load_builtin() -> None:
     # importing the modules runs their @register_model decorators
-    from medsight.models import densenet, lungct_cnn  # noqa: F401
+    from medsight.models import (  # noqa: F401
+        densenet,
+        efficientnet,
+        lungct_cnn,
+        resnet,
+        resnet_small,
+    )
 
 
 def list_models() -> list[str]:

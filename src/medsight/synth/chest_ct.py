@@ -3,10 +3,10 @@
 Three classes as in the lung-CT example medsight starts from:
 
 * ``normal``: no nodule;
-* ``benign``: one small, smooth nodule (7-15 mm), calcified in half the cases;
-* ``malignant``: one larger (11-30 mm), lobulated, often spiculated or part-solid nodule.
+* ``benign``: one small, smooth nodule (9-16 mm), calcified in over half the cases;
+* ``malignant``: one larger (12-30 mm), lobulated, often spiculated or part-solid nodule.
 
-Sizes overlap (11-15 mm), so size alone does not separate the classes. Patients have one to
+Sizes overlap (12-16 mm), so size alone does not separate the classes. Patients have one to
 three scans (follow-ups keep the patient's nodule; malignant ones grow), which is why splits
 must be made by patient. Every case is written as a DICOM series plus a NIfTI label map
 (lungs 1, nodule 2) on the series' grid, and listed in ``labels.csv``. The same seed gives
@@ -66,15 +66,15 @@ def _sample_nodule(label: str, rng: np.random.Generator) -> Nodule | None:
     )
     axes = tuple(float(v) for v in rng.uniform(0.85, 1.15, 3))
     if label == "benign":
-        calcified = str(rng.choice(["none", "central", "diffuse"], p=[0.5, 0.3, 0.2]))
+        calcified = str(rng.choice(["none", "central", "diffuse"], p=[0.45, 0.3, 0.25]))
         return Nodule(
             kind="benign",
-            diameter_mm=float(rng.uniform(7.0, 15.0)),
+            diameter_mm=float(rng.uniform(9.0, 16.0)),
             solid_hu=float(rng.uniform(10, 60)),
             center_frac=center,
             axes_ratio=axes,  # type: ignore[arg-type]
             calcified=calcified,
-            calcium_hu=float(rng.uniform(250, 700)),
+            calcium_hu=float(rng.uniform(300, 900)),
         )
     lobes = tuple(
         (
@@ -99,7 +99,7 @@ def _sample_nodule(label: str, rng: np.random.Generator) -> Nodule | None:
     part_solid = rng.random() < 0.35
     return Nodule(
         kind="malignant",
-        diameter_mm=float(rng.uniform(11.0, 30.0)),
+        diameter_mm=float(rng.uniform(12.0, 30.0)),
         solid_hu=float(rng.uniform(20, 60)),
         center_frac=center,
         axes_ratio=axes,  # type: ignore[arg-type]

@@ -88,6 +88,8 @@ def train_classification_run(
         data, config, {"best_epoch": fit.best_epoch, "epochs_run": len(fit.history)}
     )
     save_checkpoint(run_dir, fit.model, contract)
+    # an export of earlier weights must not outlive them
+    (run_dir / "model.onnx").unlink(missing_ok=True)
     return fit
 
 

@@ -1,0 +1,24 @@
+"""`medsight export RUN --onnx`: an ONNX Runtime copy of the run's model for fast CPU inference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from medsight.cli.console import say
+from medsight.errors import InputError
+from medsight.models.onnx_run import export_run
+
+
+def export(
+    run_dir: Path = typer.Argument(
+        ..., help="A run folder holding model.safetensors + model.json."
+    ),
+    onnx: bool = typer.Option(False, "--onnx", help="Write RUN/model.onnx (used by predict)."),
+) -> None:
+    """Export the run's model; `medsight predict` then uses ONNX Runtime."""
+    if not onnx:
+        raise InputError("choose a format: --onnx")
+    path = export_run(run_dir)
+    say(f"wrote {path}; `medsight predict {run_dir} ...` now runs on ONNX Runtime")

@@ -1,0 +1,86 @@
+import json
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from medsight.evaluate.calibration import (
+    TemperatureScaler,
+    calibration_report,
+    expected_calibration_error,
+    reliability_bins,
+)
+from medsight.evaluate.reliability_figure import reliability_figure
+
+TRUE_TEMPERATURE = 2.5
+
+
+def overconfident(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels drawn from softmax(z); the model reports z * 2.5, i.e. is over-confident."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(scale=1.5, size=(n, 4))
+    cumulative = softmax(z, axis=1).cumsum(axis=1)
+    y = (rng.random((n, 1)) > cumulative).sum(axis=1)
+    return z * TRUE_TEMPERATURE, y
+
+
+def test_ece_matches_a_hand_computed_value() -> None:
+    # Ten cases at confidence 0.9 of which 6 are right, four at 0.6 all right.
+    probs = np.array([[0.9, 0.1]] * 10 + [[0.4, 0.6]] * 4)
+    y = np.array([0] * 6 + [1] * 4 + [1] * 4)
+    expected = (10 / 14) * abs(0.6 - 0.9) + (4 / 14) * abs(1.0 - 0.6)
+    assert expected_calibration_error(y, probs, n_bins=10) == pytest.approx(expected)
+    bins = reliability_bins(y, probs, n_bins=10)
+    assert [b["count"] for b in bins] == [0, 0, 0, 0, 0, 4, 0, 0, 10, 0]
+    assert bins[8]["accuracy"] == pytest.approx(0.6)
+    assert bins[8]["confidence"] == pytest.approx(0.9)
+    assert bins[0]["accuracy"] is None
+
+
+def test_report_is_json_ready_and_counts_add_up() -> None:
+    logits, y = overconfident(500, seed=0)
+    report = calibration_report(y, softmax(logits, axis=1))
+    assert json.loads(json.dumps(report)) == report
+    assert len(report["bins"]) == 15
+    assert sum(b["count"] for b in report["bins"]) == 500
+    for b in report["bins"]:
+        if b["count"]:
+            assert b["lower"] < b["confidence"] <= b["upper"]
+
+
+@pytest.mark.parametrize("inputs", ["logits", "probs"])
+def test_temperature_scaling_recovers_the_temperature_and_lowers_ece(inputs: str) -> None:
+    logits_val, y_val = overconfident(4000, seed=1)
+    logits_test, y_test = overconfident(4000, seed=2)
+    to_input = (lambda z: softmax(z, axis=1)) if inputs == "probs" else (lambda z: z)
+    scaler = TemperatureScaler(inputs="probs" if inputs == "probs" else "logits")
+    scaler.fit(to_input(logits_val), y_val)
+    assert scaler.temperature_ == pytest.approx(TRUE_TEMPERATURE, rel=0.1)
+    assert scaler.nll_after_ < scaler.nll_before_
+
+    before = softmax(logits_test, axis=1)
+    after = scaler.transform(to_input(logits_test))
+    np.testing.assert_allclose(after.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(after.argmax(axis=1), before.argmax(axis=1))
+    ece_before = expected_calibration_error(y_test, before)
+    ece_after = expected_calibration_error(y_test, after)
+    assert ece_after < 0.5 * ece_before
+
+
+def test_log_probabilities_work_as_logits() -> None:
+    logits, y = overconfident(1000, seed=3)
+    from_logits = TemperatureScaler().fit(logits, y)
+    from_log_probs = TemperatureScaler().fit(np.log(softmax(logits, axis=1)), y)
+    assert from_log_probs.temperature_ == pytest.approx(from_logits.temperature_, rel=1e-4)
+
+
+def test_transform_before_fit_is_an_error() -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TemperatureScaler().transform(np.zeros((2, 3)))
+
+
+def test_reliability_figure_is_a_png() -> None:
+    logits, y = overconfident(300, seed=4)
+    png = reliability_figure(y, softmax(logits, axis=1))
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert len(png) > 5000

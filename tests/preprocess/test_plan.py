@@ -1,0 +1,66 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from medsight.errors import InputError
+from medsight.preprocess.fingerprint import fingerprint_dataset
+from medsight.preprocess.plan import CLASSIFY_VOXEL_BUDGET, make_plan, read_plan, write_plan
+from medsight.synth.chest_ct import case_volume, plan_cohort
+
+
+@pytest.fixture(scope="module")
+def fingerprint():
+    specs = plan_cohort(8, seed=2)
+    volumes = [case_volume(s)[0] for s in specs]
+    return fingerprint_dataset(
+        volumes, [s.label for s in specs], [s.identity.patient_id for s in specs]
+    )
+
+
+def test_fingerprint_measures_the_data(fingerprint) -> None:
+    assert fingerprint.n_cases == fingerprint.n_measured == 8
+    assert fingerprint.modality == "CT"
+    assert fingerprint.spacing_mm.median[0] == 5.0
+    assert 2.7 < fingerprint.spacing_mm.median[1] < 3.2
+    assert fingerprint.shape_vox.median == (48.0, 128.0, 128.0)
+    assert fingerprint.lung_extent_mm is not None
+    # lungs are narrower than the field of view and wider than they are deep
+    fov_x = fingerprint.extent_mm.median[2]
+    assert 0.5 * fov_x < fingerprint.lung_extent_mm.median[2] < fov_x
+    assert fingerprint.lung_extent_mm.median[2] > fingerprint.lung_extent_mm.median[1]
+    assert fingerprint.foreground_percentiles_hu["p0.5"] < -700  # lungs are inside the body
+    assert sum(fingerprint.class_counts.values()) == 8
+
+
+def test_classify_plan_fits_the_lungs_and_the_budget(fingerprint) -> None:
+    plan = make_plan(fingerprint, "classify")
+    contract = plan.preprocess
+    assert contract.shape is not None and np.prod(contract.shape) <= CLASSIFY_VOXEL_BUDGET * 1.2
+    lungs = fingerprint.lung_extent_mm
+    for axis in range(3):
+        assert contract.shape[axis] * contract.spacing_mm[axis] >= lungs.max[axis]
+        assert contract.shape[axis] % 8 == 0
+    assert contract.crop_to == "lungs" and contract.normalisation == "window"
+    assert plan.model_name == "lungct-cnn" and 1 <= plan.network_depth <= 5
+    assert plan.batch_size >= 1 and plan.notes
+
+
+def test_segment_plan_has_patch_and_zscore(fingerprint) -> None:
+    plan = make_plan(fingerprint, "segment")
+    assert plan.patch_size is not None
+    assert all(p % 2**plan.network_depth == 0 for p in plan.patch_size)
+    assert plan.preprocess.normalisation == "zscore" and plan.preprocess.shape is None
+
+
+def test_plan_round_trips_and_edits_are_validated(fingerprint, tmp_path: Path) -> None:
+    path = write_plan(tmp_path / "plan.json", make_plan(fingerprint, "classify"))
+    assert read_plan(path) == make_plan(fingerprint, "classify")
+    edited = json.loads(path.read_text())
+    edited["preprocess"]["spacing_mm"] = [5.0, -1.0, 3.0]
+    path.write_text(json.dumps(edited))
+    with pytest.raises(InputError, match="preprocess.spacing_mm"):
+        read_plan(path)
+    with pytest.raises(InputError, match="run `medsight plan"):
+        read_plan(tmp_path / "missing.json")
