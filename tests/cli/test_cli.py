@@ -24,7 +24,20 @@ def test_version() -> None:
 
 @pytest.mark.parametrize(
     "verb",
-    [[], ["synth"], ["synth", "chest-ct"], ["demo"], ["predict"], ["deid"], ["plan"], ["inspect"]],
+    [
+        [],
+        ["synth"],
+        ["synth", "chest-ct"],
+        ["demo"],
+        ["predict"],
+        ["deid"],
+        ["plan"],
+        ["inspect"],
+        ["train"],
+        ["evaluate"],
+        ["export"],
+        ["explain"],
+    ],
 )
 def test_help_on_every_verb(verb: list[str]) -> None:
     result = run(*verb, "--help")

@@ -14,6 +14,7 @@ import medsight
 from medsight.cli import deid as deid_cli
 from medsight.cli import demo as demo_cli
 from medsight.cli import evaluate as evaluate_cli
+from medsight.cli import explain as explain_cli
 from medsight.cli import export as export_cli
 from medsight.cli import inspect as inspect_cli
 from medsight.cli import plan as plan_cli
@@ -38,6 +39,7 @@ app.command("inspect")(inspect_cli.inspect)
 app.command("train")(train_cli.train)
 app.command("evaluate")(evaluate_cli.evaluate)
 app.command("export")(export_cli.export)
+app.command("explain")(explain_cli.explain)
 
 
 def _version(value: bool) -> None:

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 import typer
 
 from medsight.cli.console import progress_bar, say
@@ -16,6 +17,7 @@ from medsight.train.classification_run import train_classification_run
 from medsight.train.classifier_fit import FitResult
 from medsight.train.config import TrainConfig
 from medsight.train.cross_validation import run_cross_validation
+from medsight.train.transfer_setup import transfer_preparation
 
 
 def prepare_with_progress(
@@ -48,7 +50,11 @@ def config_from_plan(prepared: ClassificationData, **overrides: object) -> Train
 
 
 def fit_with_progress(
-    prepared: ClassificationData, config: TrainConfig, run_dir: Path, resume: bool
+    prepared: ClassificationData,
+    config: TrainConfig,
+    run_dir: Path,
+    resume: bool,
+    prepare_model: Callable[[torch.nn.Module], None] | None = None,
 ) -> FitResult:
     """Train with a progress bar showing the validation AUC."""
     with progress_bar() as progress:
@@ -61,7 +67,9 @@ def fit_with_progress(
                 description=f"training (val AUC {row['val_auc']:.3f})",
             )
 
-        return train_classification_run(prepared, config, run_dir, resume=resume, on_epoch=on_epoch)
+        return train_classification_run(
+            prepared, config, run_dir, resume=resume, on_epoch=on_epoch, prepare_model=prepare_model
+        )
 
 
 def train(
@@ -80,6 +88,15 @@ def train(
         "", "--classes", help="Class names in output order, comma-separated."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    init: Path = typer.Option(
+        None, "--init", help="Start from these safetensors weights (head replaced for new classes)."
+    ),
+    freeze: bool = typer.Option(
+        False, "--freeze-backbone", help="Train only the head (with --init)."
+    ),
+    backbone_lr_scale: float = typer.Option(
+        1.0, "--backbone-lr-scale", min=0.0, help="Backbone learning rate = --lr x this."
+    ),
     folds: int = typer.Option(
         0, "--folds", min=0, help="K-fold cross-validation on train+val (K models, ensembled)."
     ),
@@ -99,7 +116,11 @@ def train(
         batch_size=batch_size or None,
         learning_rate=learning_rate,
         seed=seed,
+        init_weights=init,
+        freeze_backbone=freeze,
+        backbone_lr_scale=backbone_lr_scale,
     )
+    prepare_model = transfer_preparation(config, prepared.class_names)
     if folds:
         if resume:
             raise InputError("--resume is for single runs; rerun --folds from the start")
@@ -111,7 +132,7 @@ def train(
         pooled = result["pooled_out_of_fold"]
         say(f"{folds}-fold out-of-fold macro AUC {pooled['macro_auc']}: {out / 'cv_metrics.json'}")
         return
-    fit = fit_with_progress(prepared, config, out, resume)
+    fit = fit_with_progress(prepared, config, out, resume, prepare_model)
     best = fit.history[fit.best_epoch - 1] if fit.best_epoch else {}
     say(f"best epoch {fit.best_epoch}: val AUC {best.get('val_auc', float('nan')):.3f}")
     say(f"model: {out / 'model.safetensors'}  contract: {out / 'model.json'}")
