@@ -1,25 +1,12 @@
-import numpy as np
 import torch
 
 from medsight.train.classifier_fit import fit_classifier
 from medsight.train.config import TrainConfig
 
 
-def _toy(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class = where a bright cube sits (none, left, right): learnable in a few steps."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.2, 0.05, (n, 32, 32, 32)).astype(np.float32)
-    y = np.arange(n) % 3
-    for i, label in enumerate(y):
-        if label:
-            c = 8 if label == 1 else 22
-            x[i, 12:20, 12:20, c - 3 : c + 3] = 1.0
-    return x, y
-
-
-def test_fit_learns_and_is_deterministic() -> None:
-    tx, ty = _toy(36, 0)
-    vx, vy = _toy(12, 1)
+def test_fit_learns_and_is_deterministic(toy) -> None:
+    tx, ty = toy(36, 0)
+    vx, vy = toy(12, 1)
     cfg = TrainConfig(
         max_epochs=4, batch_size=6, learning_rate=1e-3, seed=3, patience=10, threads=1
     )

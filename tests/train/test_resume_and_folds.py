@@ -1,6 +1,5 @@
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -12,24 +11,13 @@ from medsight.train.classifier_fit import fit_classifier, lr_factor
 from medsight.train.config import TrainConfig
 
 
-def _toy(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    x = rng.normal(0.2, 0.05, (n, 32, 32, 32)).astype(np.float32)
-    y = np.arange(n) % 3
-    for i, label in enumerate(y):
-        if label:
-            c = 8 if label == 1 else 22
-            x[i, 12:20, 12:20, c - 3 : c + 3] = 1.0
-    return x, y
-
-
 class Killed(Exception):
     pass
 
 
-def test_resume_after_a_kill_gives_the_uninterrupted_weights(tmp_path: Path) -> None:
-    tx, ty = _toy(24, 0)
-    vx, vy = _toy(9, 1)
+def test_resume_after_a_kill_gives_the_uninterrupted_weights(tmp_path: Path, toy) -> None:
+    tx, ty = toy(24, 0)
+    vx, vy = toy(9, 1)
     cfg = TrainConfig(
         max_epochs=4, batch_size=6, seed=5, patience=10, threads=1, model_kwargs={"depth": 3}
     )
@@ -49,8 +37,8 @@ def test_resume_after_a_kill_gives_the_uninterrupted_weights(tmp_path: Path) -> 
         assert torch.equal(value, resumed.model.state_dict()[name]), name
 
 
-def test_resume_without_state_is_a_clear_error(tmp_path: Path) -> None:
-    tx, ty = _toy(6, 0)
+def test_resume_without_state_is_a_clear_error(tmp_path: Path, toy) -> None:
+    tx, ty = toy(6, 0)
     cfg = TrainConfig(max_epochs=1, threads=1, model_kwargs={"depth": 3})
     with pytest.raises(InputError, match="nothing to resume"):
         fit_classifier(tx, ty, tx, ty, 3, cfg, state_dir=tmp_path, resume=True)

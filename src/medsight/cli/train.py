@@ -17,6 +17,7 @@ from medsight.train.classification_run import train_classification_run
 from medsight.train.classifier_fit import FitResult
 from medsight.train.config import TrainConfig
 from medsight.train.cross_validation import run_cross_validation
+from medsight.train.medmnist_run import train_medmnist
 from medsight.train.transfer_setup import transfer_preparation
 
 
@@ -78,6 +79,9 @@ def train(
         help="Manifest CSV (path,label[,patient_id,split,sex,age]) or a folder with labels.csv.",
     ),
     task: str = typer.Option("classify", "--task", help="classify (segment: issue 5)."),
+    preset: str = typer.Option(
+        "", "--preset", help="medmnist: DATA is a MedMNIST .npz, trained with the v2 protocol."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to create or resume."),
     model_name: str = typer.Option("", "--model", help="Registered model (default: the plan's)."),
     epochs: int = typer.Option(40, "--epochs", min=1, help="Maximum epochs."),
@@ -105,6 +109,17 @@ def train(
     """Train a classifier: split by patient, plan, cache, fit, save model + contract in --out."""
     if task != "classify":
         raise InputError(f"--task {task}: only classify is available in this version")
+    if preset:
+        if preset != "medmnist":
+            raise InputError(f"--preset {preset}: the only preset is medmnist")
+        with progress_bar() as progress:
+            bar = progress.add_task("MedMNIST v2 protocol", total=epochs)
+            metrics = train_medmnist(
+                data, out, epochs, seed, on_epoch=lambda row: progress.advance(bar)
+            )
+        acc, auc = metrics["accuracy"], metrics["macro_auc"]
+        print(f"test ACC {acc:.3f}  AUC {auc:.3f}  ({out / 'metrics.json'})")
+        return
     class_list = classes.split(",") if classes else None
     prepared = prepare_with_progress(data, out, seed, class_list, replan)
     record = {"manifest": str(data.resolve()), "classes": prepared.class_names, "seed": seed}

@@ -38,11 +38,20 @@ def patient_split(
         ``{case_id: split}``.
 
     Raises:
-        InputError: fewer than 5 patients (a three-way split is impossible).
+        InputError: fewer than 5 patients, or a class with too few patients to appear in
+            every split (a three-way stratified split is impossible).
     """
     patients = {c.patient_id for c in cases}
     if len(patients) < 5:
         raise InputError(f"need at least 5 patients to split, got {len(patients)}")
+    needed = max(round(1 / test_fraction), round((1 - test_fraction) / val_fraction))
+    for label in sorted({c.label for c in cases}):
+        n = len({c.patient_id for c in cases if c.label == label})
+        if n < needed:
+            raise InputError(
+                f"class {label!r} has {n} patient(s); a patient-level train/val/test split "
+                f"needs at least {needed} per class"
+            )
     labels = np.array([c.label for c in cases])
     groups = np.array([c.patient_id for c in cases])
     test = _holdout(labels, groups, test_fraction, seed)

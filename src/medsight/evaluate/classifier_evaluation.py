@@ -83,9 +83,9 @@ def evaluate_classifier(
             "after_temperature_scaling": calibration_report(test.y, calibrated),
         },
         "operating_point": {
+            **point.evaluate(test.probs, test.y, test.patient_ids, class_names, n_boot, seed=seed),
             "question": " or ".join(class_names[i] for i in positives) + " vs the rest",
             "method": "target sensitivity" if target_sensitivity else "Youden's J",
-            **point.evaluate(test.probs, test.y, test.patient_ids, class_names, n_boot, seed=seed),
         },
         "subgroups": subgroup_metrics(
             test.y,

@@ -36,6 +36,18 @@ def _png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def _labels_and_probs(
+    y_true: np.ndarray, probs: np.ndarray, class_names: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true).astype(np.int64)
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2 or p.shape != (len(y), len(class_names)):
+        raise ValueError(
+            f"probs shape {p.shape} does not match {len(y)} labels x {len(class_names)} classes"
+        )
+    return y, p
+
+
 def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> bytes:
     """One-vs-rest ROC curve per class, with each class's AUC in the legend.
 
@@ -53,12 +65,7 @@ def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) ->
     Raises:
         ValueError: If ``probs`` does not have one row per label and one column per class.
     """
-    y = np.asarray(y_true).astype(np.int64)
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim != 2 or p.shape != (len(y), len(class_names)):
-        raise ValueError(
-            f"probs shape {p.shape} does not match {len(y)} labels x {len(class_names)} classes"
-        )
+    y, p = _labels_and_probs(y_true, probs, class_names)
     fig = Figure(figsize=FIGSIZE_IN)
     ax = fig.add_subplot()
     for c, name in enumerate(class_names):
@@ -83,12 +90,7 @@ def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) ->
 
 def pr_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> bytes:
     """One-vs-rest precision-recall curve per class, average precision in the legend."""
-    y = np.asarray(y_true).astype(np.int64)
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim != 2 or p.shape != (len(y), len(class_names)):
-        raise ValueError(
-            f"probs shape {p.shape} does not match {len(y)} labels x {len(class_names)} classes"
-        )
+    y, p = _labels_and_probs(y_true, probs, class_names)
     fig = Figure(figsize=FIGSIZE_IN)
     ax = fig.add_subplot()
     for c, name in enumerate(class_names):

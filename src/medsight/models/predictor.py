@@ -60,6 +60,11 @@ class Predictor:
         return {name: float(p) for name, p in zip(self.class_names, probs, strict=True)}
 
 
+def with_channel_axis(batch: torch.Tensor, spatial_dims: int) -> torch.Tensor:
+    """``(N, *spatial)`` gets a channel axis; ``(N, C, *spatial)`` is returned as it is."""
+    return batch[:, None] if batch.ndim == spatial_dims + 1 else batch
+
+
 @torch.inference_mode()
 def predict_probabilities(
     model: torch.nn.Module,
@@ -67,6 +72,7 @@ def predict_probabilities(
     batch_size: int = 8,
     bf16: bool = False,
     flip_tta: bool = True,
+    spatial_dims: int = 3,
 ) -> np.ndarray:
     """Softmax outputs of ``model`` (eval mode) for ``arrays`` ``(N, z, y, x)``, in float32.
 
@@ -76,9 +82,10 @@ def predict_probabilities(
     model.eval()
     out = []
     for start in range(0, len(arrays), batch_size):
-        x = torch.from_numpy(np.asarray(arrays[start : start + batch_size], dtype=np.float32))[
-            :, None
-        ]
+        x = with_channel_axis(
+            torch.from_numpy(np.asarray(arrays[start : start + batch_size], dtype=np.float32)),
+            spatial_dims,
+        )
         x = x.contiguous(
             memory_format=torch.channels_last_3d if x.ndim == 5 else torch.channels_last
         )

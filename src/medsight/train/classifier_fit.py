@@ -8,7 +8,8 @@ and channels_last/bf16 on CPU. Fabric still supplies devices and precision plugi
 same loop runs on a GPU.
 
 Arrays are ``(N, z, y, x)`` for 3D models and ``(N, y, x)`` for 2D ones, values in model
-units (e.g. [0, 1] after an HU window); channels are added here.
+units (e.g. [0, 1] after an HU window); a channel axis is added here, unless the arrays
+already have one (``(N, C, *spatial)``, e.g. colour MedMNIST images).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from lightning.fabric import Fabric
 from sklearn.metrics import roc_auc_score
 
 from medsight.data.volume_cache import CachedVolumes
-from medsight.models.predictor import predict_probabilities
+from medsight.models.predictor import predict_probabilities, with_channel_axis
 from medsight.models.registry import create_model
 from medsight.train.config import TrainConfig
 from medsight.train.training_state import LoopState, load_state, save_state
@@ -195,7 +196,10 @@ def fit_classifier(
         losses = []
         for i in range(0, len(order), config.batch_size):
             idx = order[i : i + config.batch_size]
-            batch = torch.from_numpy(np.asarray(train_x[idx.numpy()], dtype=np.float32))[:, None]
+            batch = with_channel_axis(
+                torch.from_numpy(np.asarray(train_x[idx.numpy()], dtype=np.float32)),
+                config.spatial_dims,
+            )
             x = _augment(batch, generator) if config.augment else batch
             if config.channels_last:
                 x = x.contiguous(memory_format=memory_format)
@@ -205,7 +209,7 @@ def fit_classifier(
             optimizer.step()
             losses.append(float(loss.detach()))
         lr = float(optimizer.param_groups[-1]["lr"])
-        val_probs = predict_probabilities(model, val_x)
+        val_probs = predict_probabilities(model, val_x, spatial_dims=config.spatial_dims)
         log_probs = torch.log(torch.from_numpy(val_probs).clamp_min(1e-7))
         val_loss = float(F.nll_loss(log_probs, torch.from_numpy(np.asarray(val_y, dtype=np.int64))))
         auc = macro_auc(val_y, val_probs)
