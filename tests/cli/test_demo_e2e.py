@@ -89,7 +89,7 @@ def test_split_is_by_patient(run_dir: Path) -> None:
 def test_predict_uses_only_the_run_folder(run_dir: Path, tmp_path: Path) -> None:
     run_copy = tmp_path / "only-run"
     run_copy.mkdir()
-    for name in ("model.safetensors", "model.json"):
+    for name in ("model.safetensors", "model.json", "conformal.json"):
         shutil.copy(run_dir / name, run_copy / name)
     series = run_dir / "data" / "series" / "case_0001"
     result = medsight("predict", str(run_copy), str(series), "--json")
@@ -98,6 +98,21 @@ def test_predict_uses_only_the_run_folder(run_dir: Path, tmp_path: Path) -> None
     assert set(answer["probabilities"]) == {"normal", "benign", "malignant"}
     assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
     assert answer["predicted"] in answer["probabilities"]
+    assert set(answer["conformal_set"]) <= set(answer["probabilities"])
+    assert answer["refer"] == (len(answer["conformal_set"]) != 1)
+
+
+def test_predict_batches_a_manifest_and_writes_heatmaps(run_dir: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "batch.csv"
+    series = sorted((run_dir / "data" / "series").iterdir())[:3]
+    manifest.write_text("path,label\n" + "".join(f"{p},normal\n" for p in series))
+    result = medsight(
+        "predict", str(run_dir), str(manifest), "--json", "--heatmap", str(tmp_path / "h")
+    )
+    assert result.returncode == 0, result.stderr
+    answers = json.loads(result.stdout)
+    assert [a["input"] for a in answers] == [str(p) for p in series]
+    assert all(Path(a["heatmap"]).is_file() for a in answers)
 
 
 def test_second_run_reuses_data_and_cache(run_dir: Path) -> None:
@@ -145,3 +160,19 @@ def test_predict_bad_input_is_one_clear_line(run_dir: Path, tmp_path: Path, case
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(target) in lines[0]
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_train_with_folds_ensembles_the_fold_models(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cv"
+    labels = run_dir / "data" / "labels.csv"
+    result = medsight(
+        "--quiet", "train", str(labels), "-o", str(out), "--folds", "2", "--epochs", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    cv = json.loads((out / "cv_metrics.json").read_text())
+    assert [f["fold"] for f in cv["folds"]] == [1, 2]
+    assert "macro_auc" in cv["pooled_out_of_fold"]
+    assert json.loads((out / "ensemble.json").read_text())["members"] == ["fold_1", "fold_2"]
+    series = run_dir / "data" / "series" / "case_0001"
+    answer = json.loads(medsight("predict", str(out), str(series), "--json").stdout)
+    assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4

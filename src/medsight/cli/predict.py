@@ -1,36 +1,111 @@
-"""`medsight predict RUN_DIR IMAGE`: class probabilities for one series or image."""
+"""`medsight predict RUN INPUT...`: class probabilities (and conformal sets) for new inputs.
+
+INPUT may be image files, DICOM series folders, or a manifest CSV (its ``path`` or
+``series_dir`` column). Inputs are preprocessed with the run's contract and predicted in
+batches; ONNX Runtime is used when the run was exported. When the run has been evaluated,
+``RUN/conformal.json`` turns each prediction into a conformal set (classes the model cannot
+rule out at the calibrated coverage); a set that is not a single class means "refer".
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import typer
 from rich.table import Table
 
-from medsight.cli.console import console
+from medsight.cli.console import console, progress_bar
+from medsight.data.manifest import read_manifest
+from medsight.data.volume_loading import preprocess_image
+from medsight.errors import InputError
+from medsight.evaluate.conformal import nonconformity_scores
+from medsight.explain.explain_run import explain_input
+from medsight.explain.run_report import CONFORMAL_FILE
 from medsight.models.predictor import Predictor
+
+CHUNK = 16
+
+
+def _inputs(paths: list[Path]) -> list[Path]:
+    expanded: list[Path] = []
+    for path in paths:
+        if path.is_file() and path.suffix.lower() == ".csv":
+            expanded += [case.image_path for case in read_manifest(path)]
+        else:
+            expanded.append(path)
+    return expanded
+
+
+def _conformal_sets(
+    run_dir: Path, probs: np.ndarray, class_names: list[str]
+) -> list[list[str]] | None:
+    path = run_dir / CONFORMAL_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        qhat, score = float(record["qhat"]), str(record["score"])
+        if record["class_names"] != class_names or score not in ("lac", "aps"):
+            raise ValueError("does not match the model")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{path}: invalid conformal record ({exc})") from None
+    members = nonconformity_scores(probs, score) <= qhat  # type: ignore[arg-type]
+    return [[class_names[c] for c in np.nonzero(row)[0]] for row in members]
 
 
 def predict(
     run_dir: Path = typer.Argument(
         ..., help="A run folder holding model.safetensors and model.json."
     ),
-    image: Path = typer.Argument(
-        ..., help="A DICOM series folder or file, a NIfTI or a PNG (what `inspect` reads)."
+    inputs: list[Path] = typer.Argument(
+        ..., help="DICOM series folders or files, NIfTI, PNG, or a manifest CSV listing them."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    heatmap: Path = typer.Option(
+        None, "--heatmap", help="Also write Grad-CAM overlays + NIfTI heatmaps under this folder."
+    ),
 ) -> None:
-    """Print class probabilities for one image or series, using only what RUN_DIR holds."""
+    """Print class probabilities for each input, using only what RUN_DIR holds."""
     predictor = Predictor(run_dir)
-    probs = predictor.predict(image)
-    predicted = max(probs, key=lambda k: probs[k])
+    names = predictor.class_names
+    paths = _inputs(inputs)
+    contract = predictor.contract.preprocess
+    chunks = []
+    with progress_bar() as progress:
+        bar = progress.add_task("predicting", total=len(paths))
+        # chunks bound the memory: a long manifest is never held in RAM at once
+        for start in range(0, len(paths), CHUNK):
+            batch = np.stack([preprocess_image(p, contract) for p in paths[start : start + CHUNK]])
+            chunks.append(predictor.predict_array(batch))
+            progress.advance(bar, len(batch))
+    probs = np.concatenate(chunks)
+    sets = _conformal_sets(run_dir, probs, names)
+    results: list[dict[str, Any]] = []
+    for i, path in enumerate(paths):
+        result: dict[str, Any] = {
+            "input": str(path),
+            "predicted": names[int(probs[i].argmax())],
+            "probabilities": {n: float(p) for n, p in zip(names, probs[i], strict=True)},
+        }
+        if sets is not None:
+            result["conformal_set"] = sets[i]
+            result["refer"] = len(sets[i]) != 1
+        if heatmap is not None:
+            folder = heatmap / f"{i + 1:04d}_{path.name}"
+            result["heatmap"] = str(explain_input(run_dir, path, folder)["files"][0])
+        results.append(result)
     if as_json:
-        print(json.dumps({"input": str(image), "predicted": predicted, "probabilities": probs}))
+        print(json.dumps(results[0] if len(results) == 1 else results))
         return
-    table = Table(title=f"prediction for {image}")
-    table.add_column("class")
-    table.add_column("probability", justify="right")
-    for name, p in probs.items():
-        table.add_row(f"[bold]{name}[/bold]" if name == predicted else name, f"{p:.3f}")
+    table = Table(title=f"predictions of {run_dir}")
+    for column in ["input", *names, "predicted", *(["conformal set"] if sets else [])]:
+        table.add_column(column)
+    for r in results:
+        row = [r["input"], *[f"{r['probabilities'][n]:.3f}" for n in names], r["predicted"]]
+        if sets is not None:
+            row.append("{" + ", ".join(r["conformal_set"]) + "}" + (" refer" if r["refer"] else ""))
+        table.add_row(*row)
     console.print(table)

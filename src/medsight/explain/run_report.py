@@ -37,6 +37,7 @@ from medsight.models.checkpoint import library_versions
 from medsight.models.predictor import Predictor
 from medsight.train.classification_data import ClassificationData
 
+CONFORMAL_FILE = "conformal.json"
 INTENDED_USE = (
     "Research and method development: classifying chest CT series as normal, benign nodule or "
     "malignant nodule, as an assistive second reader. Not a medical device; not for diagnosis."
@@ -220,6 +221,16 @@ def report_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "metrics.json", json.dumps(evaluation, indent=2))
     sets = evaluation["conformal"]["sets"]
+    conformal = evaluation["conformal"]
+    # the calibrated set-valued predictor travels with the model: `medsight predict` uses it
+    write_text_atomic(
+        run_dir / CONFORMAL_FILE,
+        json.dumps(
+            {key: conformal[key] for key in ("score", "alpha", "qhat", "n_calibration")}
+            | {"class_names": data.class_names},
+            indent=2,
+        ),
+    )
     _write_predictions(out_dir / "predictions.csv", test, data.class_names, sets)
     versions = library_versions()
     contract = predictor.contract

@@ -109,7 +109,7 @@ def _vessel_segments(a: Anatomy, sign: float) -> list[tuple[np.ndarray, np.ndarr
     ax, by = a.body_axes_mm
     hilum = np.array([sign * 0.2 * ax, 0.0, a.lung_base_mm + 0.5 * a.lung_height_mm])
     segments = []
-    stack = [(hilum, np.array([sign, 0.0, 0.0]), 2.6, 0)]
+    stack = [(hilum, np.array([sign, 0.0, 0.0]), 2.0, 0)]
     while stack:
         start, direction, radius, depth = stack.pop()
         d = direction + rng.normal(0, 0.45, 3)

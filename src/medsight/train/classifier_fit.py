@@ -30,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 from medsight.data.volume_cache import CachedVolumes
 from medsight.models.predictor import predict_probabilities, with_channel_axis
 from medsight.models.registry import create_model
+from medsight.models.transfer import param_groups
 from medsight.train.config import TrainConfig
 from medsight.train.training_state import LoopState, load_state, save_state
 
@@ -82,22 +83,27 @@ def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
 
 
 def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    head = getattr(model, "head", None) or getattr(
-        getattr(model, "net", None), "class_layers", None
-    )
-    if config.backbone_lr_scale != 1.0 and isinstance(head, torch.nn.Module):
-        head_ids = {id(p) for p in head.parameters()}
-        backbone = [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad]
-        groups = [
-            {"params": backbone, "lr": config.learning_rate * config.backbone_lr_scale},
-            {
-                "params": [p for p in head.parameters() if p.requires_grad],
-                "lr": config.learning_rate,
-            },
-        ]
+    if config.backbone_lr_scale != 1.0:
+        # per-group learning rates when fine-tuning: the head learns at the full rate
+        groups = param_groups(
+            model, config.learning_rate * config.backbone_lr_scale, config.learning_rate
+        )
         return torch.optim.Adam(groups, lr=config.learning_rate, weight_decay=config.weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+
+def is_better(key: tuple[float, float], best: tuple[float, float], tolerance: float) -> bool:
+    """Early stopping on validation AUC, with AUC differences under ``tolerance`` as noise.
+
+    ``key`` and ``best`` are ``(auc, -loss)``. An epoch is better when its AUC beats the best
+    by more than ``tolerance``, or ties with it (within ``tolerance``) at a lower loss: on a
+    few dozen validation cases the AUC saturates and jumps by a case, while the loss still
+    tells a settling model from a lucky epoch.
+    """
+    auc, neg_loss = key
+    best_auc, best_neg_loss = best
+    return auc > best_auc + tolerance or (auc >= best_auc - tolerance and neg_loss > best_neg_loss)
 
 
 def lr_factor(config: TrainConfig, epoch: int) -> float:
@@ -225,7 +231,7 @@ def fit_classifier(
         loop.history.append(row)
         loop.epoch = epoch
         key = (auc, -val_loss)
-        if key > loop.best_key:
+        if is_better(key, loop.best_key, config.auc_tolerance):
             loop.best_key, loop.best_epoch, loop.stale = key, epoch, 0
             best_state = copy.deepcopy(model.module.state_dict())
         else:

@@ -30,6 +30,8 @@ class TrainConfig(BaseModel):
     augment: bool = True
     #: epochs without a better validation AUC before stopping
     patience: Annotated[int, Field(ge=1)] = 10
+    #: validation AUC differences below this are noise; ties go to the lower validation loss
+    auc_tolerance: Annotated[float, Field(ge=0)] = 0.01
     seed: int = 0
     #: bf16 autocast is opt-in: bf16 conv3d training on this CPU (oneDNN) gave NaN losses
     #: and run-to-run drift; fp32 + channels_last was deterministic and almost as fast

@@ -28,7 +28,7 @@ class LoopState:
 
     epoch: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
-    best_key: tuple[float, float] = (-1.0, 0.0)
+    best_key: tuple[float, float] = (-1.0, -float("inf"))
     best_epoch: int = 0
     stale: int = 0
     param_groups: list[dict[str, Any]] = field(default_factory=list)
