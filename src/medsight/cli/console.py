@@ -18,6 +18,8 @@ class CliState:
 
 STATE = CliState()
 console = Console(highlight=False)
+#: progress goes to stderr so that stdout stays machine-readable (`--json`)
+progress_console = Console(highlight=False, stderr=True)
 
 
 def say(message: str) -> None:
@@ -34,8 +36,8 @@ def progress_bar() -> Iterator[Progress]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=progress_console,
         disable=STATE.quiet,
-        transient=False,
+        transient=True,
     ) as progress:
         yield progress

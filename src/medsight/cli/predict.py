@@ -22,7 +22,7 @@ from medsight.data.manifest import read_manifest
 from medsight.data.volume_loading import preprocess_image
 from medsight.errors import InputError
 from medsight.evaluate.conformal import nonconformity_scores
-from medsight.explain.explain_run import explain_input
+from medsight.explain.explain_run import HEATMAP_FILE, explain_input
 from medsight.explain.run_report import CONFORMAL_FILE
 from medsight.models.predictor import Predictor
 
@@ -95,7 +95,8 @@ def predict(
             result["refer"] = len(sets[i]) != 1
         if heatmap is not None:
             folder = heatmap / f"{i + 1:04d}_{path.name}"
-            result["heatmap"] = str(explain_input(run_dir, path, folder)["files"][0])
+            explain_input(run_dir, path, folder)
+            result["heatmap"] = str(folder / HEATMAP_FILE)
         results.append(result)
     if as_json:
         print(json.dumps(results[0] if len(results) == 1 else results))

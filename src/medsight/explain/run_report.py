@@ -124,7 +124,8 @@ def _gallery(
                 np.asarray(data.volumes[int(rows[i])], dtype=np.float32)[None, None]
             )
             heat = gradcam_volume(model, x, int(predicted[i]), str(model.cam_layer))
-            k = top_slice(heat)
+            # slices outside the lung fields (all zero in the model input) are never shown
+            k = top_slice(heat * (x[0, 0].numpy() > 0)) if bool((x > 0).any()) else top_slice(heat)
             display = preprocess_image(case.image_path, display_contract)
             truth, guess = data.class_names[test.y[i]], data.class_names[predicted[i]]
             members_of = sets.get(case.case_id, [])
