@@ -84,3 +84,12 @@ def test_fewer_patients_than_folds_is_refused() -> None:
     cases = _cases()[:6]
     with pytest.raises(InputError, match="patient"):
         patient_folds(cases, 10, seed=0)
+
+
+def test_resume_with_other_settings_is_refused(tmp_path: Path, toy) -> None:
+    tx, ty = toy(12, 0)
+    cfg = TrainConfig(max_epochs=2, batch_size=6, threads=1, model_kwargs={"depth": 3})
+    fit_classifier(tx, ty, tx, ty, 3, cfg, state_dir=tmp_path)
+    other = cfg.model_copy(update={"learning_rate": 0.01})
+    with pytest.raises(InputError, match="same settings as the interrupted run"):
+        fit_classifier(tx, ty, tx, ty, 3, other, state_dir=tmp_path, resume=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import io
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -48,6 +49,40 @@ def _labels_and_probs(
     return y, p
 
 
+def _one_vs_rest_figure(
+    y: np.ndarray,
+    p: np.ndarray,
+    class_names: list[str],
+    curve: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, str]],
+    score_name: str,
+    axis_labels: tuple[str, str],
+    title: str,
+    legend_loc: Literal["lower right", "lower left"],
+    chance: bool,
+) -> bytes:
+    """One curve per class (class vs rest); a class that cannot be scored is listed as n/a."""
+    fig = Figure(figsize=FIGSIZE_IN)
+    ax = fig.add_subplot()
+    for c, name in enumerate(class_names):
+        is_c = y == c
+        if 0 < is_c.sum() < len(y):
+            xs, ys, label = curve(is_c, p[:, c])
+            ax.plot(xs, ys, linewidth=1.8, label=f"{name} ({label})")
+        else:
+            ax.plot([], [], linewidth=1.8, label=f"{name} ({score_name} n/a)")
+    if chance:
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_title(title)
+    ax.legend(loc=legend_loc, fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _png_bytes(fig)
+
+
 def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> bytes:
     """One-vs-rest ROC curve per class, with each class's AUC in the legend.
 
@@ -66,55 +101,44 @@ def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) ->
         ValueError: If ``probs`` does not have one row per label and one column per class.
     """
     y, p = _labels_and_probs(y_true, probs, class_names)
-    fig = Figure(figsize=FIGSIZE_IN)
-    ax = fig.add_subplot()
-    for c, name in enumerate(class_names):
-        is_c = y == c
-        if 0 < is_c.sum() < len(y):
-            fpr, tpr, _ = roc_curve(is_c, p[:, c])
-            auc = roc_auc_score(is_c, p[:, c])
-            ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUC {auc:.3f})")
-        else:
-            ax.plot([], [], linewidth=1.8, label=f"{name} (AUC n/a)")
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("False positive rate")
-    ax.set_ylabel("True positive rate")
-    ax.set_title("ROC, one vs rest")
-    ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _png_bytes(fig)
+
+    def roc(is_c: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        fpr, tpr, _ = roc_curve(is_c, score)
+        return fpr, tpr, f"AUC {roc_auc_score(is_c, score):.3f}"
+
+    return _one_vs_rest_figure(
+        y,
+        p,
+        class_names,
+        roc,
+        "AUC",
+        ("False positive rate", "True positive rate"),
+        "ROC, one vs rest",
+        "lower right",
+        chance=True,
+    )
 
 
 def pr_figure(y_true: np.ndarray, probs: np.ndarray, class_names: list[str]) -> bytes:
     """One-vs-rest precision-recall curve per class, average precision in the legend."""
     y, p = _labels_and_probs(y_true, probs, class_names)
-    fig = Figure(figsize=FIGSIZE_IN)
-    ax = fig.add_subplot()
-    for c, name in enumerate(class_names):
-        is_c = y == c
-        if 0 < is_c.sum() < len(y):
-            precision, recall, _ = precision_recall_curve(is_c, p[:, c])
-            ap = average_precision_score(is_c, p[:, c])
-            ax.plot(
-                recall,
-                precision,
-                linewidth=1.8,
-                label=f"{name} (AP {ap:.3f}, prevalence {is_c.mean():.2f})",
-            )
-        else:
-            ax.plot([], [], linewidth=1.8, label=f"{name} (AP n/a)")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_xlabel("Recall (sensitivity)")
-    ax.set_ylabel("Precision (PPV)")
-    ax.set_title("Precision-recall, one vs rest")
-    ax.legend(loc="lower left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return _png_bytes(fig)
+
+    def pr(is_c: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+        precision, recall, _ = precision_recall_curve(is_c, score)
+        ap = average_precision_score(is_c, score)
+        return recall, precision, f"AP {ap:.3f}, prevalence {is_c.mean():.2f}"
+
+    return _one_vs_rest_figure(
+        y,
+        p,
+        class_names,
+        pr,
+        "AP",
+        ("Recall (sensitivity)", "Precision (PPV)"),
+        "Precision-recall, one vs rest",
+        "lower left",
+        chance=False,
+    )
 
 
 def confusion_figure(confusion: list[list[int]], class_names: list[str]) -> bytes:

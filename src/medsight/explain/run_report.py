@@ -36,6 +36,7 @@ from medsight.io.atomic import write_text_atomic
 from medsight.models.checkpoint import library_versions
 from medsight.models.predictor import Predictor
 from medsight.train.classification_data import ClassificationData
+from medsight.train.training_state import saved_history
 
 CONFORMAL_FILE = "conformal.json"
 INTENDED_USE = (
@@ -260,7 +261,7 @@ def report_run(
         facts=facts,
     )
     write_model_card(out_dir / "model_card.md", card)
-    history = history if history is not None else _history(run_dir)
+    history = history if history is not None else saved_history(run_dir / "checkpoints")
     figures = {
         "roc": roc_figure(test.y, test.probs, data.class_names),
         "pr": pr_figure(test.y, test.probs, data.class_names),
@@ -285,10 +286,3 @@ def report_run(
         },
     )
     return evaluation
-
-
-def _history(run_dir: Path) -> list[dict[str, float]]:
-    path = run_dir / "checkpoints" / "last.json"
-    if path.is_file():
-        return list(json.loads(path.read_text(encoding="utf-8")).get("history", []))
-    return []

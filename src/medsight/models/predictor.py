@@ -8,13 +8,12 @@ import numpy as np
 import torch
 
 from medsight.data.volume_cache import CachedVolumes
+from medsight.data.volume_loading import preprocess_image
 from medsight.errors import InputError
-from medsight.io.read_image import read_image
 from medsight.models.checkpoint import ModelContract, load_checkpoint
 from medsight.models.ensemble import ensemble_members
 from medsight.models.onnx_inference import onnx_probabilities
 from medsight.models.onnx_run import open_run_onnx
-from medsight.preprocess.contract import apply_contract
 
 
 class Predictor:
@@ -55,7 +54,7 @@ class Predictor:
         Raises:
             InputError: the input cannot be read (see `read_image`).
         """
-        array = apply_contract(read_image(series), self.contract.preprocess)
+        array = preprocess_image(series, self.contract.preprocess)
         probs = self.predict_array(array[None])[0]
         return {name: float(p) for name, p in zip(self.class_names, probs, strict=True)}
 

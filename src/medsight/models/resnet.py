@@ -20,6 +20,8 @@ other.
 
 from __future__ import annotations
 
+from typing import Any
+
 from monai.networks import nets
 from monai.networks.nets.resnet import ResNet
 from torch import Tensor, nn
@@ -58,27 +60,27 @@ class ResNetClassifier(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model("resnet18")
-def resnet18(in_channels: int = 1, num_classes: int = 3, spatial_dims: int = 3) -> nn.Module:
-    """ResNet-18 (basic blocks 2-2-2-2, 512 features), randomly initialised."""
-    net = nets.resnet18(
+def monai_resnet(
+    builder: Any, in_channels: int, num_classes: int, spatial_dims: int, **extra: Any
+) -> nn.Module:
+    """Wrap ``builder`` (a ``monai.networks.nets.resnet*`` function) with the shared settings."""
+    net = builder(
         spatial_dims=spatial_dims,
         n_input_channels=in_channels,
         num_classes=num_classes,
-        conv1_t_stride=2,
         bias_downsample=False,
+        **{"conv1_t_stride": 2, **extra},
     )
     return ResNetClassifier(net)
+
+
+@register_model("resnet18")
+def resnet18(in_channels: int = 1, num_classes: int = 3, spatial_dims: int = 3) -> nn.Module:
+    """ResNet-18 (basic blocks 2-2-2-2, 512 features), randomly initialised."""
+    return monai_resnet(nets.resnet18, in_channels, num_classes, spatial_dims)
 
 
 @register_model("resnet50")
 def resnet50(in_channels: int = 1, num_classes: int = 3, spatial_dims: int = 3) -> nn.Module:
     """ResNet-50 (bottleneck blocks 3-4-6-3, 2048 features), randomly initialised."""
-    net = nets.resnet50(
-        spatial_dims=spatial_dims,
-        n_input_channels=in_channels,
-        num_classes=num_classes,
-        conv1_t_stride=2,
-        bias_downsample=False,
-    )
-    return ResNetClassifier(net)
+    return monai_resnet(nets.resnet50, in_channels, num_classes, spatial_dims)

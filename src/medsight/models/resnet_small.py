@@ -16,19 +16,18 @@ from monai.networks import nets
 from torch import nn
 
 from medsight.models.registry import register_model
-from medsight.models.resnet import ResNetClassifier
+from medsight.models.resnet import monai_resnet
 
 
 @register_model("resnet18-small")
 def resnet18_small(in_channels: int = 1, num_classes: int = 3, spatial_dims: int = 3) -> nn.Module:
     """ResNet-18 with a 3-wide stride-1 stem and no max-pool, randomly initialised."""
-    net = nets.resnet18(
-        spatial_dims=spatial_dims,
-        n_input_channels=in_channels,
-        num_classes=num_classes,
+    return monai_resnet(
+        nets.resnet18,
+        in_channels,
+        num_classes,
+        spatial_dims,
         conv1_t_size=3,
         conv1_t_stride=1,
         no_max_pool=True,
-        bias_downsample=False,
     )
-    return ResNetClassifier(net)

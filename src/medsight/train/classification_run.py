@@ -8,19 +8,18 @@ preprocessing, model arguments, versions, seed).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
-from medsight.errors import InputError
 from medsight.io.atomic import write_text_atomic
 from medsight.models.checkpoint import ModelContract, library_versions, save_checkpoint
 from medsight.train.classification_data import ClassificationData
 from medsight.train.classifier_fit import FitResult, fit_classifier
 from medsight.train.config import TrainConfig
 from medsight.train.epoch_log import EpochLog
+from medsight.train.training_state import saved_history
 
 
 def model_contract(data: ClassificationData, config: TrainConfig, extra: dict) -> ModelContract:
@@ -49,22 +48,15 @@ def train_classification_run(
     """Fit on the train split, select on val, and save the run.
 
     Raises:
-        InputError: ``resume`` with a different training config than the saved one, or
-            nothing to resume.
+        InputError: ``resume`` with nothing to resume, or with other settings than the
+            interrupted run (checked by `fit_classifier`).
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / "train_config.json"
-    if (
-        resume
-        and config_path.is_file()
-        and config_path.read_text().strip() != config.model_dump_json(indent=2)
-    ):
-        raise InputError(f"{config_path}: --resume needs the same settings as the interrupted run")
-    write_text_atomic(config_path, config.model_dump_json(indent=2))
+    write_text_atomic(run_dir / "train_config.json", config.model_dump_json(indent=2))
     train, val = data.indices("train"), data.indices("val")
     with EpochLog(run_dir, params=config.model_dump()) as log:
         if resume:
-            for row in _previous_history(run_dir):
+            for row in saved_history(run_dir / "checkpoints"):
                 log.rows.append(row)
 
         def epoch_done(row: dict[str, float]) -> None:
@@ -91,11 +83,3 @@ def train_classification_run(
     # an export of earlier weights must not outlive them
     (run_dir / "model.onnx").unlink(missing_ok=True)
     return fit
-
-
-def _previous_history(run_dir: Path) -> list[dict[str, float]]:
-    """The epochs the saved state holds (history.csv may lag it by one after a kill)."""
-    path = run_dir / "checkpoints" / "last.json"
-    if not path.is_file():
-        return []
-    return list(json.loads(path.read_text(encoding="utf-8")).get("history", []))

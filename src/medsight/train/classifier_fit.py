@@ -28,6 +28,7 @@ from lightning.fabric import Fabric
 from sklearn.metrics import roc_auc_score
 
 from medsight.data.volume_cache import CachedVolumes
+from medsight.errors import InputError
 from medsight.models.predictor import predict_probabilities, with_channel_axis
 from medsight.models.registry import create_model
 from medsight.models.transfer import param_groups
@@ -162,7 +163,8 @@ def fit_classifier(
             weights and freezing the backbone for transfer learning).
 
     Raises:
-        InputError: ``resume`` without a readable saved state in ``state_dir``.
+        InputError: ``resume`` without a readable saved state in ``state_dir``, or with
+            other settings than the saved state was trained with.
     """
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -184,6 +186,12 @@ def fit_classifier(
         if state_dir is None:
             raise ValueError("resume needs a state_dir")
         loop, best_state = load_state(state_dir, model, optimizer, generator)
+        # the saved state carries its settings: resuming under others would not give the
+        # uninterrupted run's weights (checked here so CV folds and presets are covered too)
+        if loop.config_json and loop.config_json != config.model_dump_json():
+            raise InputError(
+                f"{state_dir}: --resume needs the same settings as the interrupted run"
+            )
     model, optimizer = fabric.setup(model, optimizer)
     counts = np.bincount(train_y, minlength=num_classes).astype(np.float32)
     weights = (

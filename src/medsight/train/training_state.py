@@ -35,6 +35,14 @@ class LoopState:
     config_json: str = ""
 
 
+def saved_history(folder: Path) -> list[dict[str, float]]:
+    """The per-epoch rows of the saved state in ``folder`` ([] when there is none)."""
+    path = folder / "last.json"
+    if not path.is_file():
+        return []
+    return list(json.loads(path.read_text(encoding="utf-8")).get("history", []))
+
+
 def _tensors(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
