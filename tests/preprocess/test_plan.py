@@ -50,7 +50,11 @@ def test_classify_plan_fits_the_lungs_and_the_budget(fingerprint) -> None:
 def test_segment_plan_has_patch_and_zscore(fingerprint) -> None:
     plan = make_plan(fingerprint, "segment")
     assert plan.patch_size is not None
-    assert all(p % 2**plan.network_depth == 0 for p in plan.patch_size)
+    # DynUNet halves the in-plane size depth - 1 times, the slice axis z_levels times
+    assert all(p % 2 ** (plan.network_depth - 1) == 0 for p in plan.patch_size[1:])
+    assert plan.patch_size[0] % 2 ** plan.model_kwargs["z_levels"] == 0
+    assert 2 <= plan.network_depth <= 5
+    assert plan.model_name == "dynunet" and plan.model_kwargs["depth"] == plan.network_depth
     assert plan.preprocess.normalisation == "zscore" and plan.preprocess.shape is None
 
 

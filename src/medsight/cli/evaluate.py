@@ -9,12 +9,14 @@ import numpy as np
 import typer
 
 from medsight.cli.console import say
+from medsight.cli.evaluate_segment import evaluate_segment_run, print_segment_headline
 from medsight.cli.train import prepare_with_progress
 from medsight.data.manifest import read_manifest
 from medsight.data.volume_cache import CachedVolumes
 from medsight.data.volume_loading import load_cases
 from medsight.errors import InputError
 from medsight.explain.run_report import ReportSettings, report_run
+from medsight.models.checkpoint import read_contract
 from medsight.train.classification_data import ClassificationData
 
 DATASET_FILE = "dataset.json"
@@ -83,8 +85,25 @@ def evaluate(
         0.90, "--coverage", min=0.5, max=0.999, help="Conformal set coverage."
     ),
     n_boot: int = typer.Option(1000, "--n-boot", min=100, help="Bootstrap resamples per CI."),
+    tolerance_mm: float = typer.Option(
+        2.0, "--tolerance-mm", min=0.0, help="Segmentation: surface Dice tolerance (mm)."
+    ),
+    overlap: float = typer.Option(
+        0.25, "--overlap", min=0.0, max=0.9, help="Segmentation: sliding-window overlap."
+    ),
+    mirror: bool = typer.Option(False, "--mirror", help="Segmentation: mirror TTA."),
 ) -> None:
-    """Evaluate a run on its test split (or --data): CIs, calibration, subgroups, report."""
+    """Evaluate a run on its test split (or --data): metrics with CIs and a report.
+
+    Classification: calibration, operating point, subgroups, conformal sets, Grad-CAM.
+    Segmentation: Dice, IoU, HD95, surface Dice, volumes, lesion detection, worst cases.
+    """
+    if read_contract(run_dir).task == "segment":
+        out = out or run_dir / "eval"
+        result = evaluate_segment_run(run_dir, out, data, n_boot, tolerance_mm, overlap, mirror)
+        print_segment_headline(result)
+        say(f"report: {out / 'report.html'}")
+        return
     record = read_dataset_record(run_dir)
     prepared = prepare_with_progress(
         record["manifest"], run_dir, record["seed"], record["classes"], False

@@ -1,5 +1,8 @@
 """`medsight predict RUN INPUT...`: class probabilities (and conformal sets) for new inputs.
 
+(Segmentation runs are handled by `medsight.cli.predict_segment`: masks, DICOM SEG,
+structure volumes and overlays written under ``--out``.)
+
 INPUT may be image files, DICOM series folders, or a manifest CSV (its ``path`` or
 ``series_dir`` column). Inputs are preprocessed with the run's contract and predicted in
 batches; ONNX Runtime is used when the run was exported. When the run has been evaluated,
@@ -9,6 +12,7 @@ rule out at the calibrated coverage); a set that is not a single class means "re
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Any
@@ -18,22 +22,33 @@ import typer
 from rich.table import Table
 
 from medsight.cli.console import console, progress_bar
+from medsight.cli.predict_segment import predict_segment
 from medsight.data.manifest import read_manifest
+from medsight.data.segmentation_manifest import read_segmentation_csv
 from medsight.data.volume_loading import preprocess_image
 from medsight.errors import InputError
 from medsight.evaluate.conformal import nonconformity_scores
 from medsight.explain.explain_run import HEATMAP_FILE, explain_input
 from medsight.explain.run_report import CONFORMAL_FILE
+from medsight.models.checkpoint import read_contract
 from medsight.models.predictor import Predictor
 
 CHUNK = 16
+
+
+def _manifest_images(path: Path) -> list[Path]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        columns = csv.DictReader(f).fieldnames or []
+    if "mask" in columns and "image" in columns:
+        return [case.image_path for case in read_segmentation_csv(path)]
+    return [case.image_path for case in read_manifest(path)]
 
 
 def _inputs(paths: list[Path]) -> list[Path]:
     expanded: list[Path] = []
     for path in paths:
         if path.is_file() and path.suffix.lower() == ".csv":
-            expanded += [case.image_path for case in read_manifest(path)]
+            expanded += _manifest_images(path)
         else:
             expanded.append(path)
     return expanded
@@ -67,8 +82,23 @@ def predict(
     heatmap: Path = typer.Option(
         None, "--heatmap", help="Also write Grad-CAM overlays + NIfTI heatmaps under this folder."
     ),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Segmentation runs: folder for masks, DICOM SEG, overlays."
+    ),
+    overlap: float = typer.Option(
+        0.25, "--overlap", min=0.0, max=0.9, help="Segmentation: sliding-window overlap."
+    ),
+    mirror: bool = typer.Option(
+        False, "--mirror", help="Segmentation: left-right mirror test-time augmentation."
+    ),
+    bf16: bool = typer.Option(False, "--bf16", help="Segmentation: bf16 autocast."),
 ) -> None:
-    """Print class probabilities for each input, using only what RUN_DIR holds."""
+    """Classify (probabilities) or segment (masks, DICOM SEG) each input with RUN_DIR's model."""
+    if read_contract(run_dir).task == "segment":
+        if out is None:
+            raise InputError("a segmentation run writes files: give --out FOLDER")
+        predict_segment(run_dir, _inputs(inputs), out, overlap, mirror, bf16, as_json)
+        return
     predictor = Predictor(run_dir)
     names = predictor.class_names
     paths = _inputs(inputs)

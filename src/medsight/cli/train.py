@@ -10,6 +10,7 @@ import torch
 import typer
 
 from medsight.cli.console import progress_bar, say
+from medsight.cli.train_segment import train_segment
 from medsight.errors import InputError
 from medsight.io.atomic import write_text_atomic
 from medsight.train.classification_data import ClassificationData, prepare_classification_data
@@ -78,7 +79,9 @@ def train(
         ...,
         help="Manifest CSV (path,label[,patient_id,split,sex,age]) or a folder with labels.csv.",
     ),
-    task: str = typer.Option("classify", "--task", help="classify (segment: issue 5)."),
+    task: str = typer.Option(
+        "classify", "--task", help="classify, or segment (DATA holds images with label maps)."
+    ),
     preset: str = typer.Option(
         "", "--preset", help="medmnist: DATA is a MedMNIST .npz, trained with the v2 protocol."
     ),
@@ -86,7 +89,9 @@ def train(
     model_name: str = typer.Option("", "--model", help="Registered model (default: the plan's)."),
     epochs: int = typer.Option(40, "--epochs", min=1, help="Maximum epochs."),
     batch_size: int = typer.Option(0, "--batch-size", min=0, help="Batch size (0: the plan's)."),
-    learning_rate: float = typer.Option(1e-3, "--lr", min=0.0, help="Adam learning rate."),
+    learning_rate: float = typer.Option(
+        0.0, "--lr", min=0.0, help="Learning rate (0: 1e-3 to classify, 3e-3 to segment)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of split, batches and augmentation."),
     classes: str = typer.Option(
         "", "--classes", help="Class names in output order, comma-separated."
@@ -105,10 +110,39 @@ def train(
         0, "--folds", min=0, help="K-fold cross-validation on train+val (K models, ensembled)."
     ),
     replan: bool = typer.Option(False, "--replan", help="Remake plan.json even if --out has one."),
+    labels: str = typer.Option(
+        "", "--labels", help="segment: label names and values, e.g. lung=1,nodule=2."
+    ),
+    max_minutes: float = typer.Option(
+        0.0, "--max-minutes", min=0.0, help="Training wall-time budget (0: 10 minutes)."
+    ),
+    memory_gb: float = typer.Option(
+        0.0, "--memory-gb", min=0.0, help="segment: memory one case may use (0: half of free)."
+    ),
+    bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (opt-in on CPU)."),
 ) -> None:
-    """Train a classifier: split by patient, plan, cache, fit, save model + contract in --out."""
-    if task != "classify":
-        raise InputError(f"--task {task}: only classify is available in this version")
+    """Train a classifier or a segmentation network: split by patient, plan, cache, fit."""
+    if task not in ("classify", "segment"):
+        raise InputError(f"--task {task}: use classify or segment")
+    if task == "segment":
+        if preset or folds or init:
+            raise InputError("--preset, --folds and --init are for --task classify")
+        train_segment(
+            data,
+            out,
+            labels=labels,
+            seed=seed,
+            resume=resume,
+            replan=replan,
+            memory_gb=memory_gb,
+            model_name=model_name or None,
+            max_epochs=epochs,
+            batch_size=batch_size or None,
+            learning_rate=learning_rate or None,
+            max_minutes=max_minutes or None,
+            bf16=bf16 or None,
+        )
+        return
     if preset:
         if preset != "medmnist":
             raise InputError(f"--preset {preset}: the only preset is medmnist")
@@ -129,7 +163,9 @@ def train(
         model_name=model_name or None,
         max_epochs=epochs,
         batch_size=batch_size or None,
-        learning_rate=learning_rate,
+        learning_rate=learning_rate or 1e-3,
+        max_minutes=max_minutes or None,
+        bf16=bf16 or None,
         seed=seed,
         init_weights=init,
         freeze_backbone=freeze,

@@ -40,6 +40,10 @@ class ModelContract(BaseModel):
     spatial_dims: int = 3
     preprocess: PreprocessContract
     model_kwargs: dict[str, int] = {}
+    #: segmentation: the sliding window (training patch) and the label value of each
+    #: output channel after background (``class_names[k]`` is value ``label_values[k - 1]``)
+    patch_size: tuple[int, int, int] | None = None
+    label_values: list[int] = []
     seed: int
     versions: dict[str, str] = {}
     extra: dict[str, Any] = {}
@@ -60,12 +64,49 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` on the CPU with every tensor owning its memory.
+
+    Some networks list one module under two names (MONAI's DynUNet keeps its encoder in
+    ``skip_layers`` too); safetensors refuses tensors that share memory, so the second name
+    gets a copy (loading assigns the same values to both).
+    """
+    seen: set[int] = set()
+    out = {}
+    for key, value in state.items():
+        tensor = value.detach().to("cpu").contiguous()
+        pointer = tensor.untyped_storage().data_ptr()
+        if pointer in seen:
+            tensor = tensor.clone()
+        seen.add(pointer)
+        out[key] = tensor
+    return out
+
+
 def save_checkpoint(run_dir: Path, model: nn.Module, contract: ModelContract) -> None:
     """Write weights and contract into ``run_dir`` (each file atomically)."""
-    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    state = unshared(model.state_dict())
     with atomic_path(run_dir / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"model_name": contract.model_name})
     write_text_atomic(run_dir / CONTRACT, contract.model_dump_json(indent=2))
+
+
+def read_contract(run_dir: Path) -> ModelContract:
+    """The contract of the run in ``run_dir`` (weights are not read).
+
+    Raises:
+        InputError: ``model.json`` is missing or invalid.
+    """
+    contract_path = Path(run_dir) / CONTRACT
+    if not contract_path.is_file():
+        raise InputError(
+            f"{contract_path}: missing; train a model first (`medsight demo` makes one)"
+        )
+    try:
+        return ModelContract.model_validate(json.loads(contract_path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise InputError(f"{contract_path}: invalid model contract ({first})") from None
 
 
 def load_checkpoint(run_dir: Path) -> tuple[nn.Module, ModelContract]:
@@ -77,16 +118,11 @@ def load_checkpoint(run_dir: Path) -> tuple[nn.Module, ModelContract]:
     """
     run_dir = Path(run_dir)
     contract_path, weights_path = run_dir / CONTRACT, run_dir / WEIGHTS
-    for p in (contract_path, weights_path):
-        if not p.is_file():
-            raise InputError(f"{p}: missing; train a model first (`medsight demo` makes one)")
-    try:
-        contract = ModelContract.model_validate(
-            json.loads(contract_path.read_text(encoding="utf-8"))
+    contract = read_contract(run_dir)
+    if not weights_path.is_file():
+        raise InputError(
+            f"{weights_path}: missing; train a model first (`medsight demo` makes one)"
         )
-    except (json.JSONDecodeError, ValidationError) as exc:
-        first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        raise InputError(f"{contract_path}: invalid model contract ({first})") from None
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:

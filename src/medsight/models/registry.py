@@ -29,13 +29,23 @@ class Classifier(Protocol):
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator registering a model constructor under ``name``."""
+_TASKS: dict[str, str] = {}
+
+
+def register_model(
+    name: str, task: str = "classify"
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering a model constructor under ``name`` for ``task``.
+
+    Classification models return ``(N, classes)`` logits and offer `Classifier`'s surface;
+    segmentation models return ``(N, classes, *spatial)`` logits.
+    """
 
     def add(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} registered twice")
         _MODELS[name] = factory
+        _TASKS[name] = task
         return factory
 
     return add
@@ -49,13 +59,26 @@ def _load_builtin() -> None:
         lungct_cnn,
         resnet,
         resnet_small,
+        unet,
     )
 
 
-def list_models() -> list[str]:
-    """Names of every registered model."""
+def list_models(task: str | None = None) -> list[str]:
+    """Names of every registered model (of ``task``: classify or segment, if given)."""
     _load_builtin()
-    return sorted(_MODELS)
+    return sorted(n for n in _MODELS if task is None or _TASKS[n] == task)
+
+
+def model_task(name: str) -> str:
+    """The task ``name`` was registered for.
+
+    Raises:
+        InputError: no model has that name.
+    """
+    _load_builtin()
+    if name not in _TASKS:
+        raise InputError(f"unknown model {name!r}; available: {', '.join(sorted(_MODELS))}")
+    return _TASKS[name]
 
 
 def create_model(name: str, **kwargs: object) -> nn.Module:

@@ -25,8 +25,10 @@ from medsight.preprocess.intensity import WINDOW_PRESETS_HU
 
 #: voxels per classification input that train in minutes on two CPU cores
 CLASSIFY_VOXEL_BUDGET = 320_000
-#: voxels per segmentation patch on CPU (nnU-Net's GPU default is ~128^3)
-SEGMENT_PATCH_BUDGET = 96 * 96 * 96
+#: voxels per segmentation patch on CPU (nnU-Net's GPU default is ~128^3): a DynUNet step
+#: on two of them takes about a second on two cores
+SEGMENT_PATCH_BUDGET = 48 * 80 * 80
+SEGMENT_BASE_FILTERS = 16
 ANISOTROPY_RATIO = 3.0
 CNN_WIDTHS = (16, 32, 64, 128, 256)
 
@@ -43,6 +45,8 @@ class Plan(BaseModel):
     network_depth: int
     batch_size: int
     patch_size: tuple[int, int, int] | None = None
+    #: further network arguments (segmentation: depth and base filters)
+    model_kwargs: dict[str, int] = {}
     notes: list[str]
     fingerprint: DatasetFingerprint
 
@@ -144,16 +148,31 @@ def _classify_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object
 def _segment_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
     spacing = _target_spacing(fp, notes)
     median_shape = [e / s for e, s in zip(fp.extent_mm.median, spacing, strict=True)]
-    patch = [float(n) for n in median_shape]
+    flat = median_shape[0] < 1.5  # one slice: 2D images
+    patch = [1.0 if flat else float(n) for n in median_shape]
     while math.prod(patch) > SEGMENT_PATCH_BUDGET:
-        axis = max(range(3), key=lambda a: patch[a] * spacing[a])  # shrink the longest side (mm)
+        # shrink the longest side (mm); a 2D image keeps its single slice
+        axis = max(range(1 if flat else 0, 3), key=lambda a: patch[a] * spacing[a])
         patch[axis] *= 0.9
-    depth = max(1, min(5, int(math.log2(max(4.0, min(patch)) / 4)) + 1))
-    step = 2**depth
+    # levels until the smallest in-plane side is about 4-8 voxels at the bottom (nnU-Net)
+    depth = max(2, min(5, int(math.log2(max(8.0, min(patch[1:])) / 4)) + 1))
+    # the slice axis is pooled while it stays >= 4 voxels and is not much coarser in-plane
+    z_levels = 0 if patch[0] < 8 else min(depth - 1, int(math.log2(patch[0] / 4)))
+    if z_levels and spacing[0] > 2 * min(spacing[1:]):
+        z_levels -= 1
+    steps = (2**z_levels, 2 ** (depth - 1), 2 ** (depth - 1))
     size = tuple(
-        max(step, int(min(p, m) // step) * step) for p, m in zip(patch, median_shape, strict=True)
+        max(step, int(round(min(p, m) / step)) * step) if p > 1 else 1
+        for p, m, step in zip(patch, median_shape, steps, strict=True)
     )
-    notes.append(f"patch {size} from the median image size, within {SEGMENT_PATCH_BUDGET} voxels")
+    kind = "2D (one-slice images)" if flat else "3D"
+    notes.append(
+        f"{kind} patch {size} from the median image size, within {SEGMENT_PATCH_BUDGET} voxels"
+    )
+    notes.append(
+        f"dynunet (nnU-Net's architecture): {depth} levels, slice axis pooled {z_levels} times, "
+        f"{SEGMENT_BASE_FILTERS} filters at full resolution, batch 2"
+    )
     return {
         "preprocess": PreprocessContract(
             spacing_mm=spacing,
@@ -163,8 +182,13 @@ def _segment_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]
             modality=fp.modality,
             **_intensity(fp, "segment", notes),  # type: ignore[arg-type]
         ),
-        "model_name": "unet",
+        "model_name": "dynunet",
         "network_depth": depth,
+        "model_kwargs": {
+            "depth": depth,
+            "base_filters": SEGMENT_BASE_FILTERS,
+            "z_levels": z_levels,
+        },
         "batch_size": 2,
         "patch_size": size,
     }

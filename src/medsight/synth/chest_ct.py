@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +38,8 @@ SIZES = {
     "small": ((48, 128, 128), 5.0, (2.75, 3.1)),
     "full": ((96, 512, 512), 2.5, (0.69, 0.78)),
 }
+#: values of the NIfTI masks under ``masks/`` (0 is background)
+MASK_LABELS = {"lung": 1, "nodule": 2}
 LABEL_COLUMNS = ["case_id", "patient_id", "label", "sex", "age", "series_dir", "mask"]
 _FIRST = ["Alex", "Sam", "Robin", "Kim", "Jo", "Lee", "Max", "Noa", "Eli", "Ari", "Mika", "Tove"]
 _LAST = ["Synthson", "Fakeley", "Mockler", "Phantoma", "Voxelli", "Dicomsen", "Rendall", "Seedman"]
@@ -250,7 +253,8 @@ def write_chest_ct_dataset(
     """Generate the dataset under ``out`` (replacing it only once complete).
 
     Args:
-        out: destination folder; holds ``labels.csv``, ``series/`` and ``masks/`` afterwards.
+        out: destination folder; holds ``labels.csv``, ``labels.json`` (mask value names),
+            ``series/`` and ``masks/`` afterwards.
         n_cases: number of scans.
         seed: the same seed gives byte-identical output.
         size: ``small`` (48x128x128) or ``full`` (96x512x512).
@@ -280,4 +284,6 @@ def write_chest_ct_dataset(
             writer = csv.DictWriter(f, fieldnames=LABEL_COLUMNS, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
+        # names of the mask values, for segmentation training (`medsight train --task segment`)
+        (tmp / "labels.json").write_text(json.dumps(MASK_LABELS, indent=2) + "\n", encoding="utf-8")
     return out / "labels.csv"

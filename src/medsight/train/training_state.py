@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path, write_text_atomic
+from medsight.models.checkpoint import unshared
 
 
 @dataclass
@@ -46,7 +47,7 @@ def saved_history(folder: Path) -> list[dict[str, float]]:
 def _tensors(
     model: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator
 ) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
-    out = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    out = {f"model.{k}": v for k, v in unshared(model.state_dict()).items()}
     opt = optimizer.state_dict()
     for index, state in opt["state"].items():
         for name, value in state.items():
@@ -73,7 +74,7 @@ def save_state(
         save_file(tensors, str(tmp))
     if best is not None:
         with atomic_path(folder / "best.safetensors") as tmp:
-            save_file({k: v.detach().cpu().contiguous() for k, v in best.items()}, str(tmp))
+            save_file(unshared(best), str(tmp))
     write_text_atomic(folder / "last.json", json.dumps(loop.__dict__, indent=1))
 
 

@@ -1,0 +1,498 @@
+"""Write segmentation results as DICOM SEG, and read them back into a label map.
+
+A label map here is an integer array indexed ``[z, y, x]`` in exactly the geometry of
+``read_image(source)``: same shape, slices in the reader's order (ImagePositionPatient
+projected on the slice normal, never file name or InstanceNumber). Value 0 is background;
+value ``n`` belongs to the segment described by the `SegmentDescription` whose ``number`` is
+``n``.
+
+highdicom does the encoding (functional groups, bit packing, segment and derivation
+sequences). What is ours: validating the label map and segment descriptions before anything
+is written, mapping each source instance (or frame of a multi-frame source) to its volume
+slice by geometry so that every SEG frame references the right source image whatever the
+files are called, deterministic UIDs (same inputs, same SeriesInstanceUID/SOPInstanceUID)
+and an atomic write. The SEG is BINARY, one segment per description, empty frames omitted,
+in the source's study so that a PACS files it with the images it segments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.sr.codedict import codes
+from pydicom.sr.coding import Code
+from pydicom.uid import SegmentationStorage
+
+from medsight import __version__
+from medsight.errors import InputError
+from medsight.io.atomic import atomic_path
+from medsight.io.ct_writer import deterministic_uid
+from medsight.io.dicom_frames import file_frames
+from medsight.io.dicom_series import LARGEST, list_series, summarise_series
+from medsight.io.read_image import read_image
+from medsight.io.volume import Volume
+
+#: (code value, coding scheme designator, code meaning), as in a DICOM code sequence item.
+CodeTuple = tuple[str, str, str]
+
+#: Longest value of an LO element (SegmentLabel, AlgorithmName, SeriesDescription).
+_LO_MAX = 64
+#: Label Map Segmentation Storage (DICOM 2024), which pydicom 3.0 does not name.
+_LABEL_MAP_SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.7"
+#: Largest segment number a BINARY SEG can carry (SegmentNumber is US).
+_MAX_SEGMENT = 65535
+#: Type 2 study/patient attributes highdicom copies from the source; some de-identified
+#: files drop them, and an empty value is valid, so a missing one is added empty.
+_TYPE2_COPIED = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
+
+
+def _code(code: Code) -> CodeTuple:
+    return (str(code.value), str(code.scheme_designator), str(code.meaning))
+
+
+_ANATOMY = _code(codes.SCT.AnatomicalStructure)
+_ABNORMAL = _code(codes.SCT.MorphologicallyAbnormalStructure)
+_TISSUE = _code(codes.SCT.Tissue)
+#: Known segment names (lower case, single spaces) -> (category, type).
+_KNOWN: dict[str, tuple[CodeTuple, CodeTuple]] = {
+    "lung": (_ANATOMY, _code(codes.SCT.Lung)),
+    "lungs": (_ANATOMY, _code(codes.SCT.Lung)),
+    "liver": (_ANATOMY, _code(codes.SCT.Liver)),
+    "kidney": (_ANATOMY, _code(codes.SCT.Kidney)),
+    "kidneys": (_ANATOMY, _code(codes.SCT.Kidney)),
+    "nodule": (_ABNORMAL, _code(codes.SCT.Nodule)),
+    "lung nodule": (_ABNORMAL, _code(codes.SCT.Nodule)),
+    "pulmonary nodule": (_ABNORMAL, _code(codes.SCT.Nodule)),
+    "tumor": (_ABNORMAL, _code(codes.SCT.Tumor)),
+    "tumour": (_ABNORMAL, _code(codes.SCT.Tumor)),
+    "lesion": (_ABNORMAL, _code(codes.SCT.Lesion)),
+    "mass": (_ABNORMAL, _code(codes.SCT.Mass)),
+}
+
+
+@dataclass(frozen=True)
+class SegmentDescription:
+    """What one label value of a label map means, in words and in SNOMED CT codes."""
+
+    number: int  # the label value in the label map, 1..N
+    label: str  # SegmentLabel, e.g. "lung"
+    segmented_property_category: CodeTuple
+    segmented_property_type: CodeTuple
+
+
+@dataclass(frozen=True)
+class _SourceFrame:
+    """One plane of the source series and the volume slice it became."""
+
+    dataset: Dataset  # header of the file holding it (no pixel data)
+    frame_number: int  # 1-based within its file
+    z: int
+    position: np.ndarray | None  # ImagePositionPatient, LPS mm
+
+
+def describe_segment(number: int, label: str) -> SegmentDescription:
+    """Describe label value ``number`` named ``label`` with SNOMED CT codes.
+
+    Known names (case, ``_`` and ``-`` ignored): lung(s), liver, kidney(s) as Anatomical
+    Structure; nodule, lung/pulmonary nodule, tumor/tumour, lesion, mass as Morphologically
+    Abnormal Structure. Any other name is coded as Tissue/Tissue; its label is kept as
+    given, so a viewer still shows the user's word.
+    """
+    key = " ".join(label.replace("_", " ").replace("-", " ").lower().split())
+    category, property_type = _KNOWN.get(key, (_TISSUE, _TISSUE))
+    return SegmentDescription(number, label, category, property_type)
+
+
+def write_dicom_seg(
+    label_map: np.ndarray,
+    source: Path,
+    segments: Sequence[SegmentDescription],
+    out_path: Path,
+    *,
+    algorithm_name: str,
+    algorithm_version: str,
+    series_description: str = "medsight segmentation",
+    series_number: int = 901,
+    series: str | None = None,
+) -> Path:
+    """Write ``label_map`` as a DICOM SEG of the image series at ``source``.
+
+    Args:
+        label_map: integer array ``[z, y, x]`` in the geometry of ``read_image(source)``;
+            0 is background.
+        source: the DICOM file or series folder the label map was computed from.
+        segments: one description per label value; numbers must run 1..N (highdicom
+            numbers BINARY segments consecutively). A described value may be absent.
+        out_path: the SEG file to write (replaced whole, never left half-written).
+        algorithm_name: AlgorithmName of the model that made the label map.
+        algorithm_version: AlgorithmVersion (e.g. the checkpoint's version).
+        series_description: SeriesDescription of the new SEG series.
+        series_number: SeriesNumber of the new SEG series.
+        series: for a folder holding several series, the SeriesInstanceUID that was read
+            (or ``"largest"``), as given to `read_image`.
+
+    Returns:
+        ``out_path``.
+
+    Raises:
+        InputError: ``source`` cannot be read (see `read_image`); the label map is not
+            integer, has another shape than the image, holds negative values or values
+            with no description; the descriptions are empty, duplicated, not numbered
+            1..N or have labels or codes DICOM cannot hold; the source is several
+            multi-frame files, or highdicom refuses it. Nothing is written then.
+    """
+    source, out_path = Path(source), Path(out_path)
+    ordered = _check_segments(segments, out_path)
+    _check_text(algorithm_name, "algorithm name", out_path)
+    _check_text(algorithm_version, "algorithm version", out_path)
+    _check_text(series_description, "series description", out_path)
+    if not 0 <= series_number < 2**31:
+        raise InputError(f"{out_path}: series number {series_number} is not in 0..2^31-1")
+    volume = read_image(source, series=series)
+    labels = _check_label_map(label_map, volume, ordered, source, out_path)
+    frames = _source_frames(_series_files(source, series), volume)
+    datasets, pixels = _highdicom_input(frames, labels, source)
+    for ds in datasets:
+        for keyword in _TYPE2_COPIED:
+            if keyword not in ds:
+                setattr(ds, keyword, None)
+    digest = hashlib.sha256()
+    digest.update(repr((labels.shape, [astuple(s) for s in ordered])).encode())
+    digest.update(repr((algorithm_name, algorithm_version, series_description)).encode())
+    digest.update(repr(series_number).encode())
+    digest.update(np.ascontiguousarray(labels).tobytes())
+    source_series = str(datasets[0].get("SeriesInstanceUID", ""))
+    series_uid = deterministic_uid("medsight-seg", source_series, digest.hexdigest())
+    algorithm = hd.AlgorithmIdentificationSequence(
+        name=algorithm_name,
+        family=codes.cid7162.ArtificialIntelligence,
+        version=algorithm_version,
+    )
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=s.number,
+            segment_label=s.label,
+            segmented_property_category=Code(*s.segmented_property_category),
+            segmented_property_type=Code(*s.segmented_property_type),
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
+            algorithm_identification=algorithm,
+        )
+        for s in ordered
+    ]
+    try:
+        seg = hd.seg.Segmentation(
+            source_images=datasets,
+            pixel_array=pixels,
+            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+            segment_descriptions=descriptions,
+            series_instance_uid=series_uid,
+            series_number=series_number,
+            sop_instance_uid=deterministic_uid(series_uid, "instance"),
+            instance_number=1,
+            manufacturer="medsight",
+            manufacturer_model_name="medsight",
+            software_versions=__version__,
+            # Required by highdicom; software has no serial number.
+            device_serial_number="0",
+            series_description=series_description,
+            omit_empty_frames=True,
+        )
+    except ValueError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"{source}: highdicom cannot encode a SEG of this image: {reason}"
+        ) from exc
+    with atomic_path(out_path) as tmp:
+        seg.save_as(tmp, enforce_file_format=True)
+    return out_path
+
+
+def read_dicom_seg(path: Path, reference: Path) -> tuple[np.ndarray, dict[int, str]]:
+    """Read a DICOM SEG into a label map in the geometry of its reference series.
+
+    Each frame is placed on the slice of the source image it references (SOP instance and
+    frame number); a frame whose reference is not in ``reference`` (a re-exported series
+    with new UIDs) is placed by its ImagePositionPatient instead.
+
+    Args:
+        path: a BINARY or FRACTIONAL SEG file (fractional values are thresholded at half
+            the maximum).
+        reference: the DICOM file or folder of the segmented series; if the folder holds
+            several series, the one the SEG references is read.
+
+    Returns:
+        The label map, uint16 ``[z, y, x]`` in the geometry of ``read_image(reference)``,
+        and ``{segment number: SegmentLabel}``.
+
+    Raises:
+        InputError: ``path`` is not a readable SEG or is of an unsupported type
+            (LABELMAP); the reference cannot be read, has another frame size or frame of
+            reference; a frame lies on no slice of the reference; segments overlap (a
+            label map holds one label per voxel).
+    """
+    path, reference = Path(path), Path(reference)
+    seg = _read_seg(path)
+    referenced = [
+        str(item.get("SeriesInstanceUID", "")) for item in seg.get("ReferencedSeriesSequence", [])
+    ]
+    series = None
+    if reference.is_dir():
+        found = list_series(reference)
+        series = next((uid for uid in referenced if uid in found), None)
+    volume = read_image(reference, series=series)
+    frames = _source_frames(_series_files(reference, series), volume)
+    _, rows, columns = volume.shape
+    if (int(seg.Rows), int(seg.Columns)) != (rows, columns):
+        raise InputError(
+            f"{path}: SEG frames are {seg.Rows}x{seg.Columns}, the reference images are "
+            f"{rows}x{columns}"
+        )
+    reference_for = frames[0].dataset.get("FrameOfReferenceUID")
+    if reference_for and seg.get("FrameOfReferenceUID") not in (None, "", reference_for):
+        raise InputError(f"{path}: SEG and reference images are in different frames of reference")
+    by_reference = {(str(f.dataset.get("SOPInstanceUID", "")), f.frame_number): f.z for f in frames}
+    positions = [(f.position, f.z) for f in frames if f.position is not None]
+    tolerance_mm = 0.25 * min(volume.spacing_mm)
+    pixels = np.asarray(seg.pixel_array)
+    if pixels.ndim == 2:
+        pixels = pixels[np.newaxis]
+    if seg.SegmentationType == "FRACTIONAL":
+        masks = pixels.astype(np.float32) * 2 >= float(seg.MaximumFractionalValue)
+    else:
+        masks = pixels > 0
+    shared = _first(seg, "SharedFunctionalGroupsSequence")
+    per_frame = seg.get("PerFrameFunctionalGroupsSequence", [])
+    label_map = np.zeros(volume.shape, dtype=np.uint16)
+    for i, mask in enumerate(masks):
+        item = per_frame[i] if i < len(per_frame) else None
+        where = f"{path} frame {i + 1}"
+        number = _frame_segment(item, shared, where)
+        z = _frame_slice(item, shared, by_reference, positions, tolerance_mm, where)
+        plane = label_map[z]
+        clash = plane[mask]
+        if np.any((clash != 0) & (clash != number)):
+            other = int(clash[clash != 0][0])
+            raise InputError(
+                f"{path}: segments {other} and {number} overlap on slice {z}; a label map "
+                "holds one label per voxel"
+            )
+        plane[mask] = number
+    labels = {int(item.SegmentNumber): str(item.SegmentLabel) for item in seg.SegmentSequence}
+    return label_map, labels
+
+
+def _check_text(value: str, what: str, where: Path) -> None:
+    if not value.strip() or len(value) > _LO_MAX or "\\" in value or not value.isprintable():
+        raise InputError(
+            f"{where}: {what} {value!r} must be 1 to {_LO_MAX} printable characters, no '\\'"
+        )
+
+
+def _check_segments(
+    segments: Sequence[SegmentDescription], out_path: Path
+) -> list[SegmentDescription]:
+    if not segments:
+        raise InputError(f"{out_path}: no segment descriptions; a SEG needs at least one")
+    ordered = sorted(segments, key=lambda s: s.number)
+    numbers = [s.number for s in ordered]
+    if len(set(numbers)) != len(numbers):
+        raise InputError(f"{out_path}: segment numbers repeat ({_listing(numbers)})")
+    if numbers != list(range(1, len(numbers) + 1)) or numbers[-1] > _MAX_SEGMENT:
+        raise InputError(
+            f"{out_path}: segment numbers must run 1..N without gaps for a BINARY SEG "
+            f"(got {_listing(numbers)})"
+        )
+    for s in ordered:
+        _check_text(s.label, f"segment {s.number} label", out_path)
+        for code in (s.segmented_property_category, s.segmented_property_type):
+            if len(code) != 3 or not all(isinstance(v, str) and v.strip() for v in code):
+                raise InputError(
+                    f"{out_path}: segment {s.number} code {code!r} is not "
+                    "(code value, coding scheme designator, code meaning)"
+                )
+    return ordered
+
+
+def _check_label_map(
+    label_map: np.ndarray,
+    volume: Volume,
+    segments: list[SegmentDescription],
+    source: Path,
+    out_path: Path,
+) -> np.ndarray:
+    """The label map as uint8/uint16, after checking it fits ``volume`` and ``segments``."""
+    array = np.asarray(label_map)
+    if array.dtype.kind not in "biu":
+        raise InputError(f"{out_path}: label map must hold integers, not {array.dtype}")
+    if array.shape != volume.shape:
+        raise InputError(
+            f"{source}: label map shape {array.shape} differs from the image's "
+            f"{volume.shape} (z, y, x)"
+        )
+    lowest = int(array.min()) if array.size else 0
+    highest = int(array.max()) if array.size else 0
+    if lowest < 0:
+        raise InputError(f"{out_path}: label map holds negative values (minimum {lowest})")
+    n_segments = len(segments)  # numbers run 1..N (checked), so 0..N are all described
+    if highest > n_segments:
+        undescribed = [int(v) for v in np.unique(array[array > n_segments])]
+        raise InputError(
+            f"{out_path}: label value(s) {_listing(undescribed)} have no segment description "
+            f"(described: 1..{n_segments})"
+        )
+    dtype = np.uint8 if n_segments <= np.iinfo(np.uint8).max else np.uint16
+    return array.astype(dtype, copy=False)
+
+
+def _listing(numbers: Sequence[int], limit: int = 8) -> str:
+    shown = ", ".join(str(n) for n in numbers[:limit])
+    return shown + (", ..." if len(numbers) > limit else "")
+
+
+def _series_files(source: Path, series: str | None) -> list[Path]:
+    """The files `read_image` read for ``source`` and ``series`` (it has already succeeded)."""
+    if source.is_file():
+        return [source]
+    groups = list_series(source)
+    if series == LARGEST:
+        series = summarise_series(source)[0].series_uid
+    if series is None:
+        (files,) = groups.values()  # read_image refused a folder of several series
+        return sorted(files)
+    return sorted(groups[series])
+
+
+def _source_frames(files: list[Path], volume: Volume) -> list[_SourceFrame]:
+    """Every frame of ``files`` with the volume slice it was read into.
+
+    Frames are ranked by position along the volume's slice direction, which is the order
+    the reader gave them; ranking rather than rounding (position - origin) / spacing keeps
+    series with missing or irregular slices right, where the reader keeps the slices it has.
+    """
+    found: list[tuple[Dataset, int, np.ndarray | None]] = []
+    for f in files:
+        try:
+            ds = pydicom.dcmread(f, stop_before_pixels=True)
+        except (InvalidDicomError, OSError, ValueError) as exc:
+            raise InputError(f"{f}: cannot be read as DICOM") from exc
+        try:
+            n_frames = max(1, int(ds.get("NumberOfFrames", 1) or 1))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{f}: NumberOfFrames is not a number") from exc
+        frames, _ = file_frames(ds, n_frames, str(f))
+        found.extend((ds, frame.index + 1, frame.position) for frame in frames)
+    n = volume.shape[0]
+    if len(found) != n:
+        raise InputError(f"{files[0]}: series has {len(found)} frames, the image {n} slices")
+    if any(position is None for _, _, position in found):
+        z = np.arange(n)  # no positions: the reader kept file order (one file or one plane)
+    else:
+        along = np.array([(p - volume.origin_lps) @ volume.direction[:, 2] for _, _, p in found])
+        z = np.empty(n, dtype=np.int64)
+        z[np.argsort(along, kind="stable")] = np.arange(n)
+    return [
+        _SourceFrame(ds, number, int(k), position)
+        for (ds, number, position), k in zip(found, z, strict=True)
+    ]
+
+
+def _highdicom_input(
+    frames: list[_SourceFrame], labels: np.ndarray, source: Path
+) -> tuple[list[Dataset], np.ndarray]:
+    """Source datasets and the pixel array whose frame ``i`` is their frame ``i``."""
+    datasets = list({id(f.dataset): f.dataset for f in frames}.values())
+    if len(datasets) == 1:
+        # One file: highdicom pairs array frame i with the file's frame i + 1.
+        by_number = sorted(frames, key=lambda f: f.frame_number)
+        return datasets, labels[[f.z for f in by_number]]
+    if len(datasets) != len(frames):
+        raise InputError(
+            f"{source}: a series of several multi-frame files is not supported yet for DICOM "
+            "SEG output"
+        )
+    # Single-frame files: highdicom pairs array frame i with source image i.
+    by_slice = sorted(frames, key=lambda f: f.z)
+    return [f.dataset for f in by_slice], labels
+
+
+def _read_seg(path: Path) -> hd.seg.Segmentation:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: cannot be read as DICOM") from exc
+    sop_class = ds.get("SOPClassUID")
+    if sop_class == _LABEL_MAP_SEGMENTATION_STORAGE:
+        raise InputError(
+            f"{path}: label-map DICOM SEG is not supported yet (BINARY and FRACTIONAL are)"
+        )
+    if sop_class != SegmentationStorage:
+        raise InputError(f"{path}: not a DICOM SEG (Segmentation Storage)")
+    try:
+        return hd.seg.Segmentation.from_dataset(ds, copy=False)
+    except (AttributeError, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: malformed DICOM SEG ({type(exc).__name__})") from exc
+
+
+def _first(ds: Dataset | None, keyword: str) -> Dataset | None:
+    if ds is None:
+        return None
+    sequence = ds.get(keyword)
+    return sequence[0] if sequence else None
+
+
+def _frame_segment(item: Dataset | None, shared: Dataset | None, where: str) -> int:
+    ident = _first(item, "SegmentIdentificationSequence") or _first(
+        shared, "SegmentIdentificationSequence"
+    )
+    if ident is None or "ReferencedSegmentNumber" not in ident:
+        raise InputError(f"{where}: no SegmentIdentificationSequence")
+    return int(ident.ReferencedSegmentNumber)
+
+
+def _frame_slice(
+    item: Dataset | None,
+    shared: Dataset | None,
+    by_reference: dict[tuple[str, int], int],
+    positions: list[tuple[np.ndarray, int]],
+    tolerance_mm: float,
+    where: str,
+) -> int:
+    """The reference slice of one SEG frame: by source instance, else by position."""
+    for group in (item, shared):
+        for derivation in group.get("DerivationImageSequence", []) if group else []:
+            for src in derivation.get("SourceImageSequence", []):
+                numbers = src.get("ReferencedFrameNumber", 1)
+                number = int(numbers[0] if isinstance(numbers, Sequence) else numbers)
+                key = (str(src.get("ReferencedSOPInstanceUID", "")), number)
+                if key in by_reference:
+                    return by_reference[key]
+    plane = _first(item, "PlanePositionSequence") or _first(shared, "PlanePositionSequence")
+    if plane is not None and "ImagePositionPatient" in plane and positions:
+        position = np.array([float(v) for v in plane.ImagePositionPatient])
+        distances = [float(np.linalg.norm(p - position)) for p, _ in positions]
+        k = int(np.argmin(distances))
+        if distances[k] <= tolerance_mm:
+            return positions[k][1]
+    raise InputError(
+        f"{where}: references no image of the reference series and lies on none of its slices"
+    )

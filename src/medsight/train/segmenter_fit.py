@@ -1,0 +1,209 @@
+"""Fit a segmentation network on cached cases with Lightning Fabric.
+
+The loop mirrors `classifier_fit`'s guarantees (seeded batches, per-epoch resumable state in
+safetensors, closed-form learning-rate schedule, wall-time budget, best-epoch weights) with
+nnU-Net's training recipe: epochs of a fixed number of patch batches, foreground
+oversampling (`PatchSampler`), Dice + cross-entropy (MONAI ``DiceCELoss``: batch Dice over
+the structures, background excluded) and optional deep supervision. After each epoch a
+fixed subset of validation cases is segmented whole with the sliding window, and the epoch
+with the best mean Dice over the structures is kept.
+
+Arrays are ``[z, y, x]``: images in model units, labels as channel indices (0 background).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from lightning.fabric import Fabric
+from monai.losses import DiceCELoss
+
+from medsight.data.volume_cache import CachedVolumes
+from medsight.errors import InputError
+from medsight.models.registry import create_model
+from medsight.models.sliding_window import sliding_window_probabilities
+from medsight.train.classifier_fit import is_better, lr_factor
+from medsight.train.patch_sampling import PatchSampler
+from medsight.train.segment_config import SegmentTrainConfig
+from medsight.train.training_state import LoopState, load_state, save_state
+
+#: validation Dice differences below this are noise
+DICE_TOLERANCE = 0.002
+
+
+@dataclass
+class SegmentFitResult:
+    """The best model and the per-epoch history."""
+
+    model: torch.nn.Module
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def build_segmenter(config: SegmentTrainConfig, num_classes: int) -> torch.nn.Module:
+    """The registry network ``config`` names, with ``num_classes`` outputs."""
+    kwargs = dict(config.model_kwargs)
+    if config.deep_supervision:
+        kwargs["deep_supervision"] = 1
+    return create_model(
+        config.model_name,
+        in_channels=config.in_channels,
+        num_classes=num_classes,
+        spatial_dims=config.spatial_dims,
+        **kwargs,
+    )
+
+
+def dice_per_class(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> list[float]:
+    """Dice of each structure 1..num_classes-1 (1.0 when both are empty)."""
+    scores = []
+    for k in range(1, num_classes):
+        p, t = pred == k, truth == k
+        denominator = int(p.sum()) + int(t.sum())
+        scores.append(1.0 if denominator == 0 else 2.0 * int((p & t).sum()) / denominator)
+    return scores
+
+
+def _loss_fn(config: SegmentTrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    dice_ce = DiceCELoss(
+        include_background=False,
+        to_onehot_y=True,
+        softmax=True,
+        batch=True,
+        lambda_dice=config.dice_weight,
+        lambda_ce=1.0,
+    )
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if output.ndim == target.ndim + 1:  # deep supervision: (N, heads, C, ...)
+            heads = output.unbind(1)
+            weights = [0.5**i for i in range(len(heads))]
+            total = sum(w * dice_ce(h.float(), target) for w, h in zip(weights, heads, strict=True))
+            return total / sum(weights)
+        return dice_ce(output.float(), target)
+
+    return loss
+
+
+def fit_segmenter(
+    train_images: CachedVolumes,
+    train_labels: CachedVolumes,
+    val_images: CachedVolumes,
+    val_labels: CachedVolumes,
+    num_classes: int,
+    config: SegmentTrainConfig,
+    background: float,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+    state_dir: Path | None = None,
+    resume: bool = False,
+) -> SegmentFitResult:
+    """Train ``config.model_name`` and return the weights of the best validation epoch.
+
+    Raises:
+        InputError: ``resume`` without a readable saved state, or with other settings.
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    fabric = Fabric(
+        accelerator="cpu", devices=1, precision="bf16-mixed" if config.bf16 else "32-true"
+    )
+    fabric.seed_everything(config.seed, verbose=False)
+    memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
+    model = build_segmenter(config, num_classes)
+    if config.channels_last:
+        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
+    generator = torch.Generator().manual_seed(config.seed)
+    loop, best_state = LoopState(config_json=config.model_dump_json()), None
+    if resume:
+        if state_dir is None:
+            raise ValueError("resume needs a state_dir")
+        loop, best_state = load_state(state_dir, model, optimizer, generator)
+        if loop.config_json and loop.config_json != config.model_dump_json():
+            raise InputError(
+                f"{state_dir}: --resume needs the same settings as the interrupted run"
+            )
+    model, optimizer = fabric.setup(model, optimizer)
+    sampler = PatchSampler(
+        train_images,
+        train_labels,
+        num_classes,
+        config.patch_size,
+        config.foreground_fraction,
+        background,
+        config.seed,
+    )
+    rng = np.random.default_rng(config.seed)
+    n_val = min(config.val_cases_per_epoch, len(val_images))
+    val_subset = sorted(rng.choice(len(val_images), size=n_val, replace=False).tolist())
+    loss_fn = _loss_fn(config)
+    start = time.perf_counter() - (loop.history[-1]["seconds"] if loop.history else 0.0)
+    for epoch in range(loop.epoch + 1, config.max_epochs + 1):
+        if loop.stale >= config.patience or time.perf_counter() - start > config.max_minutes * 60:
+            break
+        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
+            group["lr"] = base * lr_factor(config, epoch - 1)  # type: ignore[arg-type]
+        model.train()
+        losses = []
+        for _ in range(config.iterations_per_epoch):
+            x, y = sampler.batch(config.batch_size, generator)
+            if config.channels_last:
+                x = x.contiguous(memory_format=memory_format)
+            loss = loss_fn(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            fabric.backward(loss)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        scores = []
+        for i in val_subset:
+            probs = sliding_window_probabilities(
+                model.module,
+                val_images[i],
+                config.patch_size,
+                num_classes,
+                overlap=config.overlap,
+                background=background,
+                bf16=config.bf16,
+                channels_last=config.channels_last,
+            )
+            scores.append(dice_per_class(probs.argmax(0).numpy(), val_labels[i], num_classes))
+        per_class = np.mean(scores, axis=0)
+        row: dict[str, float] = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_dice": float(per_class.mean()),
+            **{f"val_dice_{k}": float(v) for k, v in enumerate(per_class, start=1)},
+            "lr": float(optimizer.param_groups[0]["lr"]),
+            "seconds": time.perf_counter() - start,
+        }
+        loop.history.append(row)
+        loop.epoch = epoch
+        key = (row["val_dice"], -row["train_loss"])
+        if is_better(key, loop.best_key, DICE_TOLERANCE):
+            loop.best_key, loop.best_epoch, loop.stale = key, epoch, 0
+            best_state = copy.deepcopy(model.module.state_dict())
+        else:
+            loop.stale += 1
+        if state_dir is not None:
+            save_state(state_dir, model.module, optimizer, generator, loop, best_state)
+        if on_epoch:
+            on_epoch(row)
+    final = build_segmenter(config.model_copy(update={"deep_supervision": False}), num_classes)
+    if best_state is not None:
+        # deep-supervision heads are training-only: drop them
+        missing, _ = final.load_state_dict(best_state, strict=False)
+        if missing:
+            raise RuntimeError(f"best weights lack {missing[:3]}")
+    seconds = loop.history[-1]["seconds"] if loop.history else 0.0
+    return SegmentFitResult(final.eval(), loop.history, loop.best_epoch, seconds)
