@@ -36,16 +36,21 @@ Fairness:
   predict commands.
 * Same budget. ``--budget-minutes`` bounds each training loop's wall time: medsight's
   ``--max-minutes``; for nnU-Net, ``nnUNetTrainer_Budget``. That trainer is nnUNetTrainer
-  (default 3d_fullres plan, network, augmentation, loss, SGD with lr 1e-2 and poly decay,
-  deep supervision, checkpointing) with only the clock changed: the loop stops at the budget
+  (default ``nnUNetPlans`` 3d_fullres plan, not the larger ResEnc presets; its network,
+  augmentation, loss, SGD with lr 1e-2 and poly decay, deep supervision, checkpointing)
+  with only the clock changed: the loop stops at the budget
   (checked before each iteration) and saves ``checkpoint_final.pth``; the poly schedule runs
   over the budget instead of 1000 epochs (lr = 1e-2 (1 - t/budget)^0.9, set each iteration);
   an epoch is 50 train + 10 val iterations instead of 250 + 50 (same ratio, so the log shows
   progress); the final sliding-window validation is skipped (the test cases are predicted
-  instead). Stock nnU-Net cannot be bounded otherwise: one default epoch on this CPU takes
-  far longer than any budget here (see the per-iteration time in the results). Prediction
-  uses ``checkpoint_final.pth``; nnU-Net's defaults otherwise, test-time mirroring included
-  (``--nnunet-disable-tta`` turns it off).
+  instead). Stock nnU-Net cannot simply be killed at the budget: its first checkpoint
+  (``checkpoint_best.pth``) is written at the end of epoch 0, 250 iterations of about 2.2
+  TFLOP each here, which takes over an hour on 2 cores (see the per-iteration time in the
+  results); ``checkpoint_latest.pth`` comes every 50 epochs. Prediction
+  uses ``checkpoint_final.pth`` and nnU-Net's defaults but one: test-time mirroring (8
+  passes in 3D) is off, as in `medsight predict`, because on this CPU it multiplies
+  nnU-Net's prediction time about five-fold and would inflate the time ratio in medsight's
+  favour; ``--nnunet-tta`` turns it on.
 * Same CPU. The commands run one after another, each alone with all cores; nnU-Net sets
   torch to all cores on CPU and starts its default data-augmentation workers (min(12,
   cores)); its preprocessing and prediction workers are capped at the core count. The
@@ -56,7 +61,11 @@ Fairness:
 Run (from the repository root; data, venv and nnU-Net folders go under ``.bench/``)::
 
     .venv/bin/python bench/segment_vs_nnunet.py [--cases 120] [--budget-minutes 10] \\
-        [--seed 0] [--out .bench/segment/results] [--skip-install] [--only both]
+        [--seed 0] [--out .bench/segment/results] [--skip-install] [--only both] \\
+        [--nnunet-tta]
+
+At the defaults a run takes about 40 minutes on 2 cores: two 10-minute training budgets plus
+data generation, nnU-Net preprocessing, both predictions and medsight's plan and cache.
 
 ``--only nnunet`` or ``--only medsight`` runs one side; the other side's numbers are taken
 from an earlier ``OUT/results.json`` made with the same cases, seed and budget, if any.
@@ -299,27 +308,40 @@ def read_labels(path: Path, reference: Path) -> np.ndarray:
 
 
 def score(predictions: dict[str, Path], masks: dict[str, Path], test: list[str]) -> dict:
-    """Dice per class and case; means as documented in the module docstring."""
+    """Dice per class and test case, and their means.
+
+    Lung: mean over all cases (every scan has lungs). Nodule: mean over the cases whose
+    mask has a nodule; and over all cases, where a normal scan scores 1 when no nodule is
+    predicted (Dice of two empty masks) and 0 when one is (those are also counted).
+
+    Raises:
+        BenchError: a test case has no prediction, or a prediction is off the mask's grid.
+    """
     missing = [c for c in test if c not in predictions]
     if missing:
         raise BenchError(f"no prediction for {len(missing)} test case(s), e.g. {missing[0]}")
-    per_case: dict[str, dict[str, float | None]] = {}
-    nodule_false_positives = 0
+    per_case: dict[str, dict[str, float | bool | None]] = {}
     for case in test:
         truth = read_labels(masks[case], masks[case])
         pred = read_labels(predictions[case], masks[case])
-        per_case[case] = {name: dice(pred == k, truth == k) for name, k in LABELS.items()}
-        if not (truth == LABELS["nodule"]).any() and (pred == LABELS["nodule"]).any():
-            nodule_false_positives += 1
-    lung = [d["lung"] for d in per_case.values() if d["lung"] is not None]
-    nodule = [d["nodule"] for d in per_case.values() if d["nodule"] is not None]
-    nodule_all = [1.0 if d["nodule"] is None else d["nodule"] for d in per_case.values()]
+        row: dict[str, float | bool | None] = {
+            name: dice(pred == k, truth == k) for name, k in LABELS.items()
+        }
+        row["has_nodule"] = bool((truth == LABELS["nodule"]).any())
+        row["nodule_predicted"] = bool((pred == LABELS["nodule"]).any())
+        per_case[case] = row
+    rows = list(per_case.values())
+    lung = [float(r["lung"]) for r in rows if r["lung"] is not None]
+    nodule = [float(r["nodule"] or 0.0) for r in rows if r["has_nodule"]]
+    nodule_all = [1.0 if r["nodule"] is None else float(r["nodule"]) for r in rows]
     return {
         "dice_lung": float(np.mean(lung)) if lung else None,
         "dice_nodule": float(np.mean(nodule)) if nodule else None,
         "dice_nodule_all_cases": float(np.mean(nodule_all)),
         "cases_with_nodule": len(nodule),
-        "nodule_false_positive_cases": nodule_false_positives,
+        "nodule_false_positive_cases": sum(
+            bool(r["nodule_predicted"]) and not r["has_nodule"] for r in rows
+        ),
         "per_case": per_case,
     }
 
@@ -363,7 +385,8 @@ def install_nnunet(skip: bool, logs: Path) -> None:
         "from nnunetv2.run.run_training import run_training_entry\n"
         "from nnunetv2.inference.predict_from_raw_data import predict_entry_point\n"
         f"assert torch.__version__ == {torch_pin.split('==')[1]!r}, torch.__version__\n"
-        "assert importlib.util.find_spec('torchvision') is None, 'torchvision present'\n"
+        "for name in ('timm', 'torchvision'):\n"
+        "    assert importlib.util.find_spec(name) is None, name + ' is installed'\n"
         "print(os.path.dirname(nnunetv2.__file__))\n"
     )
     proc = subprocess.run([venv_bin("python"), "-c", check], capture_output=True, text=True)
@@ -683,9 +706,9 @@ def main() -> int:
     )
     parser.add_argument("--only", choices=["nnunet", "medsight", "both"], default="both")
     parser.add_argument(
-        "--nnunet-disable-tta",
+        "--nnunet-tta",
         action="store_true",
-        help="predict without nnU-Net's test-time mirroring",
+        help="predict with nnU-Net's test-time mirroring (its default; off here)",
     )
     args = parser.parse_args()
     if args.budget_minutes <= 0:
@@ -712,7 +735,7 @@ def main() -> int:
     results: dict = {"settings": settings, "split": counts}
     if args.only in ("nnunet", "both"):
         install_nnunet(args.skip_install, logs)
-        results["nnunet"] = run_nnunet(masks, split, budget_s, not args.nnunet_disable_tta, logs)
+        results["nnunet"] = run_nnunet(masks, split, budget_s, args.nnunet_tta, logs)
     else:
         results["nnunet"] = previous.get("nnunet")
     if args.only in ("medsight", "both"):

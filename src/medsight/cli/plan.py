@@ -9,8 +9,10 @@ import typer
 from medsight.cli.console import progress_bar, say
 from medsight.data.dataset_fingerprint import fingerprint_cases
 from medsight.data.manifest import Case, read_manifest
+from medsight.data.segmentation_manifest import read_segmentation_source
 from medsight.errors import InputError
 from medsight.preprocess.plan import Plan, make_plan, write_plan
+from medsight.train.segmentation_data import as_cases
 
 
 def build_plan_for_cases(cases: list[Case], task: str, sample: int, seed: int) -> Plan:
@@ -24,14 +26,21 @@ def build_plan_for_cases(cases: list[Case], task: str, sample: int, seed: int) -
 
 
 def plan(
-    data: Path = typer.Argument(..., help="Dataset folder holding labels.csv (or the CSV itself)."),
+    data: Path = typer.Argument(
+        ...,
+        help="Dataset folder holding labels.csv (or the CSV itself); segment: also a "
+        "Decathlon/nnU-Net folder.",
+    ),
     task: str = typer.Option("classify", "--task", help="classify or segment."),
     out: Path = typer.Option(Path("plan.json"), "--out", "-o", help="Where to write the plan."),
     sample: int = typer.Option(40, "--sample", min=1, help="Series read for the fingerprint."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
 ) -> None:
     """Fingerprint DATA and write plan.json (spacing, crop, normalisation, batch, depth)."""
-    result = build_plan_for_cases(read_manifest(data), task, sample, seed)
+    cases = (
+        as_cases(read_segmentation_source(data).cases) if task == "segment" else read_manifest(data)
+    )
+    result = build_plan_for_cases(cases, task, sample, seed)
     write_plan(out, result)
     for note in result.notes:
         say(f"  - {note}")

@@ -120,6 +120,9 @@ def train(
         0.0, "--memory-gb", min=0.0, help="segment: memory one case may use (0: half of free)."
     ),
     bf16: bool = typer.Option(False, "--bf16", help="bf16 autocast (opt-in on CPU)."),
+    iterations: int = typer.Option(
+        0, "--iterations", min=0, help="segment: batches per epoch (0: 50)."
+    ),
 ) -> None:
     """Train a classifier or a segmentation network: split by patient, plan, cache, fit."""
     if task not in ("classify", "segment"):
@@ -141,6 +144,7 @@ def train(
             learning_rate=learning_rate or None,
             max_minutes=max_minutes or None,
             bf16=bf16 or None,
+            iterations_per_epoch=iterations or None,
         )
         return
     if preset:

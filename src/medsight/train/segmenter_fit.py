@@ -63,12 +63,24 @@ def build_segmenter(config: SegmentTrainConfig, num_classes: int) -> torch.nn.Mo
 
 def dice_per_class(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> list[float]:
     """Dice of each structure 1..num_classes-1 (1.0 when both are empty)."""
-    scores = []
-    for k in range(1, num_classes):
-        p, t = pred == k, truth == k
-        denominator = int(p.sum()) + int(t.sum())
-        scores.append(1.0 if denominator == 0 else 2.0 * int((p & t).sum()) / denominator)
-    return scores
+    return [global_dice([overlap_counts(pred, truth, k)]) for k in range(1, num_classes)]
+
+
+def overlap_counts(pred: np.ndarray, truth: np.ndarray, k: int) -> tuple[int, int, int]:
+    """True-positive, false-positive and false-negative voxels of structure ``k``."""
+    p, t = pred == k, truth == k
+    tp = int((p & t).sum())
+    return tp, int(p.sum()) - tp, int(t.sum()) - tp
+
+
+def global_dice(counts: list[tuple[int, int, int]]) -> float:
+    """Dice over voxels pooled from many cases (nnU-Net's validation "pseudo Dice").
+
+    Pooling keeps cases without the structure from counting as perfect: a model that never
+    predicts nodules scores 0 here, not the share of nodule-free cases.
+    """
+    tp, fp, fn = (sum(c[i] for c in counts) for i in range(3))
+    return 1.0 if tp + fp + fn == 0 else 2.0 * tp / (2 * tp + fp + fn)
 
 
 def _loss_fn(config: SegmentTrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -148,14 +160,17 @@ def fit_segmenter(
     val_subset = sorted(rng.choice(len(val_images), size=n_val, replace=False).tolist())
     loss_fn = _loss_fn(config)
     start = time.perf_counter() - (loop.history[-1]["seconds"] if loop.history else 0.0)
+    budget_s = config.max_minutes * 60
     for epoch in range(loop.epoch + 1, config.max_epochs + 1):
-        if loop.stale >= config.patience or time.perf_counter() - start > config.max_minutes * 60:
+        if loop.stale >= config.patience or time.perf_counter() - start > budget_s:
             break
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * lr_factor(config, epoch - 1)  # type: ignore[arg-type]
         model.train()
         losses = []
         for _ in range(config.iterations_per_epoch):
+            if losses and time.perf_counter() - start > budget_s:
+                break  # out of time: validate this shortened epoch and stop
             x, y = sampler.batch(config.batch_size, generator)
             if config.channels_last:
                 x = x.contiguous(memory_format=memory_format)
@@ -165,7 +180,7 @@ def fit_segmenter(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
             optimizer.step()
             losses.append(float(loss.detach()))
-        scores = []
+        counts: list[list[tuple[int, int, int]]] = [[] for _ in range(1, num_classes)]
         for i in val_subset:
             probs = sliding_window_probabilities(
                 model.module,
@@ -177,8 +192,10 @@ def fit_segmenter(
                 bf16=config.bf16,
                 channels_last=config.channels_last,
             )
-            scores.append(dice_per_class(probs.argmax(0).numpy(), val_labels[i], num_classes))
-        per_class = np.mean(scores, axis=0)
+            pred, truth = probs.argmax(0).numpy(), val_labels[i]
+            for k in range(1, num_classes):
+                counts[k - 1].append(overlap_counts(pred, truth, k))
+        per_class = np.array([global_dice(c) for c in counts])
         row: dict[str, float] = {
             "epoch": epoch,
             "train_loss": float(np.mean(losses)),
