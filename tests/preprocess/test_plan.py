@@ -1,12 +1,20 @@
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from medsight.errors import InputError
+from medsight.io.volume import Volume
 from medsight.preprocess.fingerprint import fingerprint_dataset
-from medsight.preprocess.plan import CLASSIFY_VOXEL_BUDGET, make_plan, read_plan, write_plan
+from medsight.preprocess.plan import (
+    CLASSIFY_VOXEL_BUDGET,
+    SEGMENT_PATCH_BUDGET,
+    make_plan,
+    read_plan,
+    write_plan,
+)
 from medsight.synth.chest_ct import case_volume, plan_cohort
 
 
@@ -50,11 +58,10 @@ def test_classify_plan_fits_the_lungs_and_the_budget(fingerprint) -> None:
 def test_segment_plan_has_patch_and_zscore(fingerprint) -> None:
     plan = make_plan(fingerprint, "segment")
     assert plan.patch_size is not None
-    # DynUNet halves the in-plane size depth - 1 times, the slice axis z_levels times
-    assert all(p % 2 ** (plan.network_depth - 1) == 0 for p in plan.patch_size[1:])
-    assert plan.patch_size[0] % 2 ** plan.model_kwargs["z_levels"] == 0
-    assert 2 <= plan.network_depth <= 5
-    assert plan.model_name == "dynunet" and plan.model_kwargs["depth"] == plan.network_depth
+    # the network halves the size depth - 1 times
+    assert all(p % 2 ** (plan.network_depth - 1) == 0 for p in plan.patch_size)
+    assert 2 <= plan.network_depth <= 5 and math.prod(plan.patch_size) <= SEGMENT_PATCH_BUDGET
+    assert plan.model_name == "unet" and plan.model_kwargs["depth"] == plan.network_depth
     assert plan.preprocess.normalisation == "zscore" and plan.preprocess.shape is None
 
 
@@ -68,3 +75,15 @@ def test_plan_round_trips_and_edits_are_validated(fingerprint, tmp_path: Path) -
         read_plan(path)
     with pytest.raises(InputError, match="run `medsight plan"):
         read_plan(tmp_path / "missing.json")
+
+
+def test_segment_plan_for_one_slice_images_is_2d() -> None:
+    rng = np.random.default_rng(0)
+    volumes = [
+        Volume(rng.normal(0, 50, (1, 256, 224)).astype(np.float32), (1.0, 0.5, 0.5), modality="CR")
+        for _ in range(4)
+    ]
+    plan = make_plan(fingerprint_dataset(volumes, ["x"] * 4, ["a", "b", "c", "d"]), "segment")
+    assert plan.patch_size is not None and plan.patch_size[0] == 1
+    assert plan.model_name == "dynunet" and plan.model_kwargs["z_levels"] == 0
+    assert any("2D" in note for note in plan.notes)

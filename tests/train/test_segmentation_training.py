@@ -23,7 +23,7 @@ def _prepare(manifest: Path, run: Path):
 def test_plan_and_split_come_from_the_data(toy_segmentation: Path, tmp_path: Path) -> None:
     data = _prepare(toy_segmentation, tmp_path)
     plan = json.loads((tmp_path / "plan.json").read_text())
-    assert plan["task"] == "segment" and plan["model_name"] == "dynunet"
+    assert plan["task"] == "segment" and plan["model_name"] == "unet"
     assert data.class_names == ["background", "organ", "nodule"]
     assert {len(data.indices(s)) > 0 for s in ("train", "val", "test")} == {True}
     assert data.images[0].shape == data.labels[0].shape

@@ -2,7 +2,10 @@
 
 synth -> the same path as `medsight train` (patient split, plan, cache, fit) -> the same
 path as `medsight evaluate` (CIs, calibration, operating point, subgroups, conformal
-abstention, Grad-CAM gallery, model card, report.html). This module only wires them.
+abstention, Grad-CAM gallery, model card, report.html). Then the same scans' lung and
+nodule masks train a segmentation network (`medsight train --task segment` into
+``RUN/segment``), evaluated like `medsight evaluate` (Dice/HD95/detection with CIs,
+overlays); its section is added to ``report.html``. This module only wires them.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from rich.table import Table
 
 from medsight.cli.console import STATE, console, progress_bar, say
 from medsight.cli.evaluate import DATASET_FILE, print_headline
+from medsight.cli.evaluate_segment import evaluate_segment_run, print_segment_headline
 from medsight.cli.train import config_from_plan, fit_with_progress, prepare_with_progress
+from medsight.cli.train_segment import fit_segment_with_progress, prepare_segment_with_progress
 from medsight.explain.run_report import ReportSettings, report_run
 from medsight.io.atomic import write_text_atomic
 from medsight.synth.chest_ct import CLASSES, write_chest_ct_dataset
@@ -31,7 +36,8 @@ def _ensure_data(data_dir: Path, cases: int, seed: int) -> tuple[Path, bool]:
     marker = data_dir / "synth.json"
     wanted = {"generator": "chest-ct", "cases": cases, "seed": seed, "size": "small"}
     labels = data_dir / "labels.csv"
-    if marker.is_file() and json.loads(marker.read_text()) == wanted and labels.is_file():
+    complete = labels.is_file() and (data_dir / "labels.json").is_file()
+    if marker.is_file() and json.loads(marker.read_text()) == wanted and complete:
         say(f"data: reusing {data_dir}")
         return labels, False
     with progress_bar() as progress:
@@ -53,14 +59,19 @@ def demo(
     epochs: int = typer.Option(
         50, "--epochs", min=1, help="Maximum epochs (early stopping may end sooner)."
     ),
+    segment_minutes: float = typer.Option(
+        6.0, "--segment-minutes", min=0.0, help="Segmentation training budget (0: skip it)."
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="Small version for tests: 60 cases, 3 epochs."
     ),
 ) -> None:
-    """Generate data, train, evaluate and explain a lung-CT classifier; write RUN/report.html."""
+    """Generate data; train, evaluate and explain a lung-CT classifier and a lung + nodule
+    segmentation network; write RUN/report.html."""
     started = time.perf_counter()
     if quick:
         cases, epochs = min(cases, 60), min(epochs, 3)
+        segment_minutes = min(segment_minutes, 0.2)
     out.mkdir(parents=True, exist_ok=True)
     labels_csv, fresh = _ensure_data(out / "data", cases, seed)
     prepared = prepare_with_progress(labels_csv, out, seed, list(CLASSES), replan=fresh)
@@ -87,12 +98,41 @@ def demo(
         "epochs run (best)": f"{len(fit.history)} ({fit.best_epoch})",
         "training time": f"{fit.seconds / 60:.1f} min",
     }
+    sections = []
+    if segment_minutes > 0:
+        sections.append(
+            _segmentation(labels_csv.parent, out / "segment", seed, segment_minutes, fresh)
+        )
+        summary["segmentation"] = f"{out / 'segment'} (report: segment/eval/report.html)"
     settings = ReportSettings(title="medsight demo: lung-CT nodule classification", seed=seed)
-    evaluation = report_run(out, prepared, out, settings, history=fit.history, summary=summary)
+    evaluation = report_run(
+        out, prepared, out, settings, history=fit.history, summary=summary, extra_sections=sections
+    )
     _print_summary(evaluation)
     print_headline(evaluation)
     print(f"demo time {(time.perf_counter() - started) / 60:.1f} min")
     print(f"report: {out / 'report.html'}")
+
+
+def _segmentation(data: Path, run: Path, seed: int, minutes: float, fresh: bool) -> str:
+    """Train + evaluate the lung/nodule segmentation run; returns its report section."""
+    say(f"segmentation: lungs + nodules, {minutes:g} min training budget")
+    prepared = prepare_segment_with_progress(data, run, seed, "", replan=fresh, memory_gb=0.0)
+    fit_segment_with_progress(
+        prepared, run, resume=False, seed=seed, max_minutes=minutes, max_epochs=200
+    )
+    result, section = evaluate_segment_run(
+        run,
+        run / "eval",
+        None,
+        n_boot=1000,
+        tolerance_mm=2.0,
+        overlap=0.25,
+        mirror=False,
+        title="Segmentation: lungs and nodules (test split)",
+    )
+    print_segment_headline(result)
+    return section
 
 
 def _print_summary(evaluation: dict) -> None:

@@ -100,7 +100,7 @@ def evaluate(
     """
     if read_contract(run_dir).task == "segment":
         out = out or run_dir / "eval"
-        result = evaluate_segment_run(run_dir, out, data, n_boot, tolerance_mm, overlap, mirror)
+        result, _ = evaluate_segment_run(run_dir, out, data, n_boot, tolerance_mm, overlap, mirror)
         print_segment_headline(result)
         say(f"report: {out / 'report.html'}")
         return

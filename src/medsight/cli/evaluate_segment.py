@@ -16,7 +16,11 @@ from medsight.data.segmentation_manifest import (
 )
 from medsight.errors import InputError
 from medsight.evaluate.segmentation_evaluation import evaluate_segmentation, load_case_pair
-from medsight.evaluate.segmentation_report import cases_to_illustrate, render_segmentation_report
+from medsight.evaluate.segmentation_report import (
+    cases_to_illustrate,
+    render_segmentation_report,
+    segmentation_section,
+)
 from medsight.explain.segmentation_overlay import comparison_overlay
 from medsight.models.postprocess import read_postprocess
 from medsight.models.segmenter import Segmenter
@@ -92,8 +96,13 @@ def evaluate_segment_run(
     overlap: float,
     mirror: bool,
     title: str | None = None,
-) -> dict[str, Any]:
-    """Evaluate, write ``metrics.json``/``per_case.csv``/``report.html`` under ``out``."""
+) -> tuple[dict[str, Any], str]:
+    """Evaluate, write ``metrics.json``/``per_case.csv``/``report.html`` under ``out``.
+
+    Returns:
+        The evaluation (as in ``metrics.json``) and the report's body as an HTML fragment
+        (for embedding in another report).
+    """
     record = read_segment_record(run_dir)
     cases = _test_cases(run_dir, record, data)
     segmenter = Segmenter(run_dir, overlap=overlap, mirror=mirror)
@@ -126,16 +135,9 @@ def evaluate_segment_run(
         "surface Dice tolerance": f"{tolerance_mm} mm",
     }
     overlays = _overlays(result, cases, out, list(contract.label_values))
-    render_segmentation_report(
-        out / "report.html",
-        result["summary"],
-        result["per_case"],
-        overlays,
-        settings,
-        history=history,
-        notes=notes,
-    )
-    return result
+    parts = (result["summary"], result["per_case"], overlays, settings)
+    render_segmentation_report(out / "report.html", *parts, history=history, notes=notes)
+    return result, segmentation_section(*parts, history=history, notes=notes)
 
 
 def print_segment_headline(result: dict[str, Any]) -> None:

@@ -97,6 +97,7 @@ def render_report(context: Mapping[str, Any]) -> str:
         "data_summary": [],
         "evaluation": None,
         "model_card": None,
+        "extra_sections": [],
         "generated_by": "medsight",
         **context,
     }

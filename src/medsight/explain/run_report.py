@@ -202,8 +202,12 @@ def report_run(
     settings: ReportSettings,
     history: list[dict[str, float]] | None = None,
     summary: dict[str, Any] | None = None,
+    extra_sections: list[str] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``run_dir``'s model on ``data``'s val/test splits and write the report files.
+
+    ``extra_sections`` are HTML fragments (already escaped, e.g. the segmentation section
+    of the demo) appended to the report before its footer.
 
     Returns:
         The evaluation dict also written to ``metrics.json``.
@@ -282,6 +286,7 @@ def report_run(
             "heatmaps": _gallery(data, predictor, test, sets, settings.gallery_per_group),
             "model_card": card,
             "model": facts,
+            "extra_sections": extra_sections or [],
             "generated_by": f"medsight {versions['medsight']}",
         },
     )
