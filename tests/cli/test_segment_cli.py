@@ -114,3 +114,45 @@ def test_segment_predict_needs_an_output_folder(
     series = toy_segmentation_dicom.parent / "series" / "toy_001"
     result = medsight("predict", str(trained), str(series))
     assert result.returncode == 2 and "--out" in result.stderr
+
+
+@pytest.mark.slow
+def test_folds_make_an_ensemble_that_predict_averages(
+    toy_segmentation: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "cv"
+    run.mkdir()
+    made = medsight(
+        "plan", str(toy_segmentation), "--task", "segment", "-o", str(run / "plan.json")
+    )
+    assert made.returncode == 0, made.stderr
+    plan = json.loads((run / "plan.json").read_text())
+    plan["model_kwargs"].update({"depth": 3, "base_filters": 4})
+    (run / "plan.json").write_text(json.dumps(plan))
+    result = medsight(
+        "train",
+        str(toy_segmentation),
+        "--task",
+        "segment",
+        "-o",
+        str(run),
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--iterations",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    cv = json.loads((run / "cv_metrics.json").read_text())
+    assert [f["fold"] for f in cv["folds"]] == [1, 2]
+    assert set(cv["pooled_out_of_fold_dice"]) == {"organ", "nodule"}
+    assert json.loads((run / "ensemble.json").read_text())["members"] == ["fold_1", "fold_2"]
+    assert (run / "postprocess.json").is_file()
+    image = toy_segmentation.parent / "images" / "toy_001.nii.gz"
+    out = tmp_path / "pred"
+    answer = medsight("predict", str(run), str(image), "-o", str(out), "--mirror", "--json")
+    assert answer.returncode == 0, answer.stderr
+    record = json.loads(answer.stdout)
+    assert "dicom_seg" not in record  # NIfTI input: no DICOM to reference
+    assert nib.load(record["segmentation"]).shape == (48, 48, 16)

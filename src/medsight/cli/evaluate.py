@@ -16,7 +16,7 @@ from medsight.data.volume_cache import CachedVolumes
 from medsight.data.volume_loading import load_cases
 from medsight.errors import InputError
 from medsight.explain.run_report import ReportSettings, report_run
-from medsight.models.checkpoint import read_contract
+from medsight.models.ensemble import read_run_contract
 from medsight.train.classification_data import ClassificationData
 
 DATASET_FILE = "dataset.json"
@@ -98,7 +98,7 @@ def evaluate(
     Classification: calibration, operating point, subgroups, conformal sets, Grad-CAM.
     Segmentation: Dice, IoU, HD95, surface Dice, volumes, lesion detection, worst cases.
     """
-    if read_contract(run_dir).task == "segment":
+    if read_run_contract(run_dir).task == "segment":
         out = out or run_dir / "eval"
         result, _ = evaluate_segment_run(run_dir, out, data, n_boot, tolerance_mm, overlap, mirror)
         print_segment_headline(result)

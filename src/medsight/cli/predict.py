@@ -30,7 +30,7 @@ from medsight.errors import InputError
 from medsight.evaluate.conformal import nonconformity_scores
 from medsight.explain.explain_run import HEATMAP_FILE, explain_input
 from medsight.explain.run_report import CONFORMAL_FILE
-from medsight.models.checkpoint import read_contract
+from medsight.models.ensemble import read_run_contract
 from medsight.models.predictor import Predictor
 
 CHUNK = 16
@@ -94,7 +94,7 @@ def predict(
     bf16: bool = typer.Option(False, "--bf16", help="Segmentation: bf16 autocast."),
 ) -> None:
     """Classify (probabilities) or segment (masks, DICOM SEG) each input with RUN_DIR's model."""
-    if read_contract(run_dir).task == "segment":
+    if read_run_contract(run_dir).task == "segment":
         if out is None:
             raise InputError("a segmentation run writes files: give --out FOLDER")
         predict_segment(run_dir, _inputs(inputs), out, overlap, mirror, bf16, as_json)

@@ -128,8 +128,8 @@ def train(
     if task not in ("classify", "segment"):
         raise InputError(f"--task {task}: use classify or segment")
     if task == "segment":
-        if preset or folds or init:
-            raise InputError("--preset, --folds and --init are for --task classify")
+        if preset or init:
+            raise InputError("--preset and --init are for --task classify")
         train_segment(
             data,
             out,
@@ -138,6 +138,7 @@ def train(
             resume=resume,
             replan=replan,
             memory_gb=memory_gb,
+            folds=folds,
             model_name=model_name or None,
             max_epochs=epochs,
             batch_size=batch_size or None,

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from medsight.cli.console import progress_bar, say
 from medsight.data.segmentation_manifest import parse_labels
-from medsight.evaluate.postprocess_selection import choose_for_run
+from medsight.errors import InputError
+from medsight.evaluate.postprocess_selection import choose_for_run, choose_postprocess
 from medsight.io.atomic import write_text_atomic
 from medsight.models.postprocess import POSTPROCESS_FILE
 from medsight.models.segmenter import Segmenter
+from medsight.train.segmentation_cross_validation import run_segmentation_cross_validation
 from medsight.train.segmentation_data import SegmentationData, prepare_segmentation_data
 from medsight.train.segmentation_run import config_from_plan, train_segmentation_run
 from medsight.train.segmenter_fit import SegmentFitResult
@@ -87,6 +89,24 @@ def fit_segment_with_progress(
     return fit
 
 
+def cross_validate_segment(
+    prepared: SegmentationData, run_dir: Path, folds: int, **overrides: object
+) -> dict:
+    """K fold models (an ensemble) and post-processing chosen on their OOF predictions."""
+    config = config_from_plan(prepared.plan, **overrides)
+    write_text_atomic(run_dir / "train_config.json", config.model_dump_json(indent=2))
+    with progress_bar() as progress:
+        bar = progress.add_task("cross-validation", total=folds * config.max_epochs)
+        result, predictions, references = run_segmentation_cross_validation(
+            prepared, config, run_dir, folds, on_fold=lambda f, row: progress.advance(bar)
+        )
+    rules = choose_postprocess(
+        predictions, references, prepared.plan.preprocess.spacing_mm, prepared.class_names
+    )
+    write_text_atomic(run_dir / POSTPROCESS_FILE, rules.model_dump_json(indent=2))
+    return result
+
+
 def train_segment(
     data: Path,
     out: Path,
@@ -96,10 +116,18 @@ def train_segment(
     resume: bool,
     replan: bool,
     memory_gb: float,
+    folds: int = 0,
     **overrides: object,
 ) -> None:
     """The segment branch of `medsight train`."""
     prepared = prepare_segment_with_progress(data, out, seed, labels, replan, memory_gb)
+    if folds:
+        if resume:
+            raise InputError("--resume is for single runs; rerun --folds from the start")
+        result = cross_validate_segment(prepared, out, folds, seed=seed, **overrides)
+        pooled = ", ".join(f"{n} {d:.3f}" for n, d in result["pooled_out_of_fold_dice"].items())
+        say(f"{folds}-fold out-of-fold Dice: {pooled} ({out / 'cv_metrics.json'})")
+        return
     fit = fit_segment_with_progress(prepared, out, resume, seed=seed, **overrides)
     best = fit.history[fit.best_epoch - 1] if fit.best_epoch else {}
     say(f"best epoch {fit.best_epoch}: val Dice {best.get('val_dice', float('nan')):.3f}")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from medsight.errors import InputError
+from medsight.models.checkpoint import ModelContract, read_contract
 
 ENSEMBLE_FILE = "ensemble.json"
 _MEMBER = re.compile(r"^fold_[0-9]{1,3}$")
@@ -32,3 +33,13 @@ def ensemble_members(run_dir: Path) -> list[Path]:
     if not names or not all(isinstance(n, str) and _MEMBER.match(n) for n in names):
         raise InputError(f"{path}: members must be fold_N folder names")
     return [run_dir / n for n in names]
+
+
+def read_run_contract(run_dir: Path) -> ModelContract:
+    """The contract of a run: its own ``model.json``, or its first ensemble member's.
+
+    Raises:
+        InputError: no readable contract (see `read_contract`), or a bad ``ensemble.json``.
+    """
+    members = ensemble_members(run_dir)
+    return read_contract(members[0] if members else run_dir)

@@ -1,8 +1,9 @@
 """Segment new images with a trained run: preprocess, sliding window, back to the input grid.
 
 `Segmenter` reads only what the run folder holds (``model.safetensors``, ``model.json``,
-``postprocess.json``): the contract's preprocessing is applied, the sliding window runs at
-the training patch size, probabilities are resampled (trilinear) to the input's voxel grid
+``postprocess.json``; or the ``fold_K`` members of ``ensemble.json``, averaged): the
+contract's preprocessing is applied, the sliding window runs at the training patch size,
+probabilities are resampled (trilinear) to the input's voxel grid
 before the argmax (as nnU-Net does, so structures keep sub-voxel boundaries), and the
 validation-chosen post-processing runs on the input grid. The label map holds the dataset's
 label values and shares the input's geometry, so it can be written as NIfTI with the
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from medsight.errors import InputError
 from medsight.io.volume import Volume
 from medsight.models.checkpoint import load_checkpoint
+from medsight.models.ensemble import ensemble_members
 from medsight.models.postprocess import apply_postprocess, read_postprocess
 from medsight.models.sliding_window import sliding_window_probabilities
 from medsight.preprocess.contract import apply_contract
@@ -64,10 +66,23 @@ class Segmenter:
             InputError: the run is missing, unreadable, or not a segmentation run.
         """
         self.run_dir = Path(run_dir)
-        self.model, self.contract = load_checkpoint(self.run_dir)
+        members = ensemble_members(self.run_dir)
+        loaded = [load_checkpoint(m) for m in members] if members else [load_checkpoint(run_dir)]
+        self.contract = loaded[0][1]
         if self.contract.task != "segment" or self.contract.patch_size is None:
             raise InputError(f"{self.run_dir}: not a segmentation run (task {self.contract.task})")
-        self.model = self.model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+        for _, other in loaded[1:]:
+            if (other.class_names, other.preprocess, other.patch_size) != (
+                self.contract.class_names,
+                self.contract.preprocess,
+                self.contract.patch_size,
+            ):
+                raise InputError(f"{self.run_dir}: ensemble members disagree on their contract")
+        self.models = [
+            m.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+            for m, _ in loaded
+        ]
+        self.model = self.models[0]
         self.overlap, self.mirror, self.bf16 = overlap, mirror, bf16
         self.rules = read_postprocess(self.run_dir) if postprocess else None
 
@@ -82,18 +97,26 @@ class Segmenter:
         return float((pre.window_hu[0] - pre.mean) / pre.std)
 
     def probabilities(self, array: np.ndarray) -> torch.Tensor:
-        """Per-class probabilities ``(classes, z, y, x)`` of a preprocessed array."""
+        """Per-class probabilities ``(classes, z, y, x)`` of a preprocessed array.
+
+        A K-fold run averages its members' probabilities.
+        """
         assert self.contract.patch_size is not None
-        return sliding_window_probabilities(
-            self.model,
-            array,
-            self.contract.patch_size,
-            len(self.contract.class_names),
-            overlap=self.overlap,
-            mirror_axes=(2,) if self.mirror else (),
-            background=self.background(),
-            bf16=self.bf16,
-        )
+        total = None
+        for model in self.models:
+            probs = sliding_window_probabilities(
+                model,
+                array,
+                self.contract.patch_size,
+                len(self.contract.class_names),
+                overlap=self.overlap,
+                mirror_axes=(2,) if self.mirror else (),
+                background=self.background(),
+                bf16=self.bf16,
+            )
+            total = probs if total is None else total + probs
+        assert total is not None
+        return total / len(self.models)
 
     def indices(self, volume: Volume) -> np.ndarray:
         """Channel indices (uint8, 0 background) on ``volume``'s grid, post-processed."""

@@ -167,7 +167,7 @@ def fit_segmenter(
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * lr_factor(config, epoch - 1)  # type: ignore[arg-type]
         model.train()
-        losses = []
+        losses: list[float] = []
         for _ in range(config.iterations_per_epoch):
             if losses and time.perf_counter() - start > budget_s:
                 break  # out of time: validate this shortened epoch and stop
