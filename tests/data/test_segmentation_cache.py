@@ -49,7 +49,7 @@ def test_label_values_become_channel_indices() -> None:
 def _shifted_mask(case: SegmentationCase, tmp_path: Path, **change: object) -> SegmentationCase:
     mask = read_image(case.mask_path)
     moved = Volume(
-        mask.array[: change.get("slices", None)],
+        mask.array[: change.get("slices")],
         change.get("spacing", mask.spacing_mm),  # type: ignore[arg-type]
         mask.origin_lps + np.array(change.get("shift", (0.0, 0.0, 0.0))),
         mask.direction,
