@@ -24,17 +24,20 @@ def medsight(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def trained(toy_segmentation_dicom: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("segrun") / "run"
-    run.mkdir()
-    made = medsight(
-        "plan", str(toy_segmentation_dicom), "--task", "segment", "-o", str(run / "plan.json")
-    )
+def small_network_plan(manifest: Path, run: Path) -> None:
+    """`medsight plan`, then edit the plan to a tiny network, as a person may."""
+    run.mkdir(parents=True, exist_ok=True)
+    made = medsight("plan", str(manifest), "--task", "segment", "-o", str(run / "plan.json"))
     assert made.returncode == 0, made.stderr
     plan = json.loads((run / "plan.json").read_text())
     plan["model_kwargs"].update({"depth": 3, "base_filters": 4})
     (run / "plan.json").write_text(json.dumps(plan))
+
+
+@pytest.fixture(scope="module")
+def trained(toy_segmentation_dicom: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("segrun") / "run"
+    small_network_plan(toy_segmentation_dicom, run)
     result = medsight(
         "train",
         str(toy_segmentation_dicom),
@@ -121,14 +124,7 @@ def test_folds_make_an_ensemble_that_predict_averages(
     toy_segmentation: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "cv"
-    run.mkdir()
-    made = medsight(
-        "plan", str(toy_segmentation), "--task", "segment", "-o", str(run / "plan.json")
-    )
-    assert made.returncode == 0, made.stderr
-    plan = json.loads((run / "plan.json").read_text())
-    plan["model_kwargs"].update({"depth": 3, "base_filters": 4})
-    (run / "plan.json").write_text(json.dumps(plan))
+    small_network_plan(toy_segmentation, run)
     result = medsight(
         "train",
         str(toy_segmentation),

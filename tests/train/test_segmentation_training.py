@@ -108,3 +108,30 @@ def test_all_training_masks_empty_is_refused(toy_segmentation: Path, tmp_path: P
     (tmp_path / "labels.json").write_text('{"organ": 1, "nodule": 2}')
     with pytest.raises(InputError, match="every training mask is empty"):
         prepare_segmentation_data(manifest, tmp_path / "run", seed=0)
+
+
+def test_deep_supervision_trains_dynunet_and_saves_a_plain_network(
+    toy_segmentation: Path, tmp_path: Path
+) -> None:
+    data = _prepare(toy_segmentation, tmp_path)
+    config = config_from_plan(
+        data.plan,
+        model_name="dynunet",
+        model_kwargs={"depth": 3, "base_filters": 4},
+        deep_supervision=True,
+        max_epochs=1,
+        **{**FAST, "iterations_per_epoch": 2},
+    )
+    train_segmentation_run(data, config, tmp_path)
+    weights = load_file(str(tmp_path / "model.safetensors"))
+    assert not any("deep_supervision" in key for key in weights)
+    assert Segmenter(tmp_path).probabilities(data.images[0]).shape[0] == 3
+
+
+def test_deep_supervision_with_another_network_is_a_clear_error(
+    toy_segmentation: Path, tmp_path: Path
+) -> None:
+    data = _prepare(toy_segmentation, tmp_path)
+    config = config_from_plan(data.plan, deep_supervision=True, max_epochs=1)
+    with pytest.raises(InputError, match="--model dynunet"):
+        train_segmentation_run(data, config, tmp_path)

@@ -41,3 +41,12 @@ def progress_bar() -> Iterator[Progress]:
         transient=True,
     ) as progress:
         yield progress
+
+
+def format_estimate(ci: dict) -> str:
+    """``{"point", "low", "high"}`` as ``0.912 (95% CI 0.881-0.934)`` (``n/a`` when undefined)."""
+    if ci["point"] is None:
+        return "n/a"
+    if ci["low"] is None:
+        return f"{ci['point']:.3f}"
+    return f"{ci['point']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f})"

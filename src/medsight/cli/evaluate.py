@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from medsight.cli.console import say
+from medsight.cli.console import format_estimate, say
 from medsight.cli.evaluate_segment import evaluate_segment_run, print_segment_headline
 from medsight.cli.train import prepare_with_progress
 from medsight.data.manifest import read_manifest
@@ -127,12 +127,4 @@ def print_headline(evaluation: dict) -> None:
     """One line per headline metric with its CI (always printed, even under --quiet)."""
     ci = evaluation["with_ci"]
     auc, acc = ci["macro"]["roc_auc"], ci["overall"]["accuracy"]
-
-    def fmt(v: dict) -> str:
-        if v["point"] is None:
-            return "n/a"
-        if v["low"] is None:
-            return f"{v['point']:.3f}"
-        return f"{v['point']:.3f} (95% CI {v['low']:.3f}-{v['high']:.3f})"
-
-    print(f"test accuracy {fmt(acc)}  macro AUC {fmt(auc)}")
+    print(f"test accuracy {format_estimate(acc)}  macro AUC {format_estimate(auc)}")

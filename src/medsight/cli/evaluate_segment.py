@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from medsight.cli.console import progress_bar, say
+from medsight.cli.console import format_estimate, progress_bar, say
 from medsight.cli.train_segment import SEGMENT_DATASET_FILE
 from medsight.data.segmentation_manifest import (
     SegmentationCase,
@@ -145,23 +145,14 @@ def print_segment_headline(result: dict[str, Any]) -> None:
     summary = result["summary"]
     for name in summary["class_names"]:
         row = summary["per_class"][name]
-        dice = row["metrics"]["dice"]["mean"]
-
-        def fmt(ci: dict) -> str:
-            if ci["point"] is None:
-                return "n/a"
-            if ci["low"] is None:
-                return f"{ci['point']:.3f}"
-            return f"{ci['point']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f})"
-
-        line = f"{name}: Dice {fmt(dice)}"
+        line = f"{name}: Dice {format_estimate(row['metrics']['dice']['mean'])}"
         hd = row["metrics"]["hd95_mm"]["mean"]
         if hd["point"] is not None:
             line += f"  HD95 {hd['point']:.1f} mm"
         if row.get("lesions"):
             lesions = row["lesions"]
             line += (
-                f"  detection sensitivity {fmt(lesions['sensitivity'])}"
+                f"  detection sensitivity {format_estimate(lesions['sensitivity'])}"
                 f"  FP/case {lesions['fp_per_case']['point']:.2f}"
             )
         print(line)

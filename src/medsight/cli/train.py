@@ -123,6 +123,9 @@ def train(
     iterations: int = typer.Option(
         0, "--iterations", min=0, help="segment: batches per epoch (0: 50)."
     ),
+    deep_supervision: bool = typer.Option(
+        False, "--deep-supervision", help="segment: deep supervision (with --model dynunet)."
+    ),
 ) -> None:
     """Train a classifier or a segmentation network: split by patient, plan, cache, fit."""
     if task not in ("classify", "segment"):
@@ -146,6 +149,7 @@ def train(
             max_minutes=max_minutes or None,
             bf16=bf16 or None,
             iterations_per_epoch=iterations or None,
+            deep_supervision=deep_supervision or None,
         )
         return
     if preset:

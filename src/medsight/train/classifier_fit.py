@@ -28,12 +28,11 @@ from lightning.fabric import Fabric
 from sklearn.metrics import roc_auc_score
 
 from medsight.data.volume_cache import CachedVolumes
-from medsight.errors import InputError
 from medsight.models.predictor import predict_probabilities, with_channel_axis
 from medsight.models.registry import create_model
 from medsight.models.transfer import param_groups
 from medsight.train.config import TrainConfig
-from medsight.train.training_state import LoopState, load_state, save_state
+from medsight.train.training_state import save_state, start_or_resume
 
 Arrays = np.ndarray | CachedVolumes
 
@@ -181,17 +180,9 @@ def fit_classifier(
     optimizer = _optimizer(model, config)
     base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
     generator = torch.Generator().manual_seed(config.seed)
-    loop, best_state = LoopState(config_json=config.model_dump_json()), None
-    if resume:
-        if state_dir is None:
-            raise ValueError("resume needs a state_dir")
-        loop, best_state = load_state(state_dir, model, optimizer, generator)
-        # the saved state carries its settings: resuming under others would not give the
-        # uninterrupted run's weights (checked here so CV folds and presets are covered too)
-        if loop.config_json and loop.config_json != config.model_dump_json():
-            raise InputError(
-                f"{state_dir}: --resume needs the same settings as the interrupted run"
-            )
+    loop, best_state = start_or_resume(
+        state_dir, model, optimizer, generator, config.model_dump_json(), resume
+    )
     model, optimizer = fabric.setup(model, optimizer)
     counts = np.bincount(train_y, minlength=num_classes).astype(np.float32)
     weights = (

@@ -31,7 +31,7 @@ from medsight.models.sliding_window import sliding_window_probabilities
 from medsight.train.classifier_fit import is_better, lr_factor
 from medsight.train.patch_sampling import PatchSampler
 from medsight.train.segment_config import SegmentTrainConfig
-from medsight.train.training_state import LoopState, load_state, save_state
+from medsight.train.training_state import save_state, start_or_resume
 
 #: validation Dice differences below this are noise
 DICE_TOLERANCE = 0.002
@@ -51,6 +51,8 @@ def build_segmenter(config: SegmentTrainConfig, num_classes: int) -> torch.nn.Mo
     """The registry network ``config`` names, with ``num_classes`` outputs."""
     kwargs = dict(config.model_kwargs)
     if config.deep_supervision:
+        if config.model_name != "dynunet":
+            raise InputError("deep supervision needs --model dynunet (nnU-Net's architecture)")
         kwargs["deep_supervision"] = 1
     return create_model(
         config.model_name,
@@ -136,15 +138,9 @@ def fit_segmenter(
     )
     base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
     generator = torch.Generator().manual_seed(config.seed)
-    loop, best_state = LoopState(config_json=config.model_dump_json()), None
-    if resume:
-        if state_dir is None:
-            raise ValueError("resume needs a state_dir")
-        loop, best_state = load_state(state_dir, model, optimizer, generator)
-        if loop.config_json and loop.config_json != config.model_dump_json():
-            raise InputError(
-                f"{state_dir}: --resume needs the same settings as the interrupted run"
-            )
+    loop, best_state = start_or_resume(
+        state_dir, model, optimizer, generator, config.model_dump_json(), resume
+    )
     model, optimizer = fabric.setup(model, optimizer)
     sampler = PatchSampler(
         train_images,

@@ -117,3 +117,30 @@ def load_state(
     torch.set_rng_state(tensors["rng.torch"])
     generator.set_state(tensors["rng.batches"])
     return loop, best
+
+
+def start_or_resume(
+    state_dir: Path | None,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    config_json: str,
+    resume: bool,
+) -> tuple[LoopState, dict[str, torch.Tensor] | None]:
+    """A fresh loop state, or (with ``resume``) the saved one and its best weights.
+
+    The saved state carries its settings: resuming under others would not give the
+    uninterrupted run's weights, so it is checked here, where every loop (single runs, CV
+    folds, presets, segmentation) loads its state.
+
+    Raises:
+        InputError: nothing to resume, or it was saved under other settings.
+    """
+    if not resume:
+        return LoopState(config_json=config_json), None
+    if state_dir is None:
+        raise ValueError("resume needs a state_dir")
+    loop, best = load_state(state_dir, model, optimizer, generator)
+    if loop.config_json and loop.config_json != config_json:
+        raise InputError(f"{state_dir}: --resume needs the same settings as the interrupted run")
+    return loop, best
