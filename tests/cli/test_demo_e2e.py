@@ -78,6 +78,21 @@ def test_demo_writes_model_metrics_and_report(run_dir: Path) -> None:
     assert card.startswith("# Model card") and "## Subgroups" in card
 
 
+def test_demo_segments_lungs_and_nodules_and_reports_them(run_dir: Path) -> None:
+    segment = run_dir / "segment"
+    contract = json.loads((segment / "model.json").read_text())
+    assert contract["task"] == "segment"
+    assert contract["class_names"] == ["background", "lung", "nodule"]
+    metrics = json.loads((segment / "eval" / "metrics.json").read_text())
+    lung = metrics["summary"]["per_class"]["lung"]["metrics"]["dice"]["mean"]
+    assert lung["low"] <= lung["point"] <= lung["high"]
+    assert metrics["summary"]["per_class"]["nodule"]["lesions"] is not None
+    report = (run_dir / "report.html").read_text()
+    # the segmentation section: metric table and reference-vs-prediction overlays
+    assert "Segmentation: lungs and nodules" in report and "HD95" in report
+    assert "reference outline, prediction fill" in report
+
+
 def test_split_is_by_patient(run_dir: Path) -> None:
     rows = list(csv.DictReader((run_dir / "splits.csv").read_text().splitlines()))
     splits_of: dict[str, set[str]] = {}

@@ -85,5 +85,7 @@ def test_segment_plan_for_one_slice_images_is_2d() -> None:
     ]
     plan = make_plan(fingerprint_dataset(volumes, ["x"] * 4, ["a", "b", "c", "d"]), "segment")
     assert plan.patch_size is not None and plan.patch_size[0] == 1
+    assert plan.patch_size[1] >= 128 and plan.patch_size[2] >= 128
     assert plan.model_name == "dynunet" and plan.model_kwargs["z_levels"] == 0
+    assert plan.model_kwargs["depth"] >= 4
     assert any("2D" in note for note in plan.notes)

@@ -135,3 +135,27 @@ def test_deep_supervision_with_another_network_is_a_clear_error(
     config = config_from_plan(data.plan, deep_supervision=True, max_epochs=1)
     with pytest.raises(InputError, match="--model dynunet"):
         train_segmentation_run(data, config, tmp_path)
+
+
+def test_one_slice_images_train_a_2d_network(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = ["image,mask,patient_id"]
+    yy, xx = np.mgrid[0:64, 0:64]
+    for i in range(10):
+        cy, cx = 32 + rng.integers(-8, 9), 32 + rng.integers(-8, 9)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 <= 100
+        image = np.clip(rng.normal(60, 10, (64, 64)) + 120 * disc, 0, 255).astype(np.uint8)
+        Image.fromarray(image).save(tmp_path / f"x{i}.png")
+        Image.fromarray(disc.astype(np.uint8)).save(tmp_path / f"m{i}.png")
+        rows.append(f"x{i}.png,m{i}.png,p{i}")
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "labels.json").write_text('{"disc": 1}')
+    data = prepare_segmentation_data(tmp_path / "m.csv", tmp_path / "run", seed=0)
+    assert data.plan.patch_size is not None and data.plan.patch_size[0] == 1
+    assert data.plan.model_name == "dynunet"
+    config = config_from_plan(data.plan, max_epochs=1, **{**FAST, "iterations_per_epoch": 2})
+    train_segmentation_run(data, config, tmp_path / "run")
+    segmenter = Segmenter(tmp_path / "run")
+    assert segmenter.probabilities(data.images[0]).shape == (2, 1, 64, 64)
