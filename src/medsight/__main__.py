@@ -2,4 +2,6 @@
 
 from medsight.cli.main import main
 
-main()
+# guarded: worker processes are spawned, and a spawned child imports this module again
+if __name__ == "__main__":
+    main()

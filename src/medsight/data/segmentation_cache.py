@@ -24,6 +24,7 @@ import numpy as np
 
 from medsight.data.segmentation_manifest import SegmentationCase
 from medsight.data.volume_cache import CachedVolumes, input_digest
+from medsight.data.volume_loading import SPAWN
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.io.limits import ReadLimits
@@ -185,7 +186,7 @@ def cache_pairs(
             on_case()
 
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN) as pool:
             for result in pool.map(_ensure, jobs, chunksize=2):
                 collect(result)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -12,6 +13,10 @@ from medsight.data.manifest import Case
 from medsight.data.volume_cache import CachedVolumes, VolumeCache
 from medsight.io.read_image import read_image
 from medsight.preprocess.contract import PreprocessContract, apply_contract
+
+#: worker processes are spawned, not forked: a fork after torch has started its OpenMP
+#: threads (e.g. training, then caching another dataset in one process) can deadlock
+SPAWN = multiprocessing.get_context("spawn")
 
 
 def preprocess_image(image_path: Path, contract: PreprocessContract) -> np.ndarray:
@@ -45,7 +50,7 @@ def load_cases(
     entries: list[Path] = []
     hits = 0
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=SPAWN) as pool:
             for entry, hit in pool.map(_ensure_one, jobs, chunksize=4):
                 entries.append(entry)
                 hits += hit
