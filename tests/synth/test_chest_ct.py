@@ -1,5 +1,6 @@
 import csv
 import hashlib
+import json
 from pathlib import Path
 
 import nibabel as nib
@@ -24,7 +25,9 @@ def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
     write_chest_ct_dataset(tmp_path / "b", 3, seed=11, workers=2)
     write_chest_ct_dataset(tmp_path / "c", 3, seed=12, workers=1)
     a, b, c = _digest(tmp_path / "a"), _digest(tmp_path / "b"), _digest(tmp_path / "c")
-    assert len(a) == 3 * 48 + 3 + 1
+    # 48 slices and a mask per case, labels.csv and labels.json
+    assert len(a) == 3 * 48 + 3 + 2
+    assert json.loads((tmp_path / "a" / "labels.json").read_text()) == {"lung": 1, "nodule": 2}
     assert a == b
     assert a.keys() == c.keys() and a != c
 
