@@ -13,10 +13,10 @@ from medsight.evaluate.postprocess_selection import choose_for_run, choose_postp
 from medsight.io.atomic import write_text_atomic
 from medsight.models.postprocess import POSTPROCESS_FILE
 from medsight.models.segmenter import Segmenter
+from medsight.train.classifier_fit import FitResult
 from medsight.train.segmentation_cross_validation import run_segmentation_cross_validation
 from medsight.train.segmentation_data import SegmentationData, prepare_segmentation_data
 from medsight.train.segmentation_run import config_from_plan, train_segmentation_run
-from medsight.train.segmenter_fit import SegmentFitResult
 
 #: what `medsight evaluate` reads to find the dataset of a segmentation run
 SEGMENT_DATASET_FILE = "dataset.json"
@@ -61,7 +61,7 @@ def prepare_segment_with_progress(
 
 def fit_segment_with_progress(
     prepared: SegmentationData, run_dir: Path, resume: bool, **overrides: object
-) -> SegmentFitResult:
+) -> FitResult:
     """Train with a progress bar showing the validation Dice, then choose post-processing."""
     config = config_from_plan(prepared.plan, **overrides)
     with progress_bar() as progress:

@@ -14,10 +14,11 @@ from pathlib import Path
 from medsight.io.atomic import write_text_atomic
 from medsight.models.checkpoint import ModelContract, library_versions, save_checkpoint
 from medsight.preprocess.plan import Plan
+from medsight.train.classifier_fit import FitResult
 from medsight.train.epoch_log import EpochLog
 from medsight.train.segment_config import SegmentTrainConfig
 from medsight.train.segmentation_data import SegmentationData, background_value
-from medsight.train.segmenter_fit import SegmentFitResult, fit_segmenter
+from medsight.train.segmenter_fit import fit_segmenter
 from medsight.train.training_state import saved_history
 
 
@@ -60,7 +61,7 @@ def train_segmentation_run(
     run_dir: Path,
     resume: bool = False,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
-) -> SegmentFitResult:
+) -> FitResult:
     """Fit on the train split, select on val, and save the run.
 
     Raises:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,23 +27,13 @@ from medsight.data.volume_cache import CachedVolumes
 from medsight.errors import InputError
 from medsight.models.registry import create_model
 from medsight.models.sliding_window import sliding_window_probabilities
-from medsight.train.classifier_fit import is_better, lr_factor
+from medsight.train.classifier_fit import FitResult, is_better, lr_factor
 from medsight.train.patch_sampling import PatchSampler
 from medsight.train.segment_config import SegmentTrainConfig
 from medsight.train.training_state import save_state, start_or_resume
 
 #: validation Dice differences below this are noise
 DICE_TOLERANCE = 0.002
-
-
-@dataclass
-class SegmentFitResult:
-    """The best model and the per-epoch history."""
-
-    model: torch.nn.Module
-    history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    seconds: float = 0.0
 
 
 def build_segmenter(config: SegmentTrainConfig, num_classes: int) -> torch.nn.Module:
@@ -117,7 +106,7 @@ def fit_segmenter(
     on_epoch: Callable[[dict[str, float]], None] | None = None,
     state_dir: Path | None = None,
     resume: bool = False,
-) -> SegmentFitResult:
+) -> FitResult:
     """Train ``config.model_name`` and return the weights of the best validation epoch.
 
     Raises:
@@ -219,4 +208,4 @@ def fit_segmenter(
         if missing:
             raise RuntimeError(f"best weights lack {missing[:3]}")
     seconds = loop.history[-1]["seconds"] if loop.history else 0.0
-    return SegmentFitResult(final.eval(), loop.history, loop.best_epoch, seconds)
+    return FitResult(final.eval(), loop.history, loop.best_epoch, seconds)
