@@ -19,6 +19,7 @@ from medsight.cli import export as export_cli
 from medsight.cli import inspect as inspect_cli
 from medsight.cli import plan as plan_cli
 from medsight.cli import predict as predict_cli
+from medsight.cli import registry as registry_cli
 from medsight.cli import synth as synth_cli
 from medsight.cli import train as train_cli
 from medsight.cli.console import STATE
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(synth_cli.app, name="synth")
+app.add_typer(registry_cli.app, name="registry")
 app.command("demo")(demo_cli.demo)
 app.command("predict")(predict_cli.predict)
 app.command("deid")(deid_cli.deid)

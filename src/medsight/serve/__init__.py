@@ -1,0 +1,1 @@
+"""Deployment: the model registry (and, in later issues, the HTTP service and DICOM node)."""
