@@ -14,7 +14,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from medsight.io.dicom_seg import read_dicom_seg
+from medsight.io.dicom_seg_read import read_dicom_seg
 from medsight.io.read_image import read_image
 
 

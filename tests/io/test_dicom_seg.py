@@ -22,12 +22,8 @@ from pydicom.uid import SegmentationStorage
 
 from medsight.errors import InputError
 from medsight.io.ct_writer import StudyIdentity, write_ct_series
-from medsight.io.dicom_seg import (
-    SegmentDescription,
-    describe_segment,
-    read_dicom_seg,
-    write_dicom_seg,
-)
+from medsight.io.dicom_seg import SegmentDescription, describe_segment, write_dicom_seg
+from medsight.io.dicom_seg_read import read_dicom_seg
 from medsight.io.read_image import read_image
 from medsight.io.volume import Volume
 from medsight.synth.chest_ct import plan_cohort

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rich.console import Console
@@ -41,6 +41,16 @@ def progress_bar() -> Iterator[Progress]:
         transient=True,
     ) as progress:
         yield progress
+
+
+def stage_ticker(progress: Progress) -> Callable[[str, int], Callable[[], None]]:
+    """The ``on_stage`` hook of the prepare functions: a bar per stage, a tick per item."""
+
+    def stage(name: str, total: int) -> Callable[[], None]:
+        bar = progress.add_task(name, total=total)
+        return lambda: progress.advance(bar)
+
+    return stage
 
 
 def format_estimate(ci: dict) -> str:

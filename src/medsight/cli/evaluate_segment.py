@@ -16,12 +16,9 @@ from medsight.data.segmentation_manifest import (
 )
 from medsight.errors import InputError
 from medsight.evaluate.segmentation_evaluation import evaluate_segmentation, load_case_pair
-from medsight.evaluate.segmentation_report import (
-    cases_to_illustrate,
-    render_segmentation_report,
-    segmentation_section,
-)
+from medsight.evaluate.segmentation_report import cases_to_illustrate, render_page_and_section
 from medsight.explain.segmentation_overlay import comparison_overlay
+from medsight.io.atomic import write_text_atomic
 from medsight.models.postprocess import read_postprocess
 from medsight.models.segmenter import Segmenter
 from medsight.preprocess.plan import read_plan
@@ -135,9 +132,11 @@ def evaluate_segment_run(
         "surface Dice tolerance": f"{tolerance_mm} mm",
     }
     overlays = _overlays(result, cases, out, list(contract.label_values))
-    parts = (result["summary"], result["per_case"], overlays, settings)
-    render_segmentation_report(out / "report.html", *parts, history=history, notes=notes)
-    return result, segmentation_section(*parts, history=history, notes=notes)
+    page, section = render_page_and_section(
+        result["summary"], result["per_case"], overlays, settings, history=history, notes=notes
+    )
+    write_text_atomic(out / "report.html", page)
+    return result, section
 
 
 def print_segment_headline(result: dict[str, Any]) -> None:

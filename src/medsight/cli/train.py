@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import typer
 
-from medsight.cli.console import progress_bar, say
+from medsight.cli.console import progress_bar, say, stage_ticker
 from medsight.cli.train_segment import train_segment
 from medsight.errors import InputError
 from medsight.io.atomic import write_text_atomic
@@ -27,11 +27,7 @@ def prepare_with_progress(
 ) -> ClassificationData:
     """`prepare_classification_data` with a progress bar per stage."""
     with progress_bar() as progress:
-
-        def stage(name: str, total: int) -> Callable[[], None]:
-            bar = progress.add_task(name, total=total)
-            return lambda: progress.advance(bar)
-
+        stage = stage_ticker(progress)
         prepared = prepare_classification_data(data, run_dir, seed, classes, replan, stage)
     n, hits = len(prepared.cases), prepared.cache_hits
     say(f"{n} cases ({hits} from cache); plan: {run_dir / 'plan.json'}")

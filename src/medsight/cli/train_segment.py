@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-from medsight.cli.console import progress_bar, say
+from medsight.cli.console import progress_bar, say, stage_ticker
 from medsight.data.segmentation_manifest import parse_labels
 from medsight.errors import InputError
 from medsight.evaluate.postprocess_selection import choose_for_run, choose_postprocess
@@ -32,11 +31,7 @@ def prepare_segment_with_progress(
 ) -> SegmentationData:
     """`prepare_segmentation_data` with a progress bar per stage."""
     with progress_bar() as progress:
-
-        def stage(name: str, total: int) -> Callable[[], None]:
-            bar = progress.add_task(name, total=total)
-            return lambda: progress.advance(bar)
-
+        stage = stage_ticker(progress)
         prepared = prepare_segmentation_data(
             data,
             run_dir,

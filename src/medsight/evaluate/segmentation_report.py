@@ -272,23 +272,11 @@ def _context(
 ) -> dict[str, Any]:
     _checked_summary(summary)
     names = list(summary["class_names"])
-    patient_of = {
-        str(row["case_id"]): str(row["patient_id"])
-        for rows in summary["worst_cases"].values()
-        for row in rows
-    }
-    patient_of.update(
-        {str(c["case_id"]): str(c["patient_id"]) for c in per_case if c.get("patient_id")}
-    )
     gallery = _Gallery(overlays)
     worst = []
     for name in names:
         rows = [
-            {
-                "case_id": str(row["case_id"]),
-                "patient_id": str(row["patient_id"]),
-                "dice": _dice_text(row["dice"]),
-            }
+            {"case_id": str(row["case_id"]), "dice": _dice_text(row["dice"])}
             for row in summary["worst_cases"].get(name, [])
         ]
         if rows:
@@ -299,10 +287,7 @@ def _context(
         worst_ids = {str(row["case_id"]) for row in summary["worst_cases"].get(name, [])}
         with_overlays = {c: d for c, d in dice.items() if overlays.get(c)}
         chosen = _typical(with_overlays, worst_ids, n_typical)
-        rows = [
-            {"case_id": c, "patient_id": patient_of.get(c, ""), "dice": _dice_text(dice[c])}
-            for c in chosen
-        ]
+        rows = [{"case_id": c, "dice": _dice_text(dice[c])} for c in chosen]
         if rows:
             typical.append(gallery.block(name, rows))
     case_rows = [
@@ -386,8 +371,8 @@ def render_segmentation_report(
         path: Destination ``.html`` file; replaced if it exists, parent folders created.
         summary: ``summarise_segmentation``'s output.
         per_case: The per-case records it was made from (``case_record``'s output); gives
-            the typical cases and the table of every case's Dice. A record may also carry
-            ``patient_id``, shown beside a typical case.
+            the typical cases and the table of every case's Dice. Patient ids are never
+            shown: a report travels further than the run folder.
         overlays: ``{case_id: [(caption, image), ...]}``, images as PIL images or PNG
             files (e.g. from ``comparison_overlay`` or ``write_prediction_overlays``). The
             worst cases (``summary["worst_cases"]``) are shown with theirs, and per
@@ -407,5 +392,25 @@ def render_segmentation_report(
         ValueError: If ``summary`` is not ``summarise_segmentation``'s output.
         FileNotFoundError: If an overlay path does not exist.
     """
+    page, _ = render_page_and_section(
+        summary, per_case, overlays, settings, history, notes, n_typical
+    )
+    return write_text_atomic(Path(path), page)
+
+
+def render_page_and_section(
+    summary: Mapping[str, Any],
+    per_case: Sequence[Mapping[str, Any]],
+    overlays: Mapping[str, Sequence[Overlay]],
+    settings: Mapping[str, str],
+    history: Sequence[Mapping[str, float]] | None = None,
+    notes: Sequence[str] | None = None,
+    n_typical: int = 2,
+) -> tuple[str, str]:
+    """The standalone page and the embeddable fragment, from one context.
+
+    The context (overlay PNGs, the Dice curve) is the costly part; building it once serves
+    a caller that needs both, as the demo does.
+    """
     context = _context(summary, per_case, overlays, settings, history, notes, n_typical)
-    return write_text_atomic(Path(path), _render(context, standalone=True))
+    return _render(context, standalone=True), _render(context, standalone=False)

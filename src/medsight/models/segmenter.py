@@ -25,7 +25,7 @@ from medsight.models.checkpoint import load_checkpoint
 from medsight.models.ensemble import ensemble_members
 from medsight.models.postprocess import apply_postprocess, read_postprocess
 from medsight.models.sliding_window import sliding_window_probabilities
-from medsight.preprocess.contract import apply_contract
+from medsight.preprocess.contract import apply_contract, background_value
 
 
 @dataclass
@@ -91,10 +91,7 @@ class Segmenter:
         return list(self.contract.class_names)
 
     def background(self) -> float:
-        pre = self.contract.preprocess
-        if pre.normalisation == "window":
-            return 0.0
-        return float((pre.window_hu[0] - pre.mean) / pre.std)
+        return background_value(self.contract.preprocess)
 
     def probabilities(self, array: np.ndarray) -> torch.Tensor:
         """Per-class probabilities ``(classes, z, y, x)`` of a preprocessed array.

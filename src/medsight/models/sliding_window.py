@@ -93,10 +93,11 @@ def sliding_window_probabilities(
     """
     was_training = model.training
     model.eval()
-    x = torch.as_tensor(
-        np.asarray(image, dtype=np.float32) if not torch.is_tensor(image) else image
+    x = (
+        image.float()
+        if isinstance(image, torch.Tensor)
+        else torch.from_numpy(np.asarray(image, dtype=np.float32))
     )
-    x = x.float()
     spatial = tuple(int(n) for n in x.shape)
     patch = tuple(int(p) for p in patch_size)
     if len(patch) != len(spatial):

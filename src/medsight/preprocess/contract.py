@@ -60,22 +60,33 @@ class PreprocessContract(BaseModel):
         return v
 
 
+def background_value(contract: PreprocessContract) -> float:
+    """The model-unit value of air (what masking and padding fill with)."""
+    if contract.normalisation == "window":
+        return 0.0
+    return float((contract.window_hu[0] - contract.mean) / contract.std)
+
+
 def apply_contract(volume: Volume, contract: PreprocessContract) -> np.ndarray:
     """Turn a HU volume into the float32 array the model expects (``contract.shape`` if set)."""
     array = resample_to_spacing(volume.array, volume.spacing_mm, contract.spacing_mm)
-    center = foreground_center(array, BODY_THRESHOLD_HU)
     lungs = lung_mask(array, BODY_THRESHOLD_HU) if contract.crop_to == "lungs" else None
-    if lungs is not None and lungs.any():
-        center = foreground_center(lungs.astype(np.float32), 0.5)
+    has_lungs = lungs is not None and bool(lungs.any())
+    center = None
+    if contract.shape is not None:  # only a fixed-size crop needs a centre
+        center = (
+            foreground_center(lungs.astype(np.float32), 0.5)  # type: ignore[union-attr]
+            if has_lungs
+            else foreground_center(array, BODY_THRESHOLD_HU)
+        )
+    background = background_value(contract)
     if contract.normalisation == "window":
         array = window_hu(array, contract.window_hu)
-        background = 0.0
     else:
         low, high = contract.window_hu
         array = (np.clip(array, low, high) - np.float32(contract.mean)) / np.float32(contract.std)
-        background = float((low - contract.mean) / contract.std)
-    if contract.mask_outside_lungs and lungs is not None and lungs.any():
-        array = np.where(lungs, array, np.float32(background)).astype(np.float32)
+    if contract.mask_outside_lungs and has_lungs:
+        array = np.where(lungs, array, np.float32(background)).astype(np.float32)  # type: ignore[arg-type]
     if contract.shape is None:
         return array.astype(np.float32, copy=False)
     return crop_or_pad(array, contract.shape, center, fill=background)

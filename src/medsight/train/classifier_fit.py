@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.fabric import Fabric
 from sklearn.metrics import roc_auc_score
 
 from medsight.data.volume_cache import CachedVolumes
@@ -32,6 +31,7 @@ from medsight.models.predictor import predict_probabilities, with_channel_axis
 from medsight.models.registry import create_model
 from medsight.models.transfer import param_groups
 from medsight.train.config import TrainConfig
+from medsight.train.fabric_setup import start_fabric
 from medsight.train.training_state import save_state, start_or_resume
 
 Arrays = np.ndarray | CachedVolumes
@@ -165,13 +165,7 @@ def fit_classifier(
         InputError: ``resume`` without a readable saved state in ``state_dir``, or with
             other settings than the saved state was trained with.
     """
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    fabric = Fabric(
-        accelerator="cpu", devices=1, precision="bf16-mixed" if config.bf16 else "32-true"
-    )
-    fabric.seed_everything(config.seed, verbose=False)
-    memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
+    fabric, memory_format = start_fabric(config)
     model = build_model(config, num_classes)
     if prepare_model is not None:
         prepare_model(model)

@@ -23,8 +23,9 @@ from medsight.io.atomic import write_text_atomic
 from medsight.models.checkpoint import save_checkpoint
 from medsight.models.ensemble import ENSEMBLE_FILE
 from medsight.models.sliding_window import sliding_window_probabilities
+from medsight.preprocess.contract import background_value
 from medsight.train.segment_config import SegmentTrainConfig
-from medsight.train.segmentation_data import SegmentationData, as_cases, background_value
+from medsight.train.segmentation_data import SegmentationData, as_cases
 from medsight.train.segmentation_run import segmentation_contract
 from medsight.train.segmenter_fit import fit_segmenter, global_dice, overlap_counts
 

@@ -24,7 +24,6 @@ from medsight.data.segmentation_cache import cache_pairs
 from medsight.data.segmentation_manifest import SegmentationCase, read_segmentation_source
 from medsight.data.volume_cache import CachedVolumes
 from medsight.errors import InputError
-from medsight.preprocess.contract import PreprocessContract
 from medsight.preprocess.plan import Plan, make_plan, read_plan, write_plan
 
 
@@ -34,14 +33,6 @@ def default_memory_bytes() -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")) // 2
     except (ValueError, OSError, AttributeError):
         return 4 * 1024**3
-
-
-def background_value(contract: PreprocessContract) -> float:
-    """The model-unit value of air/background (what padding is filled with)."""
-    low = contract.window_hu[0]
-    if contract.normalisation == "window":
-        return 0.0
-    return float((low - contract.mean) / contract.std)
 
 
 @dataclass

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from medsight.io.atomic import write_text_atomic
 from medsight.models.checkpoint import ModelContract, library_versions, save_checkpoint
+from medsight.preprocess.contract import background_value
 from medsight.preprocess.plan import Plan
 from medsight.train.classifier_fit import FitResult
 from medsight.train.epoch_log import EpochLog
 from medsight.train.segment_config import SegmentTrainConfig
-from medsight.train.segmentation_data import SegmentationData, background_value
+from medsight.train.segmentation_data import SegmentationData
 from medsight.train.segmenter_fit import fit_segmenter
 from medsight.train.training_state import saved_history
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from lightning.fabric import Fabric
 from monai.losses import DiceCELoss
 
 from medsight.data.volume_cache import CachedVolumes
@@ -28,6 +27,7 @@ from medsight.errors import InputError
 from medsight.models.registry import create_model
 from medsight.models.sliding_window import sliding_window_probabilities
 from medsight.train.classifier_fit import FitResult, is_better, lr_factor
+from medsight.train.fabric_setup import start_fabric
 from medsight.train.patch_sampling import PatchSampler
 from medsight.train.segment_config import SegmentTrainConfig
 from medsight.train.training_state import save_state, start_or_resume
@@ -112,13 +112,7 @@ def fit_segmenter(
     Raises:
         InputError: ``resume`` without a readable saved state, or with other settings.
     """
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    fabric = Fabric(
-        accelerator="cpu", devices=1, precision="bf16-mixed" if config.bf16 else "32-true"
-    )
-    fabric.seed_everything(config.seed, verbose=False)
-    memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
+    fabric, memory_format = start_fabric(config)
     model = build_segmenter(config, num_classes)
     if config.channels_last:
         model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
