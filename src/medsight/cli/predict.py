@@ -27,9 +27,8 @@ from medsight.data.manifest import read_manifest
 from medsight.data.segmentation_manifest import read_segmentation_csv
 from medsight.data.volume_loading import preprocess_image
 from medsight.errors import InputError
-from medsight.evaluate.conformal import nonconformity_scores
+from medsight.explain.conformal_sets import conformal_sets
 from medsight.explain.explain_run import HEATMAP_FILE, explain_input
-from medsight.explain.run_report import CONFORMAL_FILE
 from medsight.models.ensemble import read_run_contract
 from medsight.models.predictor import Predictor
 
@@ -52,23 +51,6 @@ def _inputs(paths: list[Path]) -> list[Path]:
         else:
             expanded.append(path)
     return expanded
-
-
-def _conformal_sets(
-    run_dir: Path, probs: np.ndarray, class_names: list[str]
-) -> list[list[str]] | None:
-    path = run_dir / CONFORMAL_FILE
-    if not path.is_file():
-        return None
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        qhat, score = float(record["qhat"]), str(record["score"])
-        if record["class_names"] != class_names or score not in ("lac", "aps"):
-            raise ValueError("does not match the model")
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"{path}: invalid conformal record ({exc})") from None
-    members = nonconformity_scores(probs, score) <= qhat  # type: ignore[arg-type]
-    return [[class_names[c] for c in np.nonzero(row)[0]] for row in members]
 
 
 def predict(
@@ -112,7 +94,7 @@ def predict(
             chunks.append(predictor.predict_array(batch))
             progress.advance(bar, len(batch))
     probs = np.concatenate(chunks)
-    sets = _conformal_sets(run_dir, probs, names)
+    sets = conformal_sets(run_dir, probs, names)
     results: list[dict[str, Any]] = []
     for i, path in enumerate(paths):
         result: dict[str, Any] = {

@@ -46,7 +46,10 @@ class Predictor:
         """Probabilities ``(N, classes)`` for preprocessed arrays ``(N, z, y, x)``."""
         if self.onnx is not None:
             return onnx_probabilities(self.onnx, batch)
-        return np.mean([predict_probabilities(m, batch) for m in self.models], axis=0)
+        dims = self.contract.spatial_dims
+        return np.mean(
+            [predict_probabilities(m, batch, spatial_dims=dims) for m in self.models], axis=0
+        )
 
     def predict(self, series: Path) -> dict[str, float]:
         """``{class_name: probability}`` for the image or DICOM series at ``series``.

@@ -1,0 +1,144 @@
+"""Open the service database (SQLite by default, PostgreSQL by URL) and migrate its schema.
+
+Migrations are an ordered list of functions applied from the version recorded in
+``schema_version``; the service runs them on start, under a lock, in one transaction each.
+Why not Alembic: the schema is small and versioned with the code; a list of Python steps
+keeps one install and one code path for SQLite and PostgreSQL, and the service migrates
+itself on start as the issue asks (Alembic would need its own environment and CLI).
+
+SQLite is opened in WAL mode with a busy timeout, so the API and the job worker (threads
+of one process) can read while one writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, inspect, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from medsight.errors import InputError
+from medsight.serve.schema import AuditHead, Base, SchemaVersion
+
+GENESIS_HASH = "0" * 64
+WRITE_OPTION = "medsight_write"
+
+
+def _v1(conn: Connection) -> None:
+    Base.metadata.create_all(conn)
+    conn.execute(AuditHead.__table__.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+
+
+#: migration N brings the schema from version N-1 to N
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (`_sqlite_begin`)
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # A write transaction takes SQLite's write lock at BEGIN, waiting (busy_timeout) for other
+    # writers, so it reads the latest commit; a deferred one that read first and then wrote
+    # after another commit would fail with SQLITE_BUSY_SNAPSHOT instead of waiting.
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+    Raises:
+        InputError: the URL cannot be parsed or names an unsupported database.
+    """
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "begin", _sqlite_begin)
+            return engine
+        if url.startswith("postgresql"):
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except (ArgumentError, ValueError) as exc:
+        raise InputError(f"database URL: {exc}") from None
+    raise InputError("database URL: only sqlite:/// and postgresql:// URLs are supported")
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version stored in the database (0 for an empty database)."""
+    if not inspect(conn).has_table(SchemaVersion.__tablename__):
+        return 0
+    row = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).first()
+    return int(row[0]) if row else 0
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the schema to `SCHEMA_VERSION`; returns the version it started from.
+
+    Raises:
+        InputError: the database is newer than this medsight, or cannot be reached.
+    """
+    try:
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+            if engine.dialect.name == "postgresql":
+                # two services starting at once must not both migrate
+                conn.execute(text("SELECT pg_advisory_xact_lock(726173)"))
+            start = current_version(conn)
+            if start > SCHEMA_VERSION:
+                raise InputError(
+                    f"database schema is version {start}, newer than this medsight "
+                    f"({SCHEMA_VERSION}); upgrade medsight"
+                )
+            for step in MIGRATIONS[start:]:
+                step(conn)
+            if start == 0:
+                conn.execute(SchemaVersion.__table__.insert().values(id=1, version=SCHEMA_VERSION))
+            elif start < SCHEMA_VERSION:
+                conn.execute(
+                    SchemaVersion.__table__.update()
+                    .where(SchemaVersion.id == 1)
+                    .values(version=SCHEMA_VERSION)
+                )
+    except OperationalError as exc:
+        raise InputError(f"database cannot be opened: {type(exc.orig).__name__}") from None
+    return start
+
+
+class Database:
+    """An engine and its session factory, with the schema migrated."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        migrate(self.engine)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    def session(self) -> Session:
+        """A new ORM session for reading (use as a context manager)."""
+        return self.sessions()
+
+    def write(self) -> Session:
+        """A new ORM session for a transaction that writes (use as a context manager).
+
+        On SQLite it begins with the write lock held, so its reads see the latest commit and
+        its commit cannot fail on a concurrent writer; on PostgreSQL it is a plain session.
+        """
+        return self.write_sessions()
+
+    def close(self) -> None:
+        self.engine.dispose()

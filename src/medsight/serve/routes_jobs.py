@@ -1,0 +1,102 @@
+"""``GET /v1/jobs/{id}`` and its files: a job's state and result, for those who may read it.
+
+Every read of a result (the JSON or a file) is audited (``result_view``) before it is
+answered. Files are served only by the names the result lists, so no path can leave the
+job's result folder.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from medsight.serve.api_errors import ApiError
+from medsight.serve.audit import AuditEvent, append, commit_audited
+from medsight.serve.auth import Principal, require
+from medsight.serve.job_view import job_json, readable_job
+from medsight.serve.schema import Job, User
+from medsight.serve.state import client_address, service_state
+from medsight.serve.worker import result_dir
+
+router = APIRouter()
+Reader = Annotated[Principal, Depends(require("admin", "clinician", "service"))]
+MEDIA = {".nii.gz": "application/gzip", ".dcm": "application/dicom", ".json": "application/json"}
+
+
+def _audited_read(request: Request, principal: Principal, job_id: str, what: str) -> Job:
+    state = service_state(request)
+    with state.db.write() as session:
+        try:
+            job = readable_job(session, job_id, principal)
+        except ApiError:
+            append(
+                session,
+                AuditEvent(
+                    actor=principal.name,
+                    role=principal.role,
+                    action="result_view",
+                    outcome="not_found",
+                    client=client_address(request),
+                    target=job_id[:64],
+                ),
+            )
+            commit_audited(session)
+            raise
+        append(
+            session,
+            AuditEvent(
+                actor=principal.name,
+                role=principal.role,
+                action="result_view",
+                outcome=what,
+                client=client_address(request),
+                model_name=job.model_name,
+                model_version=job.model_version,
+                model_sha256=job.model_sha256,
+                input_sha256=job.input_sha256,
+                target=job.id,
+            ),
+        )
+        commit_audited(session)
+    return job
+
+
+@router.get("/v1/jobs/{job_id}")
+def get_job(job_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    """A job's state and, once done, its result with links to its files."""
+    return job_json(_audited_read(request, principal, job_id, "ok"))
+
+
+@router.get("/v1/jobs/{job_id}/files/{name:path}")
+def get_job_file(job_id: str, name: str, request: Request, principal: Reader) -> FileResponse:
+    """One file of a finished job's result (heatmap PNG/NIfTI, mask NIfTI, DICOM SEG, ...)."""
+    job = _audited_read(request, principal, job_id, f"file:{name[:40]}")
+    files = (job.result or {}).get("files", [])
+    if name not in files:
+        raise ApiError("not_found", "no such file in this job's result")
+    path = result_dir(service_state(request).settings.data_dir, job.id) / name
+    if not path.is_file():
+        raise ApiError("not_found", "the file is no longer stored")
+    media = next((m for s, m in MEDIA.items() if name.endswith(s)), None)
+    media = media or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=media, filename=path.name)
+
+
+@router.get("/v1/jobs")
+def list_jobs(request: Request, principal: Reader, limit: int = 50) -> dict[str, Any]:
+    """The newest jobs the caller may read (ids, states, models; no results)."""
+    state = service_state(request)
+    limit = max(1, min(limit, 500))
+    with state.db.session() as session:
+        query = select(Job).order_by(Job.created.desc()).limit(limit)
+        if principal.role == "clinician":
+            service_ids = select(User.id).where(User.role == "service")
+            query = query.where((Job.user_id == principal.user_id) | Job.user_id.in_(service_ids))
+        elif principal.role != "admin":
+            query = query.where(Job.user_id == principal.user_id)
+        jobs = session.execute(query).scalars().all()
+    return {"jobs": [{k: v for k, v in job_json(j).items() if k not in ("result",)} for j in jobs]}

@@ -1,0 +1,64 @@
+"""`ServiceSettings`: everything `medsight serve` is configured with, from flags or MEDSIGHT_* env.
+
+One frozen pydantic-settings model (house style: service settings via pydantic-settings), so a
+deployment can be set from environment variables (``MEDSIGHT_DATABASE_URL``,
+``MEDSIGHT_DATA_DIR``, ...) and the CLI flags override them. Defaults are the safe ones:
+loopback only, authentication always on, small upload limits.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 2**20
+
+
+class ServiceSettings(BaseSettings):
+    """Configuration of one service process.
+
+    Attributes:
+        data_dir: de-identified uploads and result files (``uploads/``, ``results/``) and the
+            de-identification key file.
+        database_url: SQLAlchemy URL; empty means ``sqlite:///DATA_DIR/../medsight.db``
+            (beside the data folder). PostgreSQL: ``postgresql+psycopg://user:pw@host/db``.
+        registry: the model registry folder (`medsight registry` writes it; the service only
+            reads and verifies it).
+        deid_key: key for the keyed hashes of de-identification; empty means a random key
+            kept in ``DATA_DIR/deid.key`` (mode 0600), made on first start.
+        max_upload_bytes: request body size (checked from Content-Length, then counted).
+        max_files: files in one upload (zip members included).
+        max_decompressed_bytes: total uncompressed size of a zip's members.
+        max_voxels: voxels of one input image (checked from headers before decoding).
+        rate_per_minute: requests per minute per user (token bucket, burst of the same size).
+        queue_max: queued + running jobs before new 3D submissions get 503 + Retry-After.
+        sync_max: 2D predictions running at once before more get 503 + Retry-After.
+        token_days: lifetime of a new API token.
+        session_minutes: lifetime of a viewer login session.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="MEDSIGHT_", frozen=True, extra="ignore")
+
+    data_dir: Path = Path("medsight-data")
+    database_url: str = ""
+    registry: Path = Path("medsight-registry")
+    deid_key: str = Field(default="", repr=False)
+    max_upload_bytes: int = 256 * MIB
+    max_files: int = 2000
+    max_decompressed_bytes: int = 1024 * MIB
+    max_voxels: int = 2**27
+    rate_per_minute: int = 120
+    queue_max: int = 32
+    sync_max: int = 4
+    token_days: int = 90
+    session_minutes: int = 480
+    workers: int = 1
+
+    def resolved_database_url(self) -> str:
+        """The database URL, with the SQLite default placed beside the data folder."""
+        if self.database_url:
+            return self.database_url
+        path = self.data_dir.resolve().parent / "medsight.db"
+        return f"sqlite:///{path}"
