@@ -150,7 +150,11 @@ def service_settings(tmp: Path, database_url: str, **overrides: object) -> Servi
 
 @contextmanager
 def running_service(
-    tmp: Path, database_url: str, registry: ModelRegistry | None = None, **overrides: object
+    tmp: Path,
+    database_url: str,
+    registry: ModelRegistry | None = None,
+    start_worker: bool = True,
+    **overrides: object,
 ) -> Iterator[Service]:
     """The app with its worker running, users made, models registered (once per ``tmp``)."""
     settings = service_settings(tmp, database_url, **overrides)
@@ -158,7 +162,7 @@ def running_service(
         registry = register_models(settings.registry, tmp / "runs")
     db = Database(settings.resolved_database_url())
     tokens = make_users(db)
-    app = create_app(settings)
+    app = create_app(settings, start_worker=start_worker)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Service(client, tokens, settings, db, registry)
     db.close()

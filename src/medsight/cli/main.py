@@ -20,6 +20,7 @@ from medsight.cli import inspect as inspect_cli
 from medsight.cli import plan as plan_cli
 from medsight.cli import predict as predict_cli
 from medsight.cli import registry as registry_cli
+from medsight.cli import serve as serve_cli
 from medsight.cli import synth as synth_cli
 from medsight.cli import train as train_cli
 from medsight.cli.console import STATE
@@ -42,6 +43,7 @@ app.command("train")(train_cli.train)
 app.command("evaluate")(evaluate_cli.evaluate)
 app.command("export")(export_cli.export)
 app.command("explain")(explain_cli.explain)
+app.command("serve")(serve_cli.serve)
 
 
 def _version(value: bool) -> None:

@@ -91,8 +91,14 @@ def append(session: Session, event: AuditEvent) -> AuditRecord:
     ``session`` must be a write session (`Database.write`): on SQLite it holds the write
     lock from its start, on PostgreSQL the head row is locked here until the commit; either
     way no other transaction can extend the chain from the same head.
+
+    Raises:
+        ApiError: ``audit_unavailable`` when the record cannot be written (the session is
+            rolled back, so the change it describes is dropped too).
     """
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+    head = session.execute(
+        select(AuditHead).where(AuditHead.id == 1).with_for_update()
+    ).scalar_one()
     record = AuditRecord(
         seq=head.seq + 1,
         at=utcnow(),
@@ -103,7 +109,13 @@ def append(session: Session, event: AuditEvent) -> AuditRecord:
     record.hash = record_hash(head.hash, record_dict(record))
     head.seq, head.hash = record.seq, record.hash
     session.add(record)
-    session.flush()
+    try:
+        session.flush()
+    except SQLAlchemyError:
+        session.rollback()
+        raise ApiError(
+            "audit_unavailable", "the audit trail cannot be written; nothing was done"
+        ) from None
     return record
 
 

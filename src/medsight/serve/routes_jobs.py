@@ -27,7 +27,7 @@ Reader = Annotated[Principal, Depends(require("admin", "clinician", "service"))]
 MEDIA = {".nii.gz": "application/gzip", ".dcm": "application/dicom", ".json": "application/json"}
 
 
-def _audited_read(request: Request, principal: Principal, job_id: str, what: str) -> Job:
+def _audited_read(request: Request, principal: Principal, job_id: str, file: str = "") -> Job:
     state = service_state(request)
     with state.db.write() as session:
         try:
@@ -52,13 +52,13 @@ def _audited_read(request: Request, principal: Principal, job_id: str, what: str
                 actor=principal.name,
                 role=principal.role,
                 action="result_view",
-                outcome=what,
+                outcome="ok",
                 client=client_address(request),
                 model_name=job.model_name,
                 model_version=job.model_version,
                 model_sha256=job.model_sha256,
                 input_sha256=job.input_sha256,
-                target=job.id,
+                target=f"{job.id}/{file}"[:128] if file else job.id,
             ),
         )
         commit_audited(session)
@@ -68,13 +68,13 @@ def _audited_read(request: Request, principal: Principal, job_id: str, what: str
 @router.get("/v1/jobs/{job_id}")
 def get_job(job_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """A job's state and, once done, its result with links to its files."""
-    return job_json(_audited_read(request, principal, job_id, "ok"))
+    return job_json(_audited_read(request, principal, job_id))
 
 
 @router.get("/v1/jobs/{job_id}/files/{name:path}")
 def get_job_file(job_id: str, name: str, request: Request, principal: Reader) -> FileResponse:
     """One file of a finished job's result (heatmap PNG/NIfTI, mask NIfTI, DICOM SEG, ...)."""
-    job = _audited_read(request, principal, job_id, f"file:{name[:40]}")
+    job = _audited_read(request, principal, job_id, name)
     files = (job.result or {}).get("files", [])
     if name not in files:
         raise ApiError("not_found", "no such file in this job's result")

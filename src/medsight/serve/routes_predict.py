@@ -138,13 +138,17 @@ async def predict(
         with state.db.session() as session:
             depth = active_jobs(session)
         if depth >= state.settings.queue_max:
-            shutil.rmtree(stored.path if stored.kind == "dicom" else stored.path.parent)
+            shutil.rmtree(state.settings.data_dir / "uploads" / job_id, ignore_errors=True)
             _audit_submission(state, principal, request, loaded, "refused:queue_full")
             raise ApiError(
                 "queue_full", "the job queue is full; retry later", {"Retry-After": "30"}
             )
         job.state = "queued"
-        _audit_submission(state, principal, request, loaded, "queued", job)
+        try:
+            _audit_submission(state, principal, request, loaded, "queued", job)
+        except ApiError:
+            shutil.rmtree(state.settings.data_dir / "uploads" / job_id, ignore_errors=True)
+            raise
         state.extras["worker"].notify()
         state.metrics.queue_depth.set(depth + 1)
         return JSONResponse(
@@ -153,7 +157,11 @@ async def predict(
         )
     async with state.extras["sync_slots"]:
         job.state, job.attempts, job.started = "running", 1, utcnow()
-        _audit_submission(state, principal, request, loaded, "accepted", job)
+        try:
+            _audit_submission(state, principal, request, loaded, "accepted", job)
+        except ApiError:
+            shutil.rmtree(state.settings.data_dir / "uploads" / job_id, ignore_errors=True)
+            raise
         out = result_dir(state.settings.data_dir, job.id)
         result, error = None, None
         try:

@@ -18,9 +18,11 @@ import zipfile
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartParser
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from medsight.serve.api_errors import ApiError
+from medsight.serve.body_limit import BodyTooLarge
 from medsight.serve.settings import ServiceSettings
 
 ZIP_MAGIC = b"PK\x03\x04"
@@ -85,11 +87,15 @@ async def read_upload(request: Request, settings: ServiceSettings) -> list[bytes
         form = await request.form(
             max_files=settings.max_files, max_fields=16, max_part_size=64 * 1024
         )
-    except ApiError:
+    except (MultiPartException, HTTPException) as exc:  # Starlette wraps it in a 400
+        if "Too many files" in str(getattr(exc, "detail", exc)):
+            raise ApiError(
+                "payload_too_large", f"upload: over {settings.max_files} files"
+            ) from None
+        raise ApiError("bad_request", "the multipart body cannot be parsed") from None
+    except (BodyTooLarge, ApiError):
         raise
-    except Exception as exc:  # the multipart parser raises several types for bad bodies
-        if type(exc).__name__ == "BodyTooLarge":
-            raise
+    except Exception:  # the multipart parser raises several types for bad bodies
         raise ApiError("bad_request", "the multipart body cannot be parsed") from None
     try:
         parts = [p for p in form.getlist(FIELD) if isinstance(p, UploadFile)]

@@ -81,7 +81,7 @@ def execute(
                 done = finish(session, job.id, actor, role, result, error)
                 session.commit()
                 return done
-        except SQLAlchemyError:
+        except (SQLAlchemyError, ApiError):  # database or audit trail unavailable: retry
             time.sleep(0.5 * (attempt + 1))
     log.error("job could not be finished: database unavailable")
     return False
@@ -115,13 +115,15 @@ class JobWorker:
         self._wake.set()
 
     def alive(self) -> bool:
+        """True while every worker thread runs (False before `start` and after `stop`)."""
         return all(t.is_alive() for t in self._threads)
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stop.set()
         self._wake.set()
         for thread in self._threads:
-            thread.join(timeout)
+            if thread.is_alive():
+                thread.join(timeout)
 
     def _update_depth(self) -> None:
         with self.db.session() as session:
