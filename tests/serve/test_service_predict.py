@@ -295,7 +295,8 @@ def test_ops_routes(tmp_path: Path) -> None:
         c.post("/v1/predict/cls2d", files=upload([png_bytes()]), headers=t.header("clinician"))
         text_body = c.get("/metrics", headers=t.header("service")).text
         for name in (
-            'medsight_http_requests_total{method="POST",route="/v1/predict/{model}",status="200"} 1.0',
+            'medsight_http_requests_total{method="POST",route="/v1/predict/{model}",'
+            'status="200"} 1.0',
             "medsight_jobs_queued",
             'medsight_model_load_seconds{model="cls2d",version="1"}',
             "medsight_http_request_seconds_bucket",
