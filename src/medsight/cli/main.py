@@ -23,6 +23,7 @@ from medsight.cli import registry as registry_cli
 from medsight.cli import serve as serve_cli
 from medsight.cli import synth as synth_cli
 from medsight.cli import train as train_cli
+from medsight.cli import users as users_cli
 from medsight.cli.console import STATE
 from medsight.errors import InputError
 
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(synth_cli.app, name="synth")
 app.add_typer(registry_cli.app, name="registry")
+app.add_typer(users_cli.app, name="users")
 app.command("demo")(demo_cli.demo)
 app.command("predict")(predict_cli.predict)
 app.command("deid")(deid_cli.deid)

@@ -45,5 +45,5 @@ def serve(
         }.items()
         if v is not None
     }
-    settings = ServiceSettings(**overrides)
+    settings = ServiceSettings.model_validate(overrides)
     run_service(settings, host, port, tls_cert, tls_key, insecure_http)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, inspect, select, text
+from sqlalchemy import Connection, create_engine, event, insert, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,7 +29,7 @@ WRITE_OPTION = "medsight_write"
 
 def _v1(conn: Connection) -> None:
     Base.metadata.create_all(conn)
-    conn.execute(AuditHead.__table__.insert().values(id=1, seq=0, hash=GENESIS_HASH))
+    conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS_HASH))
 
 
 #: migration N brings the schema from version N-1 to N
@@ -104,10 +104,10 @@ def migrate(engine: Engine) -> int:
             for step in MIGRATIONS[start:]:
                 step(conn)
             if start == 0:
-                conn.execute(SchemaVersion.__table__.insert().values(id=1, version=SCHEMA_VERSION))
+                conn.execute(insert(SchemaVersion).values(id=1, version=SCHEMA_VERSION))
             elif start < SCHEMA_VERSION:
                 conn.execute(
-                    SchemaVersion.__table__.update()
+                    update(SchemaVersion)
                     .where(SchemaVersion.id == 1)
                     .values(version=SCHEMA_VERSION)
                 )

@@ -13,15 +13,10 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import Request, Response
 
+from medsight.serve.auth import route_template
 from medsight.serve.state import service_state
 
 log = logging.getLogger("medsight.serve")
-
-
-def route_template(request: Request) -> str:
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
-    return str(path) if path else "unmatched"
 
 
 async def log_request(

@@ -31,7 +31,7 @@ class ServiceState:
 
 def service_state(request: Request) -> ServiceState:
     """The `ServiceState` of the app serving ``request``."""
-    return request.app.state.service  # type: ignore[no-any-return]
+    return request.app.state.service
 
 
 def client_address(request: Request) -> str:
