@@ -12,6 +12,8 @@ import time
 
 from medsight.serve.api_errors import ApiError
 
+MAX_KEYS = 10_000
+
 
 class RateLimiter:
     """``per_minute`` requests per minute per key, with bursts up to ``per_minute``."""
@@ -21,6 +23,16 @@ class RateLimiter:
         self.capacity = float(per_minute)
         self._buckets: dict[str, tuple[float, float]] = {}
         self._lock = threading.Lock()
+
+    def _prune(self, now: float) -> None:
+        # a bucket that has refilled completely is the same as no bucket: drop those, so
+        # keys seen once (client addresses) do not accumulate forever
+        full_after = self.capacity / self.rate
+        self._buckets = {
+            k: (tokens, last)
+            for k, (tokens, last) in self._buckets.items()
+            if now - last < full_after
+        }
 
     def check(self, key: str) -> None:
         """Take one token from ``key``'s bucket.
@@ -32,6 +44,8 @@ class RateLimiter:
             return
         now = time.monotonic()
         with self._lock:
+            if len(self._buckets) > MAX_KEYS:
+                self._prune(now)
             tokens, last = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:

@@ -1,4 +1,4 @@
-"""Synchronous predictions: a bounded number run, a bounded number wait, the rest get 503."""
+"""Capacity guards: sync prediction slots (run, wait, then 503) and the per-key rate limiter."""
 
 import asyncio
 
@@ -41,3 +41,17 @@ def test_slots_run_wait_then_refuse() -> None:
 def test_unknown_error_code_is_a_bug() -> None:
     with pytest.raises(ValueError):
         ApiError("teapot", "no")
+
+
+def test_rate_limiter_forgets_refilled_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from medsight.serve import rate_limit
+
+    monkeypatch.setattr(rate_limit, "MAX_KEYS", 10)
+    limiter = rate_limit.RateLimiter(per_minute=6000)  # refills in 1 s
+    for i in range(11):
+        limiter.check(f"client{i}")
+    import time
+
+    time.sleep(1.1)
+    limiter.check("late")
+    assert list(limiter._buckets) == ["late"]
