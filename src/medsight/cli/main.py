@@ -11,6 +11,7 @@ import sys
 import typer
 
 import medsight
+from medsight.cli import audit as audit_cli
 from medsight.cli import deid as deid_cli
 from medsight.cli import demo as demo_cli
 from medsight.cli import evaluate as evaluate_cli
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(synth_cli.app, name="synth")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(users_cli.app, name="users")
+app.add_typer(audit_cli.app, name="audit")
 app.command("demo")(demo_cli.demo)
 app.command("predict")(predict_cli.predict)
 app.command("deid")(deid_cli.deid)

@@ -61,6 +61,11 @@ def make_engine(url: str) -> Engine:
     Raises:
         InputError: the URL cannot be parsed or names an unsupported database.
     """
+    if url.startswith("sqlite") and (
+        url.rstrip("/") in ("sqlite:", "sqlite:") or ":memory:" in url
+    ):
+        # each pooled connection would see its own empty database
+        raise InputError("database URL: give a SQLite file (sqlite:///PATH), not in-memory")
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -73,6 +78,8 @@ def make_engine(url: str) -> Engine:
             return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     except (ArgumentError, ValueError) as exc:
         raise InputError(f"database URL: {exc}") from None
+    except ModuleNotFoundError as exc:
+        raise InputError(f"database URL: driver {exc.name} is not installed") from None
     raise InputError("database URL: only sqlite:/// and postgresql:// URLs are supported")
 
 
@@ -112,7 +119,10 @@ def migrate(engine: Engine) -> int:
                     .values(version=SCHEMA_VERSION)
                 )
     except OperationalError as exc:
-        raise InputError(f"database cannot be opened: {type(exc.orig).__name__}") from None
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        # the driver's first line says why (refused, no such host, bad password); the URL's
+        # password is never part of it
+        raise InputError(f"database cannot be opened: {reason[:200]}") from None
     return start
 
 
