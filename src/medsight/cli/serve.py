@@ -29,6 +29,9 @@ def serve(
     registry: Path = typer.Option(
         None, "--registry", help="Model registry folder [MEDSIGHT_REGISTRY]."
     ),
+    dicom_config: Path = typer.Option(
+        None, "--dicom-config", help="Run the DICOM node with this YAML configuration."
+    ),
     tls_cert: Path = typer.Option(None, "--tls-cert", help="TLS certificate (PEM)."),
     tls_key: Path = typer.Option(None, "--tls-key", help="TLS private key (PEM)."),
     insecure_http: bool = typer.Option(

@@ -26,6 +26,8 @@ from medsight.serve.api_errors import ApiError
 from medsight.serve.body_limit import BodyLimit, BodyTooLarge
 from medsight.serve.database import Database
 from medsight.serve.deid_key import service_policy
+from medsight.serve.dicom_config import load_node_config
+from medsight.serve.dicom_node import DicomNode
 from medsight.serve.jobs import recover_interrupted
 from medsight.serve.model_cache import ModelCache
 from medsight.serve.model_registry import ModelRegistry
@@ -107,11 +109,27 @@ def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
             metrics=metrics,
             extras=extras,
         )
+        node = None
+        if settings.dicom_config is not None:
+            node = DicomNode(
+                load_node_config(settings.dicom_config),
+                settings,
+                db,
+                extras["deid_policy"],
+                cache,
+                worker,
+                metrics,
+            )
+            extras["dicom_node"] = node
         if start_worker:
             worker.start()
+        if node is not None:
+            node.start()
         try:
             yield
         finally:
+            if node is not None:
+                node.stop()
             worker.stop()
             db.close()
 

@@ -21,19 +21,37 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medsight.errors import InputError
-from medsight.serve.schema import AuditHead, Base, SchemaVersion
+from medsight.serve.schema import (
+    ApiToken,
+    AuditHead,
+    AuditRecord,
+    Base,
+    Delivery,
+    DicomSeries,
+    Job,
+    LoginSession,
+    SchemaVersion,
+    User,
+)
 
 GENESIS_HASH = "0" * 64
 WRITE_OPTION = "medsight_write"
 
 
 def _v1(conn: Connection) -> None:
-    Base.metadata.create_all(conn)
+    tables = [SchemaVersion, User, ApiToken, LoginSession, Job, AuditHead, AuditRecord]
+    Base.metadata.create_all(conn, tables=[m.__table__ for m in tables])  # type: ignore[misc]
     conn.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS_HASH))
 
 
+def _v2(conn: Connection) -> None:
+    """The DICOM node: series being received, result deliveries."""
+    tables = [DicomSeries, Delivery]
+    Base.metadata.create_all(conn, tables=[m.__table__ for m in tables])  # type: ignore[misc]
+
+
 #: migration N brings the schema from version N-1 to N
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,6 +17,7 @@ import uvicorn
 
 from medsight.errors import InputError
 from medsight.serve.app import SwallowErrors, create_app
+from medsight.serve.dicom_config import load_node_config
 from medsight.serve.settings import ServiceSettings
 
 log = logging.getLogger("medsight.serve")
@@ -83,6 +84,8 @@ def serve(
 ) -> None:
     """Run the service until interrupted."""
     scheme = check_transport(host, tls_cert, tls_key, insecure_http)
+    if settings.dicom_config is not None:
+        load_node_config(settings.dicom_config)  # a bad file stops here, in one line
     configure_logging()
     if scheme == "http" and not is_loopback(host):
         log.warning(

@@ -48,6 +48,8 @@ def readyz(request: Request, principal: AnyRole) -> dict[str, Any]:
     except Exception:
         checks["registry"] = False
     checks["worker"] = state.extras["worker"].alive()
+    if "dicom_node" in state.extras:
+        checks["dicom_node"] = state.extras["dicom_node"].alive()
     if not all(checks.values()):
         failed = ", ".join(k for k, ok in checks.items() if not ok)
         raise ApiError("not_ready", f"not ready: {failed}")

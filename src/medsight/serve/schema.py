@@ -11,7 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("admin", "clinician", "service")
@@ -118,3 +128,42 @@ class AuditRecord(Base):
     target: Mapped[str] = mapped_column(String(128), default="")
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DicomSeries(Base):
+    """A series arriving over DICOM: its de-identified instances are stored as they come.
+
+    ``reidentification`` is the encrypted record (`reidentification.py`) that lets results
+    go back to the PACS under the original patient and study; it is erased once the
+    results are delivered. ``series_key`` is the de-identified SeriesInstanceUID.
+    """
+
+    __tablename__ = "dicom_series"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    series_key: Mapped[str] = mapped_column(String(64), unique=True)
+    calling_ae: Mapped[str] = mapped_column(String(16))
+    client: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(16), default="receiving", index=True)
+    modality: Mapped[str] = mapped_column(String(16), default="")
+    body_part: Mapped[str] = mapped_column(String(64), default="")
+    instances: Mapped[int] = mapped_column(Integer, default=0)
+    first_received: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_received: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    reidentification: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class Delivery(Base):
+    """Results of a job to send to a DICOM destination, retried with backoff until sent."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(36), index=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("dicom_series.id"))
+    destination: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="waiting", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str] = mapped_column(String(200), default="")
+    created: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent: Mapped[dt.datetime | None] = mapped_column(nullable=True)

@@ -50,5 +50,29 @@ class ServiceMetrics:
             registry=self.registry,
         )
 
+        self.dicom_received = Counter(
+            "medsight_dicom_instances",
+            "DICOM instances received, by outcome (stored, refused, error)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dicom_associations = Counter(
+            "medsight_dicom_associations",
+            "DICOM associations requested, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dicom_deliveries = Counter(
+            "medsight_dicom_deliveries",
+            "Result deliveries to the PACS, by outcome (sent, retry, failed, skipped)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.dicom_pending = Gauge(
+            "medsight_dicom_deliveries_pending",
+            "Result deliveries waiting to be sent or retried",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

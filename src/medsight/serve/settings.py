@@ -37,6 +37,9 @@ class ServiceSettings(BaseSettings):
         sync_max: 2D predictions running at once before more get 503 + Retry-After.
         token_days: lifetime of a new API token.
         session_minutes: lifetime of a viewer login session.
+        workers: job worker threads.
+        dicom_config: the DICOM node's YAML configuration (`dicom_config.NodeConfig`); None
+            runs no DICOM node.
     """
 
     model_config = SettingsConfigDict(env_prefix="MEDSIGHT_", frozen=True, extra="ignore")
@@ -55,6 +58,7 @@ class ServiceSettings(BaseSettings):
     token_days: int = 90
     session_minutes: int = 480
     workers: int = 1
+    dicom_config: Path | None = None
 
     def resolved_database_url(self) -> str:
         """The database URL, with the SQLite default placed beside the data folder."""
