@@ -40,7 +40,14 @@ from medsight.serve.api_errors import ApiError
 from medsight.serve.audit import AuditEvent, append
 from medsight.serve.database import Database
 from medsight.serve.dicom_config import NodeConfig
-from medsight.serve.reidentification import add_instance, new_record, record_key, seal, unseal
+from medsight.serve.reidentification import (
+    add_instance,
+    display_record,
+    new_record,
+    record_key,
+    seal,
+    unseal,
+)
 from medsight.serve.schema import DicomSeries, utcnow
 from medsight.serve.service_metrics import ServiceMetrics
 from medsight.serve.settings import ServiceSettings
@@ -131,6 +138,7 @@ class StorageReceiver:
                     instances=0,
                 )
                 record = new_record(ds)
+                row.display = seal(display_record(ds), self.key)
                 session.add(row)
             else:
                 assert row.reidentification is not None

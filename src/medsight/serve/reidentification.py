@@ -80,6 +80,25 @@ def new_record(ds: Dataset) -> dict[str, Any]:
     }
 
 
+DISPLAY_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyDescription",
+    "SeriesDescription",
+    "Modality",
+    "BodyPartExamined",
+    "AccessionNumber",
+)
+
+
+def display_record(ds: Dataset) -> dict[str, str]:
+    """The labels the viewer shows for a received series (identified: keep it sealed)."""
+    return {k: str(ds.get(k, "") or "") for k in DISPLAY_KEYWORDS}
+
+
 def add_instance(record: dict[str, Any], ds: Dataset, deid_key: str) -> None:
     """Remember the original of every UID in ``ds`` under its de-identified replacement."""
     mapping: dict[str, str] = record["uids"]

@@ -135,7 +135,9 @@ class DicomSeries(Base):
 
     ``reidentification`` is the encrypted record (`reidentification.py`) that lets results
     go back to the PACS under the original patient and study; it is erased once the
-    results are delivered. ``series_key`` is the de-identified SeriesInstanceUID.
+    results are delivered. ``display`` holds, encrypted the same way, the few labels a
+    clinician needs to recognise the study in the viewer (name, id, dates, descriptions).
+    ``series_key`` is the de-identified SeriesInstanceUID.
     """
 
     __tablename__ = "dicom_series"
@@ -151,6 +153,8 @@ class DicomSeries(Base):
     last_received: Mapped[dt.datetime] = mapped_column(default=utcnow)
     job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     reidentification: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    #: encrypted patient/study/series labels for the viewer's worklist (`display_record`)
+    display: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
 class Delivery(Base):
