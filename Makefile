@@ -22,13 +22,22 @@ test: $(STAMP) system-deps
 	$(PY) -m pytest
 
 # Debian packages the tests need, each found by a file it installs (PostgreSQL's binaries are
-# off PATH). Only missing ones are installed, as root or with passwordless sudo; otherwise this
-# says so and their tests skip, unless MEDSIGHT_REQUIRE_POSTGRES=1 (set by .ci/run) makes
-# that a failure. Later issues add dcmtk, orthanc and chromium to this list.
+# off PATH): postgresql; the DICOM peers dcmtk, orthanc and orthanc-dicomweb; chromium for the
+# viewer. Only missing ones are installed, as root or with passwordless sudo; otherwise this
+# says so and their tests skip, unless MEDSIGHT_REQUIRE_POSTGRES=1 / MEDSIGHT_REQUIRE_PEERS=1
+# (set by .ci/run) make that a failure. The packages' scripts would start PostgreSQL and
+# Orthanc as system services (Orthanc on 4242/8042); where the machine has no policy-rc.d, a
+# temporary one that forbids every start stands for the install, so no daemon is left
+# running. The tests start their own servers on free ports either way.
 INITDB := /usr/lib/postgresql/*/bin/initdb
+POLICY_RC := /usr/sbin/policy-rc.d
 system-deps:
 	@missing=""; \
 	ls $(INITDB) >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	[ -x /usr/bin/storescu ] || missing="$$missing dcmtk"; \
+	[ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
+	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	[ -n "$$missing" ] || exit 0; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
@@ -36,6 +45,11 @@ system-deps:
 	if ! command -v apt-get >/dev/null 2>&1; then \
 		echo "system-deps: not installing$$missing (no apt-get): their tests will skip"; exit 0; fi; \
 	echo "system-deps: installing$$missing"; \
+	if [ ! -e $(POLICY_RC) ]; then \
+		trap "$$sudo rm -f $(POLICY_RC)" EXIT; trap "exit 1" HUP INT TERM; \
+		printf '#!/bin/sh\n# medsight system-deps: no service starts while it installs\nexit 101\n' \
+			| $$sudo tee $(POLICY_RC) >/dev/null && $$sudo chmod 755 $(POLICY_RC) || exit 1; \
+	fi; \
 	$$sudo apt-get update -qq && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
 
