@@ -143,10 +143,11 @@ def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
         openapi_url=None,
     )
     _install_handlers(app)
+    # the last added middleware is the outermost: the request log sees BodyLimit's 413s
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.middleware("http")(log_request)
     for module in (routes_ops, routes_auth, routes_predict, routes_jobs):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     return app
 
 

@@ -86,14 +86,20 @@ def make_engine(url: str) -> Engine:
         raise InputError("database URL: give a SQLite file (sqlite:///PATH), not in-memory")
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                hide_parameters=True,  # bound values (a typed user name) never reach a log
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _sqlite_begin)
             return engine
         if url.startswith("postgresql"):
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url[len("postgresql://") :]
-            return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            return create_engine(
+                url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+            )
     except (ArgumentError, ValueError) as exc:
         raise InputError(f"database URL: {exc}") from None
     except ModuleNotFoundError as exc:

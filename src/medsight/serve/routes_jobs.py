@@ -8,6 +8,7 @@ job's result folder.
 from __future__ import annotations
 
 import mimetypes
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,6 +28,13 @@ Reader = Annotated[Principal, Depends(require("admin", "clinician", "service"))]
 MEDIA = {".nii.gz": "application/gzip", ".dcm": "application/dicom", ".json": "application/json"}
 
 
+def _is_uuid(text: str) -> bool:
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 def _audited_read(request: Request, principal: Principal, job_id: str, file: str = "") -> Job:
     state = service_state(request)
     with state.db.write() as session:
@@ -41,7 +49,7 @@ def _audited_read(request: Request, principal: Principal, job_id: str, file: str
                     action="result_view",
                     outcome="not_found",
                     client=client_address(request),
-                    target=job_id[:64],
+                    target=job_id if _is_uuid(job_id) else "(not a job id)",
                 ),
             )
             commit_audited(session)
@@ -58,7 +66,8 @@ def _audited_read(request: Request, principal: Principal, job_id: str, file: str
                 model_version=job.model_version,
                 model_sha256=job.model_sha256,
                 input_sha256=job.input_sha256,
-                target=f"{job.id}/{file}"[:128] if file else job.id,
+                # a file name the result lists, never text typed into the URL
+                target=f"{job.id}/{file}" if file else job.id,
             ),
         )
         commit_audited(session)
@@ -74,9 +83,12 @@ def get_job(job_id: str, request: Request, principal: Reader) -> dict[str, Any]:
 @router.get("/v1/jobs/{job_id}/files/{name:path}")
 def get_job_file(job_id: str, name: str, request: Request, principal: Reader) -> FileResponse:
     """One file of a finished job's result (heatmap PNG/NIfTI, mask NIfTI, DICOM SEG, ...)."""
-    job = _audited_read(request, principal, job_id, name)
-    files = (job.result or {}).get("files", [])
-    if name not in files:
+    state = service_state(request)
+    with state.db.session() as session:
+        job = session.get(Job, job_id) if _is_uuid(job_id) else None
+        listed = job is not None and name in (job.result or {}).get("files", [])
+    job = _audited_read(request, principal, job_id, name if listed else "")
+    if not listed:
         raise ApiError("not_found", "no such file in this job's result")
     path = result_dir(service_state(request).settings.data_dir, job.id) / name
     if not path.is_file():

@@ -121,8 +121,12 @@ async def predict(
     """Predict one input with a registered model (``NAME`` or ``NAME:VERSION``)."""
     state = service_state(request)
     cache = state.extras["models"]
-    name, version = cache.resolve(model)
-    loaded: LoadedModel = await run_in_threadpool(cache.get, name, version)
+    try:
+        name, version = cache.resolve(model)
+        loaded: LoadedModel = await run_in_threadpool(cache.get, name, version)
+    except ApiError as exc:
+        _audit_submission(state, principal, request, None, f"refused:{exc.code}")
+        raise
     job_id = new_job_id()
     stored = await _stored(state, request, principal, loaded, job_id)
     job = Job(

@@ -95,7 +95,10 @@ async def read_upload(request: Request, settings: ServiceSettings) -> list[bytes
         raise ApiError("bad_request", "the multipart body cannot be parsed") from None
     except (BodyTooLarge, ApiError):
         raise
-    except Exception:  # the multipart parser raises several types for bad bodies
+    except Exception as exc:  # the multipart parser raises several types for bad bodies
+        # middleware reads the body in a task group: the limit may arrive wrapped
+        if isinstance(exc, BaseExceptionGroup) and exc.subgroup(BodyTooLarge) is not None:
+            raise BodyTooLarge from None
         raise ApiError("bad_request", "the multipart body cannot be parsed") from None
     try:
         parts = [p for p in form.getlist(FIELD) if isinstance(p, UploadFile)]

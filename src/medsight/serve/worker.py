@@ -10,6 +10,7 @@ by type only, since exception text can quote the data.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -58,6 +59,9 @@ def execute(
         owner = session.get(User, job.user_id)
         actor, role = (owner.name, owner.role) if owner else ("unknown", "")
     result, error = None, None
+    # a killed attempt leaves its half-written result folder behind: clear it first
+    for stale in (Path(data_dir) / "results").glob(f".{job.id}.*"):
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         model = cache.get(job.model_name, job.model_version)
         result = run_prediction(

@@ -1,0 +1,263 @@
+"""A service killed with SIGKILL mid-job loses nothing and runs nothing twice.
+
+One scenario per database backend, run once (module fixture) and then checked by the tests:
+a real ``medsight serve`` process gets a 3D segmentation job that takes seconds and, behind
+it, a small job that stays queued; when the database shows the first job running the process
+is SIGKILLed. A new process on the same data folder and database must re-queue the
+interrupted job and finish both, each with one result and one completion record, and the
+audit chain must still verify.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from postgres_server import create_database, drop_database
+from service_kit import Tokens, ct_series_bytes, identity, make_users, register_models, upload
+from sqlalchemy import func, select
+
+from medsight.io.ct_writer import write_ct_series
+from medsight.io.volume import Volume
+from medsight.serve.audit import verify_chain
+from medsight.serve.database import Database
+from medsight.serve.schema import AuditRecord, Job
+from medsight.serve.worker import result_dir
+
+pytestmark = pytest.mark.slow  # two service starts per backend, and a job run twice
+
+
+def big_series(folder: Path) -> list[bytes]:
+    """A 64-slice 192x192 CT series: seconds of segmentation, long enough to be killed in."""
+    rng = np.random.default_rng(0)
+    array = rng.normal(-700, 50, (64, 192, 192)).astype(np.float32)
+    array[:, 48:144, 48:144] = 40.0
+    paths = write_ct_series(Volume(array, (3.0, 2.0, 2.0), modality="CT"), identity(), folder)
+    return [p.read_bytes() for p in paths]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """``python -m medsight serve`` on a free loopback port, its output in ``log``."""
+
+    def __init__(self, work: Path, database_url: str, log: Path) -> None:
+        self.log = log
+        self.url = f"http://127.0.0.1:{free_port()}"
+        command = [sys.executable, "-m", "medsight", "serve", "--port", self.url.split(":")[-1]]
+        command += ["--data", str(work / "data"), "--registry", str(work / "registry")]
+        command += ["--database-url", database_url]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGHT_")}
+        with open(log, "ab") as out:
+            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_healthy(self, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"service exited ({self.process.returncode}):\n{self.output()}"
+                )
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"service did not answer in {timeout_s:.0f} s:\n{self.output()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def read_jobs(db: Database) -> dict[str, Job]:
+    with db.session() as session:
+        return {job.id: job for job in session.execute(select(Job)).scalars()}
+
+
+def poll(db: Database, until: Callable[[dict[str, Job]], bool], timeout_s: float) -> dict:
+    """Jobs by id, read until ``until`` holds for them (or time is up)."""
+    deadline = time.monotonic() + timeout_s
+    while not until(jobs := read_jobs(db)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return jobs
+
+
+def submit(url: str, tokens: Tokens, model: str, files: list[bytes]) -> str:
+    r = httpx.post(
+        f"{url}/v1/predict/{model}",
+        files=upload(files),
+        headers=tokens.header("service"),
+        timeout=120.0,
+    )
+    assert r.status_code == 202, r.text
+    return str(r.json()["job_id"])
+
+
+@dataclass
+class Restarted:
+    """What the kill-and-restart scenario left behind, for the tests to check."""
+
+    db: Database
+    data_dir: Path
+    interrupted: str  # the job running when the process was killed
+    queued: str  # the job still queued at the kill
+    at_kill: dict[str, tuple[str, int]]  # job id -> (state, attempts) right after the kill
+    second_log: str
+    fetched: dict[str, int]  # result file -> HTTP status, from the second process
+
+
+def kill_and_restart(work: Path, database_url: str, db: Database) -> Restarted:
+    """The scenario: two jobs, SIGKILL while the first runs, a new process finishes both."""
+    register_models(work / "registry", work / "runs")
+    tokens = make_users(db)
+    big, small = big_series(work / "big"), ct_series_bytes(work)
+    first = ServiceProcess(work, database_url, work / "first.log")
+    try:
+        first.wait_healthy()
+        interrupted = submit(first.url, tokens, "seg3d", big)
+        queued = submit(first.url, tokens, "cls3d", small)  # one worker: waits its turn
+        jobs = poll(db, lambda j: j[interrupted].state != "queued", timeout_s=60)
+        assert jobs[interrupted].state == "running", first.output()
+        first.process.kill()  # SIGKILL: no shutdown code runs
+        first.process.wait()
+    finally:
+        first.stop()
+    at_kill = {i: (j.state, j.attempts) for i, j in read_jobs(db).items()}
+
+    second = ServiceProcess(work, database_url, work / "second.log")
+    try:
+        second.wait_healthy()
+        finished = ("done", "failed")
+        jobs = poll(db, lambda j: all(x.state in finished for x in j.values()), timeout_s=180)
+        fetched = {}
+        for job_id in (interrupted, queued):
+            for name in (jobs[job_id].result or {}).get("files", []):
+                r = httpx.get(
+                    f"{second.url}/v1/jobs/{job_id}/files/{name}",
+                    headers=tokens.header("service"),
+                    timeout=60.0,
+                )
+                fetched[f"{job_id}/{name}"] = r.status_code
+    finally:
+        second.stop()
+    return Restarted(
+        db=db,
+        data_dir=work / "data",
+        interrupted=interrupted,
+        queued=queued,
+        at_kill=at_kill,
+        second_log=second.output(),
+        fetched=fetched,
+    )
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def restarted(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Restarted]:
+    work = tmp_path_factory.mktemp(f"restart-{request.param}")
+    if request.param == "sqlite":
+        database_url, server, database = f"sqlite:///{work}/medsight.db", "", ""
+    else:
+        server, database = request.getfixturevalue("postgres_url"), f"t_{uuid.uuid4().hex}"
+        database_url = create_database(server, database)
+    db = Database(database_url)
+    try:
+        yield kill_and_restart(work, database_url, db)
+    finally:
+        db.close()
+        if server:
+            drop_database(server, database)
+
+
+def _job(outcome: Restarted, job_id: str) -> Job:
+    with outcome.db.session() as session:
+        job = session.get(Job, job_id)
+    assert job is not None
+    return job
+
+
+def _audit_actions(outcome: Restarted, job_id: str) -> list[tuple[str, str]]:
+    with outcome.db.session() as session:
+        rows = session.execute(
+            select(AuditRecord.action, AuditRecord.outcome)
+            .where(AuditRecord.target == job_id)
+            .order_by(AuditRecord.seq)
+        ).all()
+    return [(action, result) for action, result in rows if action != "result_view"]
+
+
+def test_the_kill_came_mid_job(restarted: Restarted) -> None:
+    """Guards the scenario: otherwise the tests below would prove nothing."""
+    assert restarted.at_kill == {
+        restarted.interrupted: ("running", 1),
+        restarted.queued: ("queued", 0),
+    }
+
+
+def test_interrupted_job_is_rerun_and_finished_exactly_once(restarted: Restarted) -> None:
+    job = _job(restarted, restarted.interrupted)
+    assert (job.state, job.attempts, job.error_code) == ("done", 2, None)
+    assert _audit_actions(restarted, job.id) == [
+        ("predict_submit", "queued"),
+        ("predict_result", "done"),
+    ]
+    assert "re-queued 1 job(s)" in restarted.second_log
+
+
+def test_job_queued_at_the_kill_is_not_lost(restarted: Restarted) -> None:
+    job = _job(restarted, restarted.queued)
+    assert (job.state, job.attempts, job.error_code) == ("done", 1, None)
+    assert _audit_actions(restarted, job.id) == [
+        ("predict_submit", "queued"),
+        ("predict_result", "done"),
+    ]
+    with restarted.db.session() as session:
+        assert session.execute(select(func.count()).select_from(Job)).scalar_one() == 2
+
+
+def test_results_are_whole_and_served(restarted: Restarted) -> None:
+    for job_id in (restarted.interrupted, restarted.queued):
+        files = (_job(restarted, job_id).result or {}).get("files", [])
+        folder = result_dir(restarted.data_dir, job_id)
+        assert files and all((folder / name).is_file() for name in files), job_id
+    assert restarted.fetched and set(restarted.fetched.values()) == {200}
+    assert any(name.endswith("segmentation.nii.gz") for name in restarted.fetched)
+
+
+def test_audit_chain_verifies_after_the_kill(restarted: Restarted) -> None:
+    with restarted.db.session() as session:
+        check = verify_chain(session)
+    assert check.ok, check
+
+
+def test_killed_attempt_leaves_no_partial_folders(restarted: Restarted) -> None:
+    jobs = {restarted.interrupted, restarted.queued}
+    for stage in ("uploads", "results"):
+        left = {p.name for p in (restarted.data_dir / stage).iterdir()}
+        assert left == jobs, (stage, sorted(left - jobs))
