@@ -67,7 +67,9 @@ def send_series(files: list[bytes], port: int, calling: str) -> list[int]:
     return statuses
 
 
-def node_config(tmp: Path, pacs_port: int, routes: list[dict], quiet: float = 1.0) -> Path:
+def node_config(
+    tmp: Path, pacs_port: int, routes: list[dict], quiet: float = 1.0, heatmap: bool = False
+) -> Path:
     path = tmp / "node.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -81,6 +83,7 @@ def node_config(tmp: Path, pacs_port: int, routes: list[dict], quiet: float = 1.
                 ],
                 "destination": "PACS",
                 "routes": routes,
+                "send_heatmap": heatmap,
             }
         )
     )
@@ -245,3 +248,20 @@ def test_peer_down_is_retried_then_delivered(tmp_path: Path) -> None:
         with s.db.session() as session:
             row = session.execute(select(Delivery)).scalar_one()
             assert row.state == "sent" and row.attempts >= 2 and "unreachable" in row.last_error
+
+
+def test_heatmap_secondary_capture_is_sent_with_the_sr(tmp_path: Path, pacs: FakePacs) -> None:
+    config = node_config(tmp_path, pacs.port, routes=[{"model": "cls3d"}], heatmap=True)
+    series = ct_series_bytes(tmp_path, slices=6, seed=7)
+    originals = {pydicom.dcmread(io.BytesIO(f)).SOPInstanceUID for f in series}
+    study = pydicom.dcmread(io.BytesIO(series[0])).StudyInstanceUID
+    with running_service(tmp_path, f"sqlite:///{tmp_path}/m.db", dicom_config=config) as s:
+        port = s.client.app.state.service.extras["dicom_node"].port
+        assert set(send_series(series, port, "SCANNER")) == {0}
+        wait_until(lambda: len(pacs.received) == 2, timeout=90)
+    by_class = {str(ds.SOPClassUID): ds for ds in pacs.received}
+    capture = by_class["1.2.840.10008.5.1.4.1.1.7"]
+    assert SR_CLASS in by_class and capture.StudyInstanceUID == study
+    assert capture.BurnedInAnnotation == "NO" and capture.SamplesPerPixel == 3
+    assert capture.SourceImageSequence[0].ReferencedSOPInstanceUID in originals
+    assert str(capture.PatientName) == CANARY_NAME

@@ -69,3 +69,24 @@ def overlay_png(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
+
+
+def blend_heatmap(
+    image_slice: np.ndarray, heat_slice: np.ndarray, alpha: float = 0.6
+) -> np.ndarray:
+    """The slice in grey with a 'jet' heatmap over it, as an RGB uint8 array ``[y, x, 3]``.
+
+    Same convention as `overlay_png` (opacity ``alpha * heat``), at the slice's own
+    resolution and without any text, for a DICOM Secondary Capture.
+
+    Raises:
+        ValueError: If the slices are not 2-D arrays of the same shape.
+    """
+    if image_slice.ndim != 2 or image_slice.shape != heat_slice.shape:
+        raise ValueError("image_slice and heat_slice must be 2-D and of the same shape")
+    grey = np.clip(np.nan_to_num(image_slice.astype(np.float32)), 0.0, 1.0)[..., None]
+    heat = np.clip(np.nan_to_num(heat_slice.astype(np.float32)), 0.0, 1.0)
+    colour = colormaps["jet"](heat)[..., :3]
+    weight = (alpha * heat)[..., None]
+    rgb = (1.0 - weight) * grey + weight * colour
+    return np.round(rgb * 255.0).astype(np.uint8)

@@ -2,7 +2,9 @@
 
 For a segmentation job the result is its DICOM SEG; for a classification job a
 Comprehensive SR (TID 1500: finding, probabilities, conformal set, algorithm, disclaimer;
-`medsight.io.dicom_sr`). Both are built on the de-identified series, kept in the job's result
+`medsight.io.dicom_sr`) and, with ``send_heatmap``, a Secondary Capture of the slice the
+Grad-CAM heatmap weighs most (grey lung window, heatmap blended over it, no text).
+All are built on the de-identified series, kept in the job's result
 folder in that form, and re-identified in memory just before sending (`reidentify`: original
 study, series and instance UIDs, patient and study attributes), so the PACS files them in the
 original study and nothing identified touches the disk.
@@ -21,6 +23,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE
@@ -28,8 +31,12 @@ from pynetdicom.presentation import build_context
 from sqlalchemy import select
 
 from medsight.errors import InputError
+from medsight.explain.overlay import blend_heatmap
 from medsight.io.deid.silence import pydicom_silenced
 from medsight.io.dicom_sr import ClassificationFinding, write_classification_sr
+from medsight.io.nifti import read_nifti
+from medsight.io.read_image import read_image
+from medsight.io.secondary_capture import write_heatmap_capture
 from medsight.serve.api_errors import ApiError
 from medsight.serve.audit import AuditEvent, append
 from medsight.serve.database import Database
@@ -41,7 +48,9 @@ from medsight.serve.service_metrics import ServiceMetrics
 from medsight.serve.worker import input_path, result_dir
 
 log = logging.getLogger("medsight.serve")
-SR_FILE = "result_sr.dcm"
+SR_FILE, SC_FILE = "result_sr.dcm", "result_heatmap_sc.dcm"
+#: width and level (HU) of the grey image under the heatmap
+LUNG_WINDOW_HU = (1500.0, -600.0)
 MAX_BACKOFF_S = 300.0
 
 
@@ -49,8 +58,36 @@ class SendError(Exception):
     """A delivery attempt failed; the message says why (no patient data)."""
 
 
-def result_objects(job: Job, data_dir: Path) -> list[Dataset]:
-    """The de-identified DICOM results of ``job`` (SEG, or an SR made now and kept).
+def heatmap_capture(job: Job, data_dir: Path) -> Path | None:
+    """A Secondary Capture of the slice the heatmap weighs most (made once and kept), or None
+    when the job has no heatmap."""
+    out = result_dir(data_dir, job.id)
+    heat_path = out / "heatmap" / "heatmap.nii.gz"
+    capture = out / SC_FILE
+    if capture.is_file() or not heat_path.is_file():
+        return capture if capture.is_file() else None
+    source = input_path(data_dir, job.id, "dicom")
+    try:
+        image = read_image(source).array
+        heat = read_nifti(heat_path).array
+        if heat.shape != image.shape:
+            return None
+        z = int(np.argmax(heat.reshape(len(heat), -1).sum(axis=1)))
+        low = LUNG_WINDOW_HU[1] - LUNG_WINDOW_HU[0] / 2
+        grey = (image[z] - low) / LUNG_WINDOW_HU[0]
+        top = float(heat.max()) or 1.0
+        rgb = blend_heatmap(grey, heat[z] / top)
+        write_heatmap_capture(
+            source, rgb, capture, slice_index=z, content_datetime=job.finished or utcnow()
+        )
+    except (InputError, ValueError):
+        return None
+    return capture
+
+
+def result_objects(job: Job, data_dir: Path, heatmap: bool = False) -> list[Dataset]:
+    """The de-identified DICOM results of ``job`` (SEG, or an SR made now and kept, plus a
+    heatmap Secondary Capture when asked for and available).
 
     Raises:
         SendError: the job has no DICOM result to send.
@@ -74,6 +111,10 @@ def result_objects(job: Job, data_dir: Path) -> list[Dataset]:
             except InputError as exc:
                 raise SendError(f"no SR could be made: {type(exc).__name__}") from None
         paths = [sr]
+        if heatmap:
+            capture = heatmap_capture(job, data_dir)
+            if capture is not None:
+                paths.append(capture)
     with pydicom_silenced():
         return [pydicom.dcmread(p) for p in paths]
 
@@ -174,7 +215,8 @@ def deliver_due(
         else:
             try:
                 record = unseal(record_blob, record_key)
-                datasets = [reidentify(ds, record) for ds in result_objects(job, data_dir)]
+                objects = result_objects(job, data_dir, config.send_heatmap)
+                datasets = [reidentify(ds, record) for ds in objects]
                 c_store(datasets, peer, config.ae_title)
             except (SendError, ValueError, OSError) as exc:
                 error = str(exc)[:200]
