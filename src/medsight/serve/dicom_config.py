@@ -16,6 +16,9 @@ Loaded from a YAML (or JSON) file given to ``medsight serve --dicom-config``::
         series_description: "(?i)chest|thorax|lung"
         min_slices: 16
     send_heatmap: false         # also send a Secondary Capture heatmap (classification)
+    tls_cert: node.pem          # optional DICOM TLS (both ways); with tls_ca, peers must
+    tls_key: node.key           # present a certificate signed by that CA (mutual TLS)
+    tls_ca: hospital-ca.pem
 
 Routing rules compare the *original* series' attributes (body part and description are
 read before de-identification removes the description); every condition left out matches.
@@ -24,6 +27,7 @@ read before de-identification removes the description); every condition left out
 from __future__ import annotations
 
 import re
+import ssl
 from pathlib import Path
 
 import yaml
@@ -98,6 +102,37 @@ class NodeConfig(BaseModel):
     routes: list[RouteRule] = []
     send_heatmap: bool = False
     max_send_attempts: int = Field(8, ge=1)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+
+    def server_tls(self) -> ssl.SSLContext | None:
+        """The TLS context of the SCP (None: plain DICOM).
+
+        With ``tls_ca`` peers must present a certificate signed by it (mutual TLS, as
+        PS3.15 Annex B's secure transport profiles expect); without it any TLS client that
+        knows an allowed AE title may connect.
+        """
+        if self.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(str(self.tls_cert), str(self.tls_key))
+        if self.tls_ca is not None:
+            context.load_verify_locations(str(self.tls_ca))
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
+
+    def client_tls(self) -> ssl.SSLContext | None:
+        """The TLS context for sending results (None: plain DICOM): verifies the peer
+        against ``tls_ca`` and presents our certificate."""
+        if self.tls_ca is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(self.tls_ca))
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.tls_cert is not None:
+            context.load_cert_chain(str(self.tls_cert), str(self.tls_key))
+        return context
 
     @field_validator("ae_title")
     @classmethod
@@ -137,4 +172,15 @@ def load_node_config(path: Path) -> NodeConfig:
         raise InputError(f"{path}: {where}: {first['msg']}") from None
     if config.destination and config.peer(config.destination) is None:
         raise InputError(f"{path}: destination {config.destination} is not one of the peers")
+    if (config.tls_cert is None) != (config.tls_key is None):
+        raise InputError(f"{path}: give both tls_cert and tls_key, or neither")
+    for name in ("tls_cert", "tls_key", "tls_ca"):
+        file = getattr(config, name)
+        if file is not None and not Path(file).is_file():
+            raise InputError(f"{path}: {name}: {file} is not a file")
+    try:
+        config.server_tls()
+        config.client_tls()
+    except (ssl.SSLError, OSError) as exc:
+        raise InputError(f"{path}: TLS files cannot be used ({type(exc).__name__})") from None
     return config

@@ -219,7 +219,10 @@ class StorageReceiver:
             (evt.EVT_ACCEPTED, self._on_accepted),
         ]
         self.server = ae.start_server(
-            (self.config.host, self.config.port), block=False, evt_handlers=handlers
+            (self.config.host, self.config.port),
+            block=False,
+            evt_handlers=handlers,
+            ssl_context=self.config.server_tls(),
         )
 
     @property

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +120,13 @@ def result_objects(job: Job, data_dir: Path, heatmap: bool = False) -> list[Data
         return [pydicom.dcmread(p) for p in paths]
 
 
-def c_store(datasets: list[Dataset], peer: Peer, calling_ae: str, timeout: float = 30) -> None:
+def c_store(
+    datasets: list[Dataset],
+    peer: Peer,
+    calling_ae: str,
+    timeout: float = 30,
+    tls: ssl.SSLContext | None = None,
+) -> None:
     """Send ``datasets`` to ``peer`` in one association.
 
     Raises:
@@ -132,7 +139,8 @@ def c_store(datasets: list[Dataset], peer: Peer, calling_ae: str, timeout: float
         syntax = str(ds.file_meta.TransferSyntaxUID)
         contexts[(str(ds.SOPClassUID), syntax)] = build_context(ds.SOPClassUID, [syntax])
     ae.requested_contexts = list(contexts.values())
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    tls_args = (tls, peer.host) if tls is not None else None
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, tls_args=tls_args)
     if not assoc.is_established:
         raise SendError("association rejected" if assoc.is_rejected else "peer unreachable")
     try:
@@ -217,7 +225,7 @@ def deliver_due(
                 record = unseal(record_blob, record_key)
                 objects = result_objects(job, data_dir, config.send_heatmap)
                 datasets = [reidentify(ds, record) for ds in objects]
-                c_store(datasets, peer, config.ae_title)
+                c_store(datasets, peer, config.ae_title, tls=config.client_tls())
             except (SendError, ValueError, OSError) as exc:
                 error = str(exc)[:200]
         try:
