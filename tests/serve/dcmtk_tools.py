@@ -25,9 +25,32 @@ REQUIRE_ENV = "MEDSIGHT_REQUIRE_PEERS"
 DCMTK_PROGRAMS = ("echoscu", "storescu")
 
 
+def dcmtk_program(name: str) -> str | None:
+    """The absolute path of DCMTK's ``name``, or None.
+
+    pynetdicom installs its own ``echoscu``/``storescu`` scripts (other options) into the
+    venv's bin, which comes first on PATH in an activated venv: look in the system folders
+    Debian installs DCMTK into first, and accept a PATH hit only if it is OFFIS DCMTK.
+    """
+    for folder in ("/usr/bin", "/usr/local/bin"):
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        return None
+    try:
+        version = subprocess.run(
+            [found, "--version"], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return found if "DCMTK" in version else None
+
+
 def have_dcmtk() -> bool:
-    """Whether DCMTK's ``echoscu`` and ``storescu`` are on PATH."""
-    return all(shutil.which(program) for program in DCMTK_PROGRAMS)
+    """Whether DCMTK's ``echoscu`` and ``storescu`` are installed."""
+    return all(dcmtk_program(program) for program in DCMTK_PROGRAMS)
 
 
 def have_orthanc() -> bool:
@@ -87,7 +110,7 @@ def echoscu(
         subprocess.TimeoutExpired: echoscu ran past ``timeout`` seconds (it is killed).
     """
     options = _network_options(called_aet, calling_aet, timeout / 2)
-    return _run(["echoscu", *options, host, str(port)], timeout)
+    return _run([dcmtk_program("echoscu") or "echoscu", *options, host, str(port)], timeout)
 
 
 def storescu(
@@ -120,5 +143,13 @@ def storescu(
     scan = ["+sd", "+r"] if any(Path(f).is_dir() for f in files) else []
     options = _network_options(called_aet, calling_aet, min(timeout / 2, 30))
     # -v: each association and store is reported, so a failed assertion shows why
-    command = ["storescu", "-v", *options, *scan, host, str(port), *map(str, files)]
+    command = [
+        dcmtk_program("storescu") or "storescu",
+        "-v",
+        *options,
+        *scan,
+        host,
+        str(port),
+        *map(str, files),
+    ]
     return _run(command, timeout)

@@ -130,6 +130,13 @@ def test_series_is_routed_run_and_results_return_in_the_original_study(
         assert set(send_series(seg_series, port, "SCANNER")) == {0}
         assert set(send_series(cls_series, port, "SCANNER")) == {0}
         wait_until(lambda: len(pacs.received) == 2, timeout=90)
+
+        def all_sent() -> bool:  # the PACS has the objects just before the node records it
+            with s.db.session() as session:
+                states = session.execute(select(Delivery.state)).scalars().all()
+                return sorted(states) == ["sent", "sent"]
+
+        wait_until(all_sent, timeout=30)
         by_class = {str(ds.SOPClassUID): ds for ds in pacs.received}
         seg, sr = by_class[SEG_CLASS], by_class[SR_CLASS]
         for result, original in ((seg, originals[0]), (sr, originals[1])):

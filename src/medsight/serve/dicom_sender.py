@@ -146,9 +146,11 @@ def c_store(
     try:
         for ds in datasets:
             status = assoc.send_c_store(ds)
-            code = int(getattr(status, "Status", -1)) if status else -1
+            if not status or "Status" not in status:
+                raise SendError("no C-STORE response: the peer aborted or timed out")
+            code = int(status.Status)
             if code not in (0x0000, 0xB000, 0xB007, 0xB006):
-                raise SendError(f"C-STORE status 0x{code & 0xFFFF:04X}")
+                raise SendError(f"C-STORE status 0x{code:04X}")
     finally:
         if assoc.is_established:
             assoc.release()
