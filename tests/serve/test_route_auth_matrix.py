@@ -4,8 +4,8 @@ The routes are enumerated from the app itself, and each must have an entry in `E
 (``PUBLIC`` or the roles it admits), so a new route fails `test_every_route_has_an_expectation`
 until someone decides who may call it. Each route x method is then called with no
 credentials, broken ones (malformed, unknown, wrong secret, revoked, expired, disabled user,
-stale session cookie) and a token of each role. With 15 route-methods, 10 bad credentials and
-3 roles the matrix has 195 cells; the assertion messages print the size actually run.
+stale session cookie) and a token of each role. With 25 route-methods (4 public), 10 bad credentials
+and 3 roles the matrix has 325 cells; the assertion messages print the size actually run.
 
 Pure HTTP behaviour, so SQLite only (the auth queries run on PostgreSQL in test_auth.py).
 """
@@ -48,6 +48,17 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/jobs"): ANY_ROLE,
     ("GET", "/v1/jobs/{job_id}"): ANY_ROLE,
     ("GET", "/v1/jobs/{job_id}/files/{name:path}"): ANY_ROLE,
+    # the viewer: its login page and static assets carry no data, so they are public
+    ("GET", "/viewer/login"): PUBLIC,
+    ("GET", "/viewer/static/{name}"): PUBLIC,
+    ("GET", "/viewer"): ANY_ROLE,
+    ("GET", "/viewer/study/{job_id}"): ANY_ROLE,
+    ("GET", "/viewer/admin"): frozenset({"admin"}),
+    ("GET", "/v1/worklist"): ANY_ROLE,
+    ("GET", "/v1/jobs/{job_id}/viewer"): ANY_ROLE,
+    ("GET", "/v1/jobs/{job_id}/viewer/image"): ANY_ROLE,
+    ("GET", "/v1/jobs/{job_id}/viewer/mask"): ANY_ROLE,
+    ("GET", "/v1/jobs/{job_id}/viewer/heatmap"): ANY_ROLE,
 }
 
 #: plausible values for path parameters; none names something that exists, so an admitted
@@ -158,13 +169,13 @@ def test_every_route_has_an_expectation(matrix: Matrix) -> None:
     assert all(v == PUBLIC or v <= ANY_ROLE for v in EXPECTED.values())
 
 
-def test_only_healthz_and_login_answer_without_credentials(matrix: Matrix) -> None:
+def test_only_health_login_and_viewer_assets_answer_without_credentials(matrix: Matrix) -> None:
     answered = {
         path
         for method, path in EXPECTED
         if matrix.call(method, path, {}).status_code not in (401, 403)
     }
-    assert answered == {"/healthz", "/v1/login"}
+    assert answered == {"/healthz", "/v1/login", "/viewer/login", "/viewer/static/{name}"}
     assert answered == {path for (_, path), access in EXPECTED.items() if access == PUBLIC}
 
 

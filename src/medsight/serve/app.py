@@ -21,7 +21,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import medsight
-from medsight.serve import routes_auth, routes_jobs, routes_ops, routes_predict
+from medsight.serve import (
+    routes_auth,
+    routes_jobs,
+    routes_ops,
+    routes_predict,
+    routes_viewer,
+    viewer_data,
+)
 from medsight.serve.api_errors import ApiError
 from medsight.serve.body_limit import BodyLimit, BodyTooLarge
 from medsight.serve.database import Database
@@ -146,7 +153,14 @@ def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
     # the last added middleware is the outermost: the request log sees BodyLimit's 413s
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.middleware("http")(log_request)
-    for module in (routes_ops, routes_auth, routes_predict, routes_jobs):
+    for module in (
+        routes_ops,
+        routes_auth,
+        routes_predict,
+        routes_jobs,
+        viewer_data,
+        routes_viewer,
+    ):
         app.include_router(module.router)
     return app
 

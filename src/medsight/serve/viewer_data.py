@@ -59,8 +59,6 @@ HEAT_FILE = f"heatmap/{HEATMAP_FILE}"
 LABELS_FILE = f"segmentation/{STRUCTURES_FILE}"
 #: the labels of a DICOM study the viewer shows (the sealed record holds a few more)
 DISPLAY_FIELDS = ("PatientName", "PatientID", "StudyDate", "SeriesDescription", "Modality")
-#: CT lung window (W1500/L-600), the viewer's first preset
-CT_WINDOW = {"width": 1500.0, "level": -600.0}
 MODEL_CARD = "model_card.md"
 MAX_CARD_BYTES = 256 * 1024
 REFRESH_SECONDS = 10
@@ -99,7 +97,8 @@ def _read(state: ServiceState, path: Path, nifti: bool) -> Volume:
 def _nifti_shape(path: Path) -> tuple[int, ...] | None:
     """``(z, y, x)`` of a NIfTI file from its header alone, or None if it is not readable."""
     try:
-        shape = tuple(int(d) for d in nib.load(str(path)).shape)  # type: ignore[attr-defined]
+        image: Any = nib.load(str(path))
+        shape = tuple(int(d) for d in image.shape)
     except Exception:  # nibabel raises many types for bad headers
         return None
     while len(shape) > 3 and shape[-1] == 1:
@@ -235,19 +234,27 @@ def _result_view(result: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _window(volume: Volume) -> dict[str, float]:
-    """The initial window: CT's lung window, else the 1st..99th percentile of the values."""
-    if volume.modality == "CT":
-        return dict(CT_WINDOW)
+    """The "auto" window: the 1st..99th percentile of the values (of up to ~16 slices)."""
     values = volume.array[:: max(1, volume.shape[0] // 16)]
-    low, high = (float(v) for v in np.percentile(values, [1, 99]))
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return {"width": 1.0, "level": 0.0}
+    low, high = (float(v) for v in np.percentile(finite, [1, 99]))
     return {"width": max(high - low, 1.0), "level": (high + low) / 2}
 
 
 def _display_flip(volume: Volume) -> dict[str, bool]:
-    """Flips that show the slice the radiological way (patient's right on the screen's left,
-    anterior at the top), from the dominant sign of the row and column directions (LPS)."""
-    direction = volume.direction
-    return {"columns": bool(direction[0, 0] < 0), "rows": bool(direction[1, 1] < 0)}
+    """Flips that show a slice the radiological way.
+
+    The screen's right is the patient's left (axial, coronal) or back (sagittal), its
+    bottom the patient's back (axial) or feet (coronal, sagittal): each in-plane axis is
+    flipped when it runs the other way along the patient axis it mostly follows (LPS+).
+    """
+    columns, rows = volume.direction[:, 0], volume.direction[:, 1]
+    along_columns, along_rows = int(np.argmax(np.abs(columns))), int(np.argmax(np.abs(rows)))
+    # rows along S/I should run to the feet, i.e. towards -S
+    rows_reversed = rows[along_rows] > 0 if along_rows == 2 else rows[along_rows] < 0
+    return {"columns": bool(columns[along_columns] < 0), "rows": bool(rows_reversed)}
 
 
 # ---------------------------------------------------------------- routes
@@ -343,7 +350,16 @@ def worklist(request: Request, principal: Reader, limit: int = 100) -> dict[str,
 
 @router.get("/v1/jobs/{job_id}/viewer")
 def viewer_meta(job_id: str, request: Request, principal: Reader) -> dict[str, Any]:
-    """What the study page needs: grid, layers, legend, result, model card, labels."""
+    """What the study page needs: grid, layers, legend, result, model card, labels.
+
+    ``layers`` says which voxel routes will answer; a mask or heatmap is offered only when
+    its NIfTI is on the input's grid. An input that cannot be read leaves ``image`` off and
+    says why in ``image_error`` (the job and its error are still shown).
+
+    Raises:
+        ApiError: ``not_found`` for a job the caller may not read; ``payload_too_large``
+            when the input is over ``max_voxels``.
+    """
     job = _audited_read(request, principal, job_id, "viewer")
     state = service_state(request)
     body = job_json(job)
@@ -365,8 +381,16 @@ def viewer_meta(job_id: str, request: Request, principal: Reader) -> dict[str, A
         "labels": [],
     }
     source = input_path(state.settings.data_dir, job.id, job.input_kind)
+    volume = None
     if source.exists():
-        volume = _read(state, source, nifti=False)
+        try:
+            volume = _read(state, source, nifti=False)
+        except ApiError as exc:
+            if exc.code != "invalid_input":
+                raise
+            # the job (failed, most likely) is still shown, without its image
+            meta["image_error"] = exc.message
+    if volume is not None:
         meta.update(
             shape=list(volume.shape),
             spacing_mm=[float(s) for s in volume.spacing_mm],

@@ -1,0 +1,56 @@
+// The worklist: jobs and arriving series the user may read, newest first, refreshed.
+import { api, dicomDate, el, fill, initHeader, localTime, personName, show, stateBadge } from "./common.js";
+
+const rows = document.getElementById("worklist-rows");
+const empty = document.getElementById("worklist-empty");
+const error = document.getElementById("worklist-error");
+const updated = document.getElementById("worklist-updated");
+let refreshSeconds = 10;
+
+function studyLink(item, text) {
+  return el("a", { href: `/viewer/study/${encodeURIComponent(item.job_id)}` }, text);
+}
+
+function row(item) {
+  const labels = item.display || {};
+  const patient = item.display
+    ? [
+        el("span", { class: "patient-name" }, personName(labels.PatientName)),
+        el("span", { class: "patient-id muted" }, labels.PatientID || ""),
+      ]
+    : [el("span", { class: "muted" }, item.kind === "job" ? "uploaded (de-identified)" : "")];
+  const model = item.model ? `${item.model.name}:${item.model.version}` : "";
+  const summary = item.error ? `${item.error.code}: ${item.error.message}` : item.summary || "";
+  const open = item.job_id ? studyLink(item, "Open") : "";
+  return el(
+    "tr",
+    { class: `row-${item.kind}`, dataset: { jobId: item.job_id || "", state: item.state } },
+    el("td", {}, stateBadge(item.state)),
+    el("td", { class: "patient" }, patient),
+    el("td", {}, dicomDate(labels.StudyDate)),
+    el("td", { class: "series-description" }, labels.SeriesDescription || ""),
+    el("td", {}, labels.Modality || ""),
+    el("td", {}, item.task || ""),
+    el("td", {}, model),
+    el("td", { class: "summary" }, summary),
+    el("td", {}, localTime(item.created)),
+    el("td", {}, open),
+  );
+}
+
+async function refresh() {
+  try {
+    const data = await api("/v1/worklist");
+    refreshSeconds = Math.max(2, Number(data.refresh_seconds) || 10);
+    fill(rows, data.items.map(row));
+    empty.hidden = data.items.length > 0;
+    show(error, "");
+    updated.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${refreshSeconds} s`;
+  } catch (exc) {
+    show(error, `Could not load the worklist: ${exc.message}`);
+  } finally {
+    setTimeout(refresh, refreshSeconds * 1000);
+  }
+}
+
+initHeader().then(refresh, (exc) => show(error, exc.message));
