@@ -8,7 +8,6 @@ Orthanc and dcmtk peers are in test_pacs_integration.py.
 from __future__ import annotations
 
 import io
-import socket
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import yaml
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 from service_kit import CANARY_ID, CANARY_NAME, ct_series_bytes, running_service
+from service_process import free_port
 from sqlalchemy import select
 
 from medsight.serve.audit import verify_chain
@@ -25,12 +25,6 @@ from medsight.serve.schema import AuditRecord, Delivery, DicomSeries, Job
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class FakePacs:

@@ -18,7 +18,8 @@ from cryptography.x509.oid import NameOID
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 from service_kit import ct_series_bytes, running_service
-from test_dicom_node import SR_CLASS, free_port, wait_until
+from service_process import free_port
+from test_dicom_node import SR_CLASS, wait_until
 
 
 def _name(cn: str) -> x509.Name:

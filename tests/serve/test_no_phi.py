@@ -13,12 +13,6 @@ from __future__ import annotations
 import gzip
 import io
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +38,7 @@ from service_kit import (
     wait_for_job,
     zip_bytes,
 )
+from service_process import ServiceProcess, serve_args
 from sqlalchemy import select
 
 from medsight.serve.audit import record_dict
@@ -261,27 +256,6 @@ def test_identifiers_stay_out_of_logs_responses_and_storage(
 # ---------------------------------------------------------------- the real process
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(
-    process: subprocess.Popen, url: str, stderr: Path, timeout_s: float = 180.0
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"medsight serve exited:\n{stderr.read_text()}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"medsight serve did not answer /healthz in {timeout_s:.0f} s")
-
-
 def test_service_process_console_holds_no_identifiers(tmp_path: Path) -> None:
     inputs, work = tmp_path / "inputs", tmp_path / "service"
     database_url = f"sqlite:///{work}/medsight.db"
@@ -290,21 +264,16 @@ def test_service_process_console_holds_no_identifiers(tmp_path: Path) -> None:
     db = Database(database_url)
     tokens = make_users(db)
     db.close()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGHT_")}
-    env["MEDSIGHT_MAX_UPLOAD_BYTES"] = str(UPLOAD_LIMIT)
-    command = [sys.executable, "-m", "medsight", "serve", "--port", str(port)]
-    command += ["--data", str(work / "data"), "--registry", str(work / "registry")]
-    command += ["--database-url", database_url]
-    out_path, err_path = tmp_path / "stdout.txt", tmp_path / "stderr.txt"
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+    process = ServiceProcess.start(
+        tmp_path / "process",
+        *serve_args(work, database_url),
+        env={"MEDSIGHT_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT)},
+    )
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(process, url, err_path)
+        process.wait_healthy()
         responses: list[httpx.Response] = []
         hooks = {"response": [responses.append]}
-        with httpx.Client(base_url=url, timeout=60.0, event_hooks=hooks) as client:
+        with httpx.Client(base_url=process.url, timeout=60.0, event_hooks=hooks) as client:
             for role, model, files in accepted_uploads(inputs)[:3]:
                 r = client.post(f"/v1/predict/{model}", files=files, headers=tokens.header(role))
                 assert r.status_code in (200, 202), (model, r.text)
@@ -315,13 +284,8 @@ def test_service_process_console_holds_no_identifiers(tmp_path: Path) -> None:
             r = client.post("/v1/login", json={"name": CANARY_NAME, "password": CANARY_ID})
             assert r.status_code == 401 and not leaks(response_text(r))
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    stdout, stderr = out_path.read_bytes(), err_path.read_bytes()
+        process.stop()
+    stdout, stderr = process.output_bytes()
     # the console did get the request log, so an empty capture cannot pass this test
     for line in (b"POST /v1/predict/{model} 202", b"POST /v1/predict/{model} 422"):
         assert line in stderr, stderr[-2000:]

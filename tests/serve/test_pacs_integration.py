@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from orthanc_server import HOST, Orthanc, running_orthanc
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
 from service_kit import CANARY_ID, CANARY_NAME, Service, ct_series_bytes, running_service
+from service_process import free_port
 from sqlalchemy import select
 
 from medsight.io.dicom_seg_read import read_dicom_seg
@@ -55,12 +55,6 @@ ROUTES = [
     },
     {"model": "cls3d", "modality": ["CT"]},
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def write_node_config(

@@ -10,11 +10,6 @@ audit chain must still verify.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +21,7 @@ import numpy as np
 import pytest
 from postgres_server import create_database, drop_database
 from service_kit import Tokens, ct_series_bytes, identity, make_users, register_models, upload
+from service_process import ServiceProcess, serve_args
 from sqlalchemy import func, select
 
 from medsight.io.ct_writer import write_ct_series
@@ -45,53 +41,6 @@ def big_series(folder: Path) -> list[bytes]:
     array[:, 48:144, 48:144] = 40.0
     paths = write_ct_series(Volume(array, (3.0, 2.0, 2.0), modality="CT"), identity(), folder)
     return [p.read_bytes() for p in paths]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class ServiceProcess:
-    """``python -m medsight serve`` on a free loopback port, its output in ``log``."""
-
-    def __init__(self, work: Path, database_url: str, log: Path) -> None:
-        self.log = log
-        self.url = f"http://127.0.0.1:{free_port()}"
-        command = [sys.executable, "-m", "medsight", "serve", "--port", self.url.split(":")[-1]]
-        command += ["--data", str(work / "data"), "--registry", str(work / "registry")]
-        command += ["--database-url", database_url]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGHT_")}
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def wait_healthy(self, timeout_s: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"service exited ({self.process.returncode}):\n{self.output()}"
-                )
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"service did not answer in {timeout_s:.0f} s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def read_jobs(db: Database) -> dict[str, Job]:
@@ -136,20 +85,19 @@ def kill_and_restart(work: Path, database_url: str, db: Database) -> Restarted:
     register_models(work / "registry", work / "runs")
     tokens = make_users(db)
     big, small = big_series(work / "big"), ct_series_bytes(work)
-    first = ServiceProcess(work, database_url, work / "first.log")
+    first = ServiceProcess.start(work / "first", *serve_args(work, database_url))
     try:
         first.wait_healthy()
         interrupted = submit(first.url, tokens, "seg3d", big)
         queued = submit(first.url, tokens, "cls3d", small)  # one worker: waits its turn
         jobs = poll(db, lambda j: j[interrupted].state != "queued", timeout_s=60)
-        assert jobs[interrupted].state == "running", first.output()
-        first.process.kill()  # SIGKILL: no shutdown code runs
-        first.process.wait()
+        assert jobs[interrupted].state == "running", first.stderr()
+        first.kill()
     finally:
         first.stop()
     at_kill = {i: (j.state, j.attempts) for i, j in read_jobs(db).items()}
 
-    second = ServiceProcess(work, database_url, work / "second.log")
+    second = ServiceProcess.start(work / "second", *serve_args(work, database_url))
     try:
         second.wait_healthy()
         finished = ("done", "failed")
@@ -171,7 +119,7 @@ def kill_and_restart(work: Path, database_url: str, db: Database) -> Restarted:
         interrupted=interrupted,
         queued=queued,
         at_kill=at_kill,
-        second_log=second.output(),
+        second_log=second.stderr(),
         fetched=fetched,
     )
 

@@ -11,33 +11,22 @@ CPU, so the module fixture starts all four at once and the tests then look at ea
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import ssl
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from service_kit import make_users
+from service_process import ServiceProcess
 
 from medsight.errors import InputError
 from medsight.serve.database import Database
 from medsight.serve.launch import check_transport
 
 PASSWORD = "correct horse battery"  # service_kit.make_users's default
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def listening_on(port: int) -> set[str]:
@@ -70,64 +59,21 @@ def self_signed(folder: Path) -> tuple[Path, Path] | None:
     return cert, key
 
 
-@dataclass
-class Launched:
-    """One ``medsight serve`` process with its own folder, port and output files."""
-
-    process: subprocess.Popen
-    port: int
-    folder: Path
-    cert: Path | None = None  # the certificate it serves, for clients to trust
-
-    @classmethod
-    def start(cls, folder: Path, *args: str) -> Launched:
-        folder.mkdir(parents=True)
-        port = free_port()
-        command = [sys.executable, "-m", "medsight", "serve", "--port", str(port)]
-        command += ["--data", str(folder / "data"), "--registry", str(folder / "registry")]
-        command += args
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGHT_")}
-        with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
-            process = subprocess.Popen(command, cwd=folder, env=env, stdout=out, stderr=err)
-        return cls(process, port, folder)
-
-    def stderr(self) -> str:
-        return (self.folder / "stderr").read_text(errors="replace")
-
-    def exit_code(self, timeout_s: float = 180.0) -> int:
-        return self.process.wait(timeout=timeout_s)
-
-    def wait_serving(
-        self, url: str, verify: ssl.SSLContext | bool, timeout_s: float = 180.0
-    ) -> httpx.Response:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"exited early:\n{self.stderr()}"
-            try:
-                return httpx.get(url, verify=verify, timeout=2.0)
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise AssertionError(f"no answer from {url} in {timeout_s:.0f} s:\n{self.stderr()}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                return self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
+def start(folder: Path, *args: str) -> ServiceProcess:
+    """A service in ``folder`` (its data and registry inside it)."""
+    data = ["--data", str(folder / "data"), "--registry", str(folder / "registry")]
+    return ServiceProcess.start(folder, *data, *args)
 
 
 @pytest.fixture(scope="module")
-def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Launched]]:
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ServiceProcess]]:
     tmp = tmp_path_factory.mktemp("transport")
     placeholder = tmp / "only-a-cert.pem"
     placeholder.write_text("the flag check comes before the file is read\n")
     processes = {
-        "refused": Launched.start(tmp / "refused", "--host", "0.0.0.0"),
-        "half_tls": Launched.start(tmp / "half", "--tls-cert", str(placeholder)),
-        "insecure": Launched.start(tmp / "insecure", "--host", "0.0.0.0", "--insecure-http"),
+        "refused": start(tmp / "refused", "--host", "0.0.0.0"),
+        "half_tls": start(tmp / "half", "--tls-cert", str(placeholder)),
+        "insecure": start(tmp / "insecure", "--host", "0.0.0.0", "--insecure-http"),
     }
     pair = self_signed(tmp)
     if pair is not None:
@@ -137,7 +83,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lau
         db.close()
         cert, key = pair
         tls_args = ["--tls-cert", str(cert), "--tls-key", str(key)]
-        processes["tls"] = Launched.start(tmp / "tls", "--database-url", database_url, *tls_args)
+        processes["tls"] = start(tmp / "tls", "--database-url", database_url, *tls_args)
         processes["tls"].cert = cert
     try:
         yield processes
@@ -152,7 +98,7 @@ def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Lau
     [("refused", "--insecure-http"), ("half_tls", "give both --tls-cert and --tls-key")],
 )
 def test_unsafe_setups_exit_with_one_line_and_never_listen(
-    launched: dict[str, Launched], name: str, says: str
+    launched: dict[str, ServiceProcess], name: str, says: str
 ) -> None:
     process = launched[name]
     code = process.exit_code()
@@ -168,7 +114,7 @@ def test_unsafe_setups_exit_with_one_line_and_never_listen(
 
 
 @pytest.mark.slow
-def test_insecure_http_off_loopback_serves_and_warns(launched: dict[str, Launched]) -> None:
+def test_insecure_http_off_loopback_serves_and_warns(launched: dict[str, ServiceProcess]) -> None:
     process = launched["insecure"]
     url = f"http://127.0.0.1:{process.port}"
     assert process.wait_serving(f"{url}/healthz", verify=False).json() == {"status": "ok"}
@@ -181,7 +127,7 @@ def test_insecure_http_off_loopback_serves_and_warns(launched: dict[str, Launche
 
 
 @pytest.mark.slow
-def test_tls_serves_https_only(launched: dict[str, Launched]) -> None:
+def test_tls_serves_https_only(launched: dict[str, ServiceProcess]) -> None:
     if "tls" not in launched:
         pytest.skip("openssl is not installed: no certificate to serve with")
     process = launched["tls"]

@@ -17,10 +17,6 @@ downloads a browser, and the Debian one is what is tested.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from service_kit import Tokens, ct_series_bytes, make_users, register_models, upload
+from service_process import ServiceProcess, serve_args
 
 from medsight.serve.database import Database
 from medsight.serve.reidentification import record_key, seal
@@ -93,12 +90,6 @@ def require_browser() -> None:
     pytest.skip(f"viewer browser tests skipped: {reason}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Served:
     url: str
@@ -108,19 +99,6 @@ class Served:
     cls: str  # classification with heatmap by the clinician
     xss: str  # a "DICOM node" study (service account) with payloads in its labels
     deid_key: str
-
-
-def _wait_healthy(process: subprocess.Popen, url: str, stderr: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"medsight serve exited:\n{stderr.read_text()}"
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"medsight serve did not answer /healthz:\n{stderr.read_text()}")
 
 
 def _submit(client: httpx.Client, tokens: Tokens, role: str, model: str, files: list) -> str:
@@ -164,17 +142,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     database_url = f"sqlite:///{work}/medsight.db"
     db = Database(database_url)
     tokens = make_users(db, PASSWORD)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGHT_")}
-    command = [sys.executable, "-m", "medsight", "serve", "--port", str(port)]
-    command += ["--data", str(work / "data"), "--registry", str(work / "registry")]
-    command += ["--database-url", database_url]
-    stderr = work / "stderr.txt"
-    with open(work / "stdout.txt", "wb") as out, open(stderr, "wb") as err:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-    url = f"http://127.0.0.1:{port}"
+    process = ServiceProcess.start(work / "process", *serve_args(work, database_url))
+    url = process.url
     try:
-        _wait_healthy(process, url, stderr)
+        process.wait_healthy()
         series = ct_series_bytes(work, slices=16)
         with httpx.Client(base_url=url, timeout=60.0) as client:
             seg = _submit(client, tokens, "clinician", "seg3dcard", upload(series))
@@ -194,12 +165,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         db.close()
         yield Served(url, tokens, database_url, seg, cls, xss, key)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.stop()
 
 
 @pytest.fixture(scope="module")
