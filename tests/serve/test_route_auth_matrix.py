@@ -4,8 +4,8 @@ The routes are enumerated from the app itself, and each must have an entry in `E
 (``PUBLIC`` or the roles it admits), so a new route fails `test_every_route_has_an_expectation`
 until someone decides who may call it. Each route x method is then called with no
 credentials, broken ones (malformed, unknown, wrong secret, revoked, expired, disabled user,
-stale session cookie) and a token of each role. With 25 route-methods (4 public), 10 bad credentials
-and 3 roles the matrix has 325 cells; the assertion messages print the size actually run.
+stale session cookie) and a token of each role. With 28 route-methods (4 public), 10 bad credentials
+and 3 roles the matrix has 364 cells; the assertion messages print the size actually run.
 
 Pure HTTP behaviour, so SQLite only (the auth queries run on PostgreSQL in test_auth.py).
 """
@@ -59,6 +59,10 @@ EXPECTED: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/v1/jobs/{job_id}/viewer/image"): ANY_ROLE,
     ("GET", "/v1/jobs/{job_id}/viewer/mask"): ANY_ROLE,
     ("GET", "/v1/jobs/{job_id}/viewer/heatmap"): ANY_ROLE,
+    # DICOMweb: STOW-RS submits like predict; WADO-RS reads a job's results like its files
+    ("POST", "/dicomweb/studies"): frozenset({"clinician", "service"}),
+    ("GET", "/dicomweb/jobs/{job_id}/instances"): ANY_ROLE,
+    ("GET", "/dicomweb/jobs/{job_id}/instances/metadata"): ANY_ROLE,
 }
 
 #: plausible values for path parameters; none names something that exists, so an admitted

@@ -45,6 +45,7 @@ def serve(
             "data_dir": data_dir,
             "database_url": database_url,
             "registry": registry,
+            "dicom_config": dicom_config,
         }.items()
         if v is not None
     }

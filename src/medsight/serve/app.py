@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import medsight
 from medsight.serve import (
     routes_auth,
+    routes_dicomweb,
     routes_jobs,
     routes_ops,
     routes_predict,
@@ -158,6 +159,7 @@ def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
         routes_auth,
         routes_predict,
         routes_jobs,
+        routes_dicomweb,
         viewer_data,
         routes_viewer,
     ):
