@@ -17,6 +17,7 @@ downloads a browser, and the Debian one is what is tested.
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -63,7 +64,11 @@ PLAIN = {
     "SeriesDescription": "CT chest 1 mm",
     "Modality": "CT",
 }
-MODEL_CARD = "# seg3d\n\nIntended use: <b>research</b> only.\n<script>alert('card')</script>\n"
+MODEL_CARD = (
+    "# seg3d\n\nIntended use: <b>research</b> only.\n<script>alert('card')</script>\n\n"
+    "## Limitations\n\n- synthetic <i>phantoms</i> only\n- one protocol\n\n"
+    "| metric | value |\n|---|---|\n| dice | 0.91 |\n| <img src=x onerror=alert(4)> | a \\| b |\n"
+)
 #: records CSP violations and any payload that ran, before the page's own scripts
 WATCH = """
 window.__csp = [];
@@ -71,6 +76,20 @@ document.addEventListener('securitypolicyviolation',
     (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
 """
 CANVAS_PIXELS = "() => document.getElementById('slice-canvas').toDataURL()"
+#: canvas pixels of a saturated warm colour (red to yellow): none on a grey CT
+WARM_PIXELS = """() => {
+  const c = document.getElementById('slice-canvas');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i] - d[i + 2] > 120) n++;
+  return n;
+}"""
+#: the slice at zoom 1 fills the viewport's width or its height, whichever binds first
+CANVAS_FITS = """() => {
+  const c = document.getElementById('slice-canvas').getBoundingClientRect();
+  const v = document.getElementById('viewport');
+  return Math.abs(c.width - v.clientWidth) <= 1 || Math.abs(c.height - v.clientHeight) <= 1;
+}"""
 
 
 def require_browser() -> None:
@@ -246,6 +265,16 @@ def open_study(served: Served, context: BrowserContext, job_id: str) -> Watched:
     return w
 
 
+def rounded_volumes(text: str) -> bool:
+    """Whether ``text`` shows volumes, each in mL to 0.1 mL (0.01 mL under 1 mL)."""
+    volumes = re.findall(r"(\d+(?:\.\d+)?)\s*m[lL]\b", text)
+    return (
+        bool(volumes)
+        and all(re.fullmatch(r"\d+\.\d{2}" if float(v) < 1 else r"\d+\.\d", v) for v in volumes)
+        and " ml" not in text
+    )
+
+
 def slice_of(page: Page) -> int:
     return int(page.input_value("#slice-slider"))
 
@@ -280,6 +309,10 @@ def test_login_form_refuses_a_wrong_password_and_opens_the_worklist(
     assert "seg3dcard:1" in text and "cls3d:1" in text and "Jane, Doe" not in text
     assert "Doe, Jane" in text
     assert page.locator("#worklist img, #worklist svg, #worklist script").count() == 0
+    summaries = page.locator("#worklist-rows td.summary").all_text_contents()
+    assert rounded_volumes(" ".join(summaries)), summaries
+    received = page.locator("#worklist-rows td.time").all_text_contents()
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", t) for t in received), received
     shot(page, "worklist.png")
     # the list refreshes by itself: a series that starts arriving now shows up
     assert "refreshes every 10 s" in (page.text_content("#worklist-updated") or "")
@@ -300,6 +333,12 @@ def test_clicking_a_nodule_jumps_to_its_slice_and_the_mask_overlay_draws(
     w = open_study(served, clinician, served.seg)
     page = w.page
     assert slice_of(page) == 8  # the middle of 16 slices
+    # an upload has no patient labels; the header says what the service knows instead
+    assert page.text_content("#study-title") == "Uploaded study (de-identified)"
+    assert page.text_content("#label-model") == "seg3dcard:1"
+    assert page.text_content("#label-task") == "segment"
+    assert (page.text_content("#label-image") or "").startswith("16 slices × ")
+    assert page.text_content("#label-job") == served.seg
     buttons = page.locator("button.component[data-structure='nodule']")
     assert buttons.count() > 0
     slices = [int(buttons.nth(i).get_attribute("data-slice") or -1) for i in range(buttons.count())]
@@ -315,11 +354,29 @@ def test_clicking_a_nodule_jumps_to_its_slice_and_the_mask_overlay_draws(
     assert without != with_mask
     page.check("#show-mask")
     assert page.evaluate(CANVAS_PIXELS) == with_mask
-    # the panel: structures with volumes; the model card as text, its markup inert
+    # the panel: structures with volumes in mL to 0.1 mL (0.01 mL under 1 mL)
     panel = page.text_content("#result-panel") or ""
-    assert "lung" in panel and "nodule" in panel and " ml" in panel
-    assert page.text_content("#model-card") == MODEL_CARD
-    assert page.locator("#model-card b, #model-card script").count() == 0
+    assert "lung" in panel and "nodule" in panel
+    assert rounded_volumes(panel)
+    # the model card: headings, list and table built as nodes; any markup in it stays text
+    card = page.locator("#model-card")
+    assert card.locator("h3").all_text_contents() == ["seg3d"]
+    assert card.locator("h4").all_text_contents() == ["Limitations"]
+    assert card.locator("p").first.text_content() == (
+        "Intended use: <b>research</b> only. <script>alert('card')</script>"
+    )
+    assert card.locator("li").all_text_contents() == [
+        "synthetic <i>phantoms</i> only",
+        "one protocol",
+    ]
+    assert card.locator("th").all_text_contents() == ["metric", "value"]
+    assert card.locator("td").all_text_contents() == [
+        "dice",
+        "0.91",
+        "<img src=x onerror=alert(4)>",
+        "a | b",
+    ]
+    assert card.locator("b, i, img, script").count() == 0
     assert page.is_disabled("#show-heatmap")  # a segmentation has no heatmap
     w.clean()
     w.page.close()
@@ -328,6 +385,7 @@ def test_clicking_a_nodule_jumps_to_its_slice_and_the_mask_overlay_draws(
 def test_wheel_keys_slider_window_and_zoom(clinician: BrowserContext, served: Served) -> None:
     w = open_study(served, clinician, served.seg)
     page = w.page
+    assert page.evaluate(CANVAS_FITS)
     start = slice_of(page)
     page.locator("#slice-canvas").hover()
     page.mouse.wheel(0, 120)
@@ -380,9 +438,11 @@ def test_heatmap_overlay_probabilities_and_abstention(
     page = w.page
     assert page.is_disabled("#show-mask") and page.is_enabled("#show-heatmap")
     before = page.evaluate(CANVAS_PIXELS)
+    assert page.evaluate(WARM_PIXELS) == 0
     page.check("#show-heatmap")
     with_heat = page.evaluate(CANVAS_PIXELS)
     assert with_heat != before
+    assert page.evaluate(WARM_PIXELS) > 0  # the heatmap's peak reads as red to yellow
     page.fill("#overlay-opacity", "90")
     assert page.evaluate(CANVAS_PIXELS) != with_heat
     shot(page, "study-heatmap.png")
@@ -421,6 +481,7 @@ def test_payloads_in_dicom_labels_show_as_text_and_never_run(
     assert page.text_content("#label-patient-id") == XSS["PatientID"]
     assert page.text_content("#label-series-description") == XSS["SeriesDescription"]
     assert page.text_content("#study-title") == XSS["PatientName"]
+    shot(page, "study-dicom-labels.png")
     assert page.locator("img, svg").count() == 0
     assert page.evaluate("() => [...document.scripts].every((s) => s.src)")
     w.clean()

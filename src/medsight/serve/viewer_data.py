@@ -67,6 +67,15 @@ REFRESH_SECONDS = 10
 # ---------------------------------------------------------------- reading
 
 
+def _millilitres(structure: dict[str, Any]) -> str:
+    """A volume as the study page shows it: 0.1 mL, or 0.01 mL under 1 mL."""
+    try:
+        value = float(structure.get("volume_ml", 0.0))
+    except (TypeError, ValueError):
+        return "? mL"
+    return f"{value:.2f}\u00a0mL" if abs(value) < 0.995 else f"{value:.1f}\u00a0mL"
+
+
 def _read_limits(state: ServiceState) -> ReadLimits:
     return ReadLimits(max_voxels=state.settings.max_voxels)
 
@@ -215,7 +224,7 @@ def _summary(result: dict[str, Any] | None) -> str:
         parts = []
         for name, s in result.get("structures", {}).items():
             n = int(s.get("n_components", 0))
-            parts.append(f"{name}: {n} component{'s' if n != 1 else ''}, {s.get('volume_ml')} ml")
+            parts.append(f"{name}: {n} component{'s' if n != 1 else ''}, {_millilitres(s)}")
         return "; ".join(parts)
     predicted = result.get("predicted", "")
     p = result.get("probabilities", {}).get(predicted)

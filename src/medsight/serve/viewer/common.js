@@ -120,10 +120,32 @@ export function dicomDate(value) {
   return /^\d{8}$/.test(text) ? `${text.slice(0, 4)}-${text.slice(4, 6)}-${text.slice(6)}` : text;
 }
 
+/** An ISO timestamp as "YYYY-MM-DD HH:MM" in the browser's time zone: the same digits in
+ * every locale (no "11/21/2026, 6:52 AM" in one browser and "21.11.2026" in the next). */
 export function localTime(iso) {
   if (!iso) return "";
   const date = new Date(iso);
-  return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  if (Number.isNaN(date.getTime())) return String(iso);
+  const two = (n) => String(n).padStart(2, "0");
+  const day = `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}`;
+  return `${day} ${two(date.getHours())}:${two(date.getMinutes())}`;
+}
+
+// between a number and its unit, so that a line never breaks inside "119.9 mL"
+const NO_BREAK = "\u00a0";
+
+/** A volume in mL: 0.1 mL steps, 0.01 mL under 1 mL (a small nodule is not "0.0 mL"). */
+export function millilitres(value) {
+  const ml = value === null || value === "" ? NaN : Number(value);
+  if (!Number.isFinite(ml)) return String(value ?? "");
+  const fine = ml.toFixed(2); // 0.996 rounds to "1.00": shown as "1.0" like other volumes
+  return `${Math.abs(Number(fine)) < 1 ? fine : ml.toFixed(1)}${NO_BREAK}mL`;
+}
+
+/** A length in mm with one decimal. */
+export function millimetres(value) {
+  const mm = value === null || value === "" ? NaN : Number(value);
+  return Number.isFinite(mm) ? `${mm.toFixed(1)}${NO_BREAK}mm` : String(value ?? "");
 }
 
 const STATES = new Set(["received", "queued", "running", "done", "failed"]);

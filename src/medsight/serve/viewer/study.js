@@ -3,7 +3,20 @@
 //
 // Voxels arrive raw from /v1/jobs/ID/viewer/{image,mask,heatmap}: [z, y, x] in C order,
 // image int16 (HU for CT), mask uint8 label values, heatmap uint8 0..255, all on one grid.
-import { ApiError, api, dicomDate, el, fill, initHeader, personName, show } from "./common.js";
+import {
+  ApiError,
+  api,
+  dicomDate,
+  el,
+  fill,
+  initHeader,
+  localTime,
+  millilitres,
+  millimetres,
+  personName,
+  show,
+  stateBadge,
+} from "./common.js";
 
 const WINDOWS = {
   lung: { width: 1500, level: -600 },
@@ -19,13 +32,27 @@ const LABEL_COLOURS = [
   [200, 80, 255],
   [30, 220, 220],
 ];
-const FIT_PIXELS = 512;
+// The heatmap's ramp: dark red -> red -> orange -> yellow -> pale yellow (a "hot" map without
+// its black end, which would only darken the image), as [value, r, g, b].
+const HEAT_STOPS = [
+  [0.0, 120, 0, 0],
+  [0.3, 215, 25, 0],
+  [0.55, 255, 105, 0],
+  [0.8, 255, 200, 0],
+  [1.0, 255, 255, 150],
+];
+// Opacity rises with the value: low values leave the image untouched, the peak covers it.
+const HEAT_FADE = { from: 0.15, to: 0.65 };
+// A graded colour reads as grey-brown at the flat mask's opacity; the heatmap gets more.
+const HEAT_OPACITY_GAIN = 1.8;
+const MIN_VIEWPORT_PX = 300;
 const POLL_MS = 3000;
 
 const jobId = decodeURIComponent(location.pathname.split("/").filter((p) => p).pop() || "");
 const base = `/v1/jobs/${encodeURIComponent(jobId)}/viewer`;
 
 const canvas = document.getElementById("slice-canvas");
+const viewport = document.getElementById("viewport");
 const slider = document.getElementById("slice-slider");
 const sliceIndex = document.getElementById("slice-index");
 const status = document.getElementById("viewer-status");
@@ -46,89 +73,171 @@ const view = {
   window: { ...WINDOWS.lung },
   preset: "lung",
   zoom: 1,
+  box: { width: 512, height: 512 }, // CSS pixels inside the viewport at zoom 1
   marker: null, // {slice, y, x} of the component picked in the list
 };
-const scratch = document.createElement("canvas");
+// One slice of each layer at its native resolution, scaled onto the screen canvas.
+const layers = {
+  image: document.createElement("canvas"),
+  heat: document.createElement("canvas"),
+  mask: document.createElement("canvas"),
+};
+const HEAT_RGBA = heatTable();
 
 function labelColour(value) {
   return LABEL_COLOURS[1 + ((value - 1) % (LABEL_COLOURS.length - 1))];
 }
 
+function smoothstep(from, to, t) {
+  const u = Math.min(1, Math.max(0, (t - from) / (to - from)));
+  return u * u * (3 - 2 * u);
+}
+
+/** RGBA of each heatmap byte (0..255), from `HEAT_STOPS` and `HEAT_FADE`. */
+function heatTable() {
+  const table = new Uint8ClampedArray(256 * 4);
+  for (let v = 0; v < 256; v++) {
+    const t = v / 255;
+    let k = 1;
+    while (k < HEAT_STOPS.length - 1 && HEAT_STOPS[k][0] < t) k++;
+    const [t0, ...low] = HEAT_STOPS[k - 1];
+    const [t1, ...high] = HEAT_STOPS[k];
+    const u = Math.min(1, Math.max(0, (t - t0) / (t1 - t0)));
+    for (let c = 0; c < 3; c++) table[v * 4 + c] = low[c] + (high[c] - low[c]) * u;
+    table[v * 4 + 3] = 255 * smoothstep(HEAT_FADE.from, HEAT_FADE.to, t);
+  }
+  return table;
+}
+
 // ------------------------------------------------------------------ drawing
+
+/** Paint one slice into `target` at native size, shown the radiological way (`meta.flip`):
+ * `pixel(i, out, o)` writes the RGBA of voxel `i` of the slice at `out[o..o+3]`. */
+function paint(target, pixel) {
+  const { x, y } = view;
+  const flip = view.meta.flip || { rows: false, columns: false };
+  target.width = x;
+  target.height = y;
+  const context = target.getContext("2d");
+  const frame = context.createImageData(x, y);
+  const out = frame.data;
+  const offset = view.slice * x * y;
+  for (let row = 0; row < y; row++) {
+    const outRow = flip.rows ? y - 1 - row : row;
+    for (let column = 0; column < x; column++) {
+      const outColumn = flip.columns ? x - 1 - column : column;
+      pixel(offset + row * x + column, out, (outRow * x + outColumn) * 4);
+    }
+  }
+  context.putImageData(frame, 0, 0);
+}
+
+function paintImage() {
+  const image = view.image;
+  const low = view.window.level - view.window.width / 2;
+  const scale = 255 / Math.max(view.window.width, 1);
+  paint(layers.image, (i, out, o) => {
+    const grey = (image[i] - low) * scale; // the clamped array clips to 0..255
+    out[o] = grey;
+    out[o + 1] = grey;
+    out[o + 2] = grey;
+    out[o + 3] = 255;
+  });
+}
+
+function paintHeat() {
+  const heat = view.heat;
+  paint(layers.heat, (i, out, o) => {
+    const v = heat[i] * 4;
+    out[o] = HEAT_RGBA[v];
+    out[o + 1] = HEAT_RGBA[v + 1];
+    out[o + 2] = HEAT_RGBA[v + 2];
+    out[o + 3] = HEAT_RGBA[v + 3];
+  });
+}
+
+function paintMask() {
+  const mask = view.mask;
+  paint(layers.mask, (i, out, o) => {
+    const label = mask[i];
+    if (label === 0) return; // left transparent
+    const [r, g, b] = labelColour(label);
+    out[o] = r;
+    out[o + 1] = g;
+    out[o + 2] = b;
+    out[o + 3] = 255;
+  });
+}
+
+/** The size of the box the slice fits into at zoom 1: the viewport's width, and the
+ * window's height below the viewport's top less what sits under it (slider, status). */
+function layout() {
+  const column = viewport.parentElement;
+  const rect = viewport.getBoundingClientRect();
+  const style = getComputedStyle(viewport);
+  const borderX = parseFloat(style.borderLeftWidth) + parseFloat(style.borderRightWidth);
+  const borderY = parseFloat(style.borderTopWidth) + parseFloat(style.borderBottomWidth);
+  const below = column.getBoundingClientRect().bottom - rect.bottom;
+  const top = rect.top + window.scrollY;
+  const margin = parseFloat(getComputedStyle(viewport.closest("main")).paddingBottom) || 0;
+  const height = Math.max(MIN_VIEWPORT_PX, window.innerHeight - top - below - margin - borderY);
+  view.box = { width: Math.max(1, Math.floor(rect.width - borderX)), height: Math.floor(height) };
+  if (!view.image) return;
+  // the viewport hugs the fitted slice's height; zooming in scrolls inside it
+  const [, spacingY, spacingX] = view.meta.spacing_mm;
+  const physical = { width: view.x * spacingX, height: view.y * spacingY };
+  const fit = Math.min(view.box.width / physical.width, view.box.height / physical.height);
+  view.box.height = Math.max(1, Math.floor(physical.height * fit));
+  viewport.style.height = `${view.box.height + borderY}px`;
+}
 
 function render() {
   if (!view.image) return;
   const { x, y } = view;
-  const n = x * y;
-  const offset = view.slice * n;
-  const low = view.window.level - view.window.width / 2;
-  const scale = 255 / Math.max(view.window.width, 1);
   const alpha = Number(opacity.value) / 100;
-  const mask = showMask.checked ? view.mask : null;
-  const heat = showHeat.checked ? view.heat : null;
-  const flip = view.meta.flip || { rows: false, columns: false };
-  scratch.width = x;
-  scratch.height = y;
-  const context = scratch.getContext("2d");
-  const frame = context.createImageData(x, y);
-  const out = frame.data;
-  for (let row = 0; row < y; row++) {
-    const outRow = flip.rows ? y - 1 - row : row;
-    for (let column = 0; column < x; column++) {
-      const i = row * x + column;
-      let grey = (view.image[offset + i] - low) * scale;
-      grey = grey < 0 ? 0 : grey > 255 ? 255 : grey;
-      let r = grey;
-      let g = grey;
-      let b = grey;
-      if (heat) {
-        const t = heat[offset + i] / 255;
-        if (t > 0) {
-          const a = alpha * t;
-          const hr = Math.min(1, 3 * t) * 255;
-          const hg = Math.min(1, Math.max(0, 3 * t - 1)) * 255;
-          const hb = Math.min(1, Math.max(0, 3 * t - 2)) * 255;
-          r = r * (1 - a) + hr * a;
-          g = g * (1 - a) + hg * a;
-          b = b * (1 - a) + hb * a;
-        }
-      }
-      if (mask) {
-        const label = mask[offset + i];
-        if (label > 0) {
-          const [cr, cg, cb] = labelColour(label);
-          r = r * (1 - alpha) + cr * alpha;
-          g = g * (1 - alpha) + cg * alpha;
-          b = b * (1 - alpha) + cb * alpha;
-        }
-      }
-      const o = (outRow * x + (flip.columns ? x - 1 - column : column)) * 4;
-      out[o] = r;
-      out[o + 1] = g;
-      out[o + 2] = b;
-      out[o + 3] = 255;
-    }
-  }
-  context.putImageData(frame, 0, 0);
   const [, spacingY, spacingX] = view.meta.spacing_mm;
-  const aspect = spacingY / spacingX; // rows are this many columns tall
-  const fit = Math.min(FIT_PIXELS / x, FIT_PIXELS / (y * aspect));
-  const width = Math.max(1, Math.round(x * fit * view.zoom));
-  const height = Math.max(1, Math.round(y * aspect * fit * view.zoom));
+  // CSS pixels per mm: the slice keeps its physical aspect ratio whatever the voxel shape
+  const fit = Math.min(view.box.width / (x * spacingX), view.box.height / (y * spacingY));
+  const cssWidth = Math.max(1, Math.floor(x * spacingX * fit * view.zoom));
+  const cssHeight = Math.max(1, Math.floor(y * spacingY * fit * view.zoom));
+  const ratio = window.devicePixelRatio || 1;
+  const width = Math.round(cssWidth * ratio);
+  const height = Math.round(cssHeight * ratio);
   if (canvas.width !== width || canvas.height !== height) {
     canvas.width = width;
     canvas.height = height;
+    canvas.style.width = `${cssWidth}px`;
+    canvas.style.height = `${cssHeight}px`;
   }
   const screen = canvas.getContext("2d");
-  screen.imageSmoothingEnabled = false;
-  screen.drawImage(scratch, 0, 0, width, height);
+  screen.globalAlpha = 1;
+  // a smoothed edge pixel is partly transparent: nothing of the last slice may show through
+  screen.clearRect(0, 0, width, height);
+  // the CT is smoothed when scaled up; label edges stay sharp (each voxel is one label)
+  paintImage();
+  screen.imageSmoothingEnabled = true;
+  screen.imageSmoothingQuality = "high";
+  screen.drawImage(layers.image, 0, 0, width, height);
+  if (showHeat.checked && view.heat) {
+    paintHeat();
+    screen.globalAlpha = Math.min(1, alpha * HEAT_OPACITY_GAIN);
+    screen.drawImage(layers.heat, 0, 0, width, height);
+  }
+  if (showMask.checked && view.mask) {
+    paintMask();
+    screen.imageSmoothingEnabled = false;
+    screen.globalAlpha = alpha;
+    screen.drawImage(layers.mask, 0, 0, width, height);
+  }
+  screen.globalAlpha = 1;
   if (view.marker && view.marker.slice === view.slice) {
+    const flip = view.meta.flip || { rows: false, columns: false };
     const mx = flip.columns ? x - 1 - view.marker.x : view.marker.x;
     const my = flip.rows ? y - 1 - view.marker.y : view.marker.y;
     screen.strokeStyle = "#ffd400";
-    screen.lineWidth = 2;
+    screen.lineWidth = 2 * ratio;
     screen.beginPath();
-    const radius = Math.max(8, 6 * fit * view.zoom);
+    const radius = Math.max(8, (6 * cssWidth) / x) * ratio;
     screen.arc(((mx + 0.5) * width) / x, ((my + 0.5) * height) / y, radius, 0, 2 * Math.PI);
     screen.stroke();
   }
@@ -209,29 +318,58 @@ for (const button of document.querySelectorAll(".window-preset")) {
 for (const control of [showMask, showHeat, opacity]) {
   control.addEventListener("input", render);
 }
+window.addEventListener("resize", () => {
+  layout();
+  render();
+});
 
 // ------------------------------------------------------------------ panels
+
+/** "48 slices × 128 × 128" (z, then rows × columns), or "" before the image is known. */
+function gridText(meta) {
+  if (!Array.isArray(meta.shape)) return "";
+  const [z, y, x] = meta.shape;
+  return `${z} slice${z === 1 ? "" : "s"} × ${y} × ${x}`;
+}
 
 function labels(meta) {
   const display = meta.display;
   const list = document.getElementById("study-labels");
-  const title = document.getElementById("study-title");
-  if (!display) {
-    title.textContent = "Uploaded study (de-identified)";
-    fill(list, el("dt", {}, "Job"), el("dd", { class: "mono" }, meta.job_id));
-    return;
+  const model = meta.model || {};
+  // what the service knows about every job; a DICOM study adds its patient labels first
+  const job = [
+    ["Model", model.name ? `${model.name}:${model.version}` : "", "label-model"],
+    ["Task", meta.task, "label-task"],
+    ["Received", localTime(meta.created), "label-received"],
+    ["Image", gridText(meta), "label-image"],
+  ].filter(([, value]) => value);
+  let rows;
+  if (display) {
+    document.getElementById("study-title").textContent =
+      personName(display.PatientName) || "Unnamed patient";
+    rows = [
+      ["Patient name", display.PatientName, "label-patient-name"],
+      ["Patient ID", display.PatientID, "label-patient-id"],
+      ["Study date", dicomDate(display.StudyDate), "label-study-date"],
+      ["Series", display.SeriesDescription, "label-series-description"],
+      ["Modality", display.Modality, "label-modality"],
+      ...job,
+    ];
+  } else {
+    // an upload carries no patient labels: the page says so rather than inventing any
+    document.getElementById("study-title").textContent = "Uploaded study (de-identified)";
+    rows = [...job, ["Job", meta.job_id, "label-job"]];
   }
-  title.textContent = personName(display.PatientName) || "Unnamed patient";
-  const rows = [
-    ["Patient name", display.PatientName, "label-patient-name"],
-    ["Patient ID", display.PatientID, "label-patient-id"],
-    ["Study date", dicomDate(display.StudyDate), "label-study-date"],
-    ["Series", display.SeriesDescription, "label-series-description"],
-    ["Modality", display.Modality, "label-modality"],
-  ];
   fill(
     list,
-    rows.flatMap(([name, value, id]) => [el("dt", {}, name), el("dd", { id }, value || "")]),
+    rows.map(([name, value, id]) =>
+      el(
+        "div",
+        { class: id === "label-job" ? "label muted" : "label" },
+        el("dt", {}, name),
+        el("dd", { id, class: id === "label-job" ? "mono" : "" }, value || ""),
+      ),
+    ),
   );
 }
 
@@ -307,7 +445,7 @@ function structuresPanel(result, meta) {
         el(
           "span",
           { class: "muted" },
-          ` ${structure.volume_ml} ml · ${count} component${count === 1 ? "" : "s"}`,
+          ` ${millilitres(structure.volume_ml)} · ${count} component${count === 1 ? "" : "s"}`,
         ),
       ),
     );
@@ -329,7 +467,8 @@ function structuresPanel(result, meta) {
               canvas.focus();
             },
           },
-          `${name} ${i + 1}: ${c.volume_ml} ml, ⌀ ${c.diameter_mm} mm, slice ${c.slice + 1}`,
+          `${name} ${i + 1}: ${millilitres(c.volume_ml)}, ⌀ ${millimetres(c.diameter_mm)}, ` +
+            `slice ${c.slice + 1}`,
           c.side ? ` (${c.side})` : "",
         ),
       ),
@@ -361,12 +500,93 @@ function resultPanel(meta) {
   fill(body, nodes);
 }
 
+// ------------------------------------------------------------------ model card
+
+const CARD_HEADINGS = ["h3", "h4", "h5", "h5", "h5", "h5"]; // '#' under the panel's h2
+const HEADING = /^(#{1,6})\s+(.*?)(?:\s+#+)?\s*$/;
+const LIST_ITEM = /^[-*+]\s+(.*)$/;
+const TABLE_SEPARATOR = /^:?-+:?$/;
+const LONG_TOKEN = /\S{25,}/; // a value with no space to wrap at (a JSON, a hash)
+
+/** The cells of a pipe-table row ("| a | b |"); a backslash-escaped pipe stays in its cell. */
+function tableCells(line) {
+  const inner = line.trim().replace(/^\|/, "").replace(/(?<!\\)\|$/, "");
+  return inner.split(/(?<!\\)\|/).map((cell) => cell.trim().replace(/\\\|/g, "|"));
+}
+
+function cardTable(lines) {
+  const rows = lines.map(tableCells);
+  const headed = rows.length > 1 && rows[1].every((cell) => TABLE_SEPARATOR.test(cell));
+  const head = headed ? rows[0] : null;
+  const body = headed ? rows.slice(2) : rows;
+  return el(
+    "table",
+    { class: "list compact" },
+    head ? el("thead", {}, el("tr", {}, head.map((cell) => el("th", {}, cell)))) : null,
+    el(
+      "tbody",
+      {},
+      body.map((cells) =>
+        el(
+          "tr",
+          {},
+          cells.map((cell) => el("td", { class: LONG_TOKEN.test(cell) ? "unbroken" : "" }, cell)),
+        ),
+      ),
+    ),
+  );
+}
+
+/** A model card's Markdown as DOM nodes: '#' headings, paragraphs, '-' list items and pipe
+ * tables. Only that subset is read, and every piece of it goes in as text: "<b>" or
+ * "<script>" in a card is shown as those characters, never parsed. */
+function cardNodes(markdown) {
+  const lines = String(markdown).replace(/\r\n?/g, "\n").split("\n");
+  const startsBlock = (line) =>
+    HEADING.test(line) || LIST_ITEM.test(line) || line.startsWith("|");
+  const nodes = [];
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i].trim();
+    if (!line) {
+      i++;
+    } else if (HEADING.test(line)) {
+      const [, hashes, text] = HEADING.exec(line);
+      nodes.push(el(CARD_HEADINGS[hashes.length - 1], {}, text));
+      i++;
+    } else if (LIST_ITEM.test(line)) {
+      const items = [];
+      for (; i < lines.length && LIST_ITEM.test(lines[i].trim()); i++) {
+        items.push(el("li", {}, LIST_ITEM.exec(lines[i].trim())[1]));
+      }
+      nodes.push(el("ul", {}, items));
+    } else if (line.startsWith("|")) {
+      const rows = [];
+      for (; i < lines.length && lines[i].trim().startsWith("|"); i++) rows.push(lines[i]);
+      nodes.push(cardTable(rows));
+    } else {
+      const text = [];
+      for (; i < lines.length && lines[i].trim() && !startsBlock(lines[i].trim()); i++) {
+        text.push(lines[i].trim());
+      }
+      nodes.push(el("p", {}, text.join(" ")));
+    }
+  }
+  return nodes;
+}
+
 function modelPanel(meta) {
   const model = meta.model || {};
   document.getElementById("model-name").textContent =
     `${model.name}:${model.version} · sha256 ${String(model.sha256 || "").slice(0, 12)}…`;
-  document.getElementById("model-card").textContent =
-    meta.model_card || "This model version was registered without a model card.";
+  const card = document.getElementById("model-card");
+  if (meta.model_card) fill(card, cardNodes(meta.model_card));
+  else {
+    fill(
+      card,
+      el("p", { class: "muted" }, "This model version was registered without a model card."),
+    );
+  }
 }
 
 // ------------------------------------------------------------------ loading
@@ -394,6 +614,7 @@ async function loadVoxels(meta) {
   view.image = await layer("image", Int16Array);
   slider.max = String(view.z - 1);
   slider.disabled = view.z < 2;
+  layout();
   render();
   const pending = [];
   if (meta.layers.mask) {
@@ -414,9 +635,10 @@ async function loadVoxels(meta) {
   }
   await Promise.all(pending);
   canvas.dataset.ready = "true";
-  status.textContent = `${view.x} × ${view.y} × ${view.z} voxels · ${meta.spacing_mm
-    .map((s) => s.toFixed(2))
-    .join(" × ")} mm (z × y × x) · ${meta.modality}`;
+  const [slices, rows, columns] = meta.spacing_mm.map((s) => s.toFixed(2));
+  status.textContent =
+    `${meta.modality} · ${gridText(meta)} voxels · ` +
+    `${rows} × ${columns} mm pixels, ${slices} mm apart`;
   render();
 }
 
@@ -441,8 +663,7 @@ async function main() {
   }
   view.meta = meta;
   labels(meta);
-  document.getElementById("study-state").textContent =
-    `${meta.state} · ${meta.task || "task unknown"}`;
+  fill(document.getElementById("study-state"), stateBadge(meta.state));
   resultPanel(meta);
   modelPanel(meta);
   if (meta.state === "queued" || meta.state === "running") {

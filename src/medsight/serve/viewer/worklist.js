@@ -1,14 +1,36 @@
 // The worklist: jobs and arriving series the user may read, newest first, refreshed.
-import { api, dicomDate, el, fill, initHeader, localTime, personName, show, stateBadge } from "./common.js";
+import {
+  api,
+  dicomDate,
+  el,
+  fill,
+  initHeader,
+  localTime,
+  personName,
+  show,
+  stateBadge,
+} from "./common.js";
 
 const rows = document.getElementById("worklist-rows");
 const empty = document.getElementById("worklist-empty");
 const error = document.getElementById("worklist-error");
 const updated = document.getElementById("worklist-updated");
+const UPLOADED = "uploaded (de-identified)";
 let refreshSeconds = 10;
 
 function studyLink(item, text) {
   return el("a", { href: `/viewer/study/${encodeURIComponent(item.job_id)}` }, text);
+}
+
+/** The service's one-line summary (volumes already rounded by the service), as text. */
+function summaryText(summary) {
+  return String(summary || "");
+}
+
+function clock(date) {
+  return [date.getHours(), date.getMinutes(), date.getSeconds()]
+    .map((n) => String(n).padStart(2, "0"))
+    .join(":");
 }
 
 function row(item) {
@@ -18,23 +40,25 @@ function row(item) {
         el("span", { class: "patient-name" }, personName(labels.PatientName)),
         el("span", { class: "patient-id muted" }, labels.PatientID || ""),
       ]
-    : [el("span", { class: "muted" }, item.kind === "job" ? "uploaded (de-identified)" : "")];
+    : [el("span", { class: "muted nowrap" }, item.kind === "job" ? UPLOADED : "")];
   const model = item.model ? `${item.model.name}:${item.model.version}` : "";
-  const summary = item.error ? `${item.error.code}: ${item.error.message}` : item.summary || "";
+  const summary = item.error
+    ? `${item.error.code}: ${item.error.message}`
+    : summaryText(item.summary);
   const open = item.job_id ? studyLink(item, "Open") : "";
   return el(
     "tr",
     { class: `row-${item.kind}`, dataset: { jobId: item.job_id || "", state: item.state } },
-    el("td", {}, stateBadge(item.state)),
+    el("td", { class: "nowrap" }, stateBadge(item.state)),
     el("td", { class: "patient" }, patient),
-    el("td", {}, dicomDate(labels.StudyDate)),
+    el("td", { class: "nowrap" }, dicomDate(labels.StudyDate)),
     el("td", { class: "series-description" }, labels.SeriesDescription || ""),
-    el("td", {}, labels.Modality || ""),
-    el("td", {}, item.task || ""),
-    el("td", {}, model),
+    el("td", { class: "nowrap" }, labels.Modality || ""),
+    el("td", { class: "nowrap" }, item.task || ""),
+    el("td", { class: "nowrap" }, model),
     el("td", { class: "summary" }, summary),
-    el("td", {}, localTime(item.created)),
-    el("td", {}, open),
+    el("td", { class: "nowrap time" }, localTime(item.created)),
+    el("td", { class: "nowrap" }, open),
   );
 }
 
@@ -45,7 +69,7 @@ async function refresh() {
     fill(rows, data.items.map(row));
     empty.hidden = data.items.length > 0;
     show(error, "");
-    updated.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${refreshSeconds} s`;
+    updated.textContent = `Updated ${clock(new Date())} · refreshes every ${refreshSeconds} s`;
   } catch (exc) {
     show(error, `Could not load the worklist: ${exc.message}`);
   } finally {
