@@ -75,6 +75,22 @@ def test_services_starting_together_migrate_once(database_url: str) -> None:
             db.close()
 
 
+def test_a_version_2_database_gains_the_series_owner(database_url: str) -> None:
+    """v3 adds ``dicom_series.owner_id`` to a database migrated to v2 before it existed."""
+    db = Database(database_url)
+    with db.write() as session:
+        session.execute(text("ALTER TABLE dicom_series DROP COLUMN owner_id"))
+        session.execute(update(SchemaVersion).values(version=2))
+        session.commit()
+    db.close()
+    db = Database(database_url)
+    with db.session() as session:
+        columns = {c["name"] for c in inspect(session.connection()).get_columns("dicom_series")}
+        version = session.execute(select(SchemaVersion.version)).scalar_one()
+    db.close()
+    assert "owner_id" in columns and version == SCHEMA_VERSION == 3
+
+
 def test_newer_schema_is_refused(database_url: str) -> None:
     db = Database(database_url)
     with db.write() as session:

@@ -154,9 +154,12 @@ def test_stow_series_is_routed_run_sent_and_its_seg_read_back(
         assert meta["00080018"]["Value"] == [seg.SOPInstanceUID]
         assert "7FE00010" not in meta and CANARY_NAME not in r.text
 
-        # the job belongs to the node's service account, not to the account that sent it
+        # the job belongs to the account that sent the study; another clinician's is private
         r = s.client.get(f"/dicomweb/jobs/{job.id}/instances", headers=s.tokens.header("service"))
-        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+        assert r.status_code == 200
+        with s.db.session() as session:
+            sender = session.execute(select(User).where(User.name == "service")).scalar_one()
+        assert job.user_id == sender.id
 
         # the PACS gets the identified copy by C-STORE, as for a series sent by C-STORE
         wait_until(lambda: len(pacs.received) == 1, timeout=30)
@@ -172,7 +175,7 @@ def test_stow_series_is_routed_run_sent_and_its_seg_read_back(
         assert [(a.actor, a.target, a.outcome) for a in reads] == [
             ("clinician", f"{job.id}/dicomweb/instances", "ok"),
             ("clinician", f"{job.id}/dicomweb/metadata", "ok"),
-            ("service", job.id, "not_found"),
+            ("service", f"{job.id}/dicomweb/instances", "ok"),
         ]
         with s.db.session() as session:
             assert verify_chain(session).ok

@@ -50,8 +50,21 @@ def _v2(conn: Connection) -> None:
     Base.metadata.create_all(conn, tables=[m.__table__ for m in tables])  # type: ignore[misc]
 
 
+def _v3(conn: Connection) -> None:
+    """Series sent over DICOMweb belong to their sender.
+
+    `_v2` creates its tables from the current models, so on a new database the column is
+    already there; only a database migrated to v2 earlier lacks it.
+    """
+    columns = {c["name"] for c in inspect(conn).get_columns("dicom_series")}
+    if "owner_id" not in columns:
+        conn.execute(
+            text("ALTER TABLE dicom_series ADD COLUMN owner_id INTEGER REFERENCES users(id)")
+        )
+
+
 #: migration N brings the schema from version N-1 to N
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -107,8 +107,13 @@ class StorageReceiver:
         self.server: Any = None
 
     # -- storing ---------------------------------------------------------------------------
-    def receive(self, ds: Dataset, calling_ae: str, address: str) -> None:
+    def receive(
+        self, ds: Dataset, calling_ae: str, address: str, owner_id: int | None = None
+    ) -> None:
         """De-identify and store one instance.
+
+        ``owner_id``: the user a new series belongs to (DICOMweb senders); None gives it to
+        the node's service account, as for C-STORE.
 
         Raises:
             Refusal: quarantined, too large, or its series is already closed.
@@ -136,6 +141,7 @@ class StorageReceiver:
                     modality=str(ds.get("Modality", "") or "")[:16],
                     body_part=str(ds.get("BodyPartExamined", "") or "")[:64],
                     instances=0,
+                    owner_id=owner_id,
                 )
                 record = new_record(ds)
                 row.display = seal(display_record(ds), self.key)

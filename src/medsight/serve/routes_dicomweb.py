@@ -130,7 +130,9 @@ def _sop_item(sop_class: str, sop_instance: str, failure: int | None = None) -> 
     return item
 
 
-def _store_one(receiver: StorageReceiver, part: Part, address: str) -> tuple[str, str, int, str]:
+def _store_one(
+    receiver: StorageReceiver, part: Part, address: str, owner_id: int
+) -> tuple[str, str, int, str]:
     """Store one part; ``(SOP class, SOP instance, failure status or 0, audit outcome)``."""
     sop_class = sop_instance = ""
     try:
@@ -146,7 +148,7 @@ def _store_one(receiver: StorageReceiver, part: Part, address: str) -> tuple[str
         return sop_class, sop_instance, SOP_CLASS_NOT_SUPPORTED, "refused:sop_class"
     try:
         with pydicom_silenced():
-            receiver.receive(ds, CALLING_AE, address)
+            receiver.receive(ds, CALLING_AE, address, owner_id=owner_id)
     except Refusal as exc:
         return sop_class, sop_instance, exc.status, exc.outcome
     except Exception as exc:  # decoding, disk or database trouble, as on the C-STORE path
@@ -156,11 +158,15 @@ def _store_one(receiver: StorageReceiver, part: Part, address: str) -> tuple[str
 
 
 def _store_all(
-    receiver: StorageReceiver, parts: list[Part], address: str, metrics: ServiceMetrics
+    receiver: StorageReceiver,
+    parts: list[Part],
+    address: str,
+    metrics: ServiceMetrics,
+    owner_id: int,
 ) -> StoreReport:
     report = StoreReport()
     for part in parts:
-        sop_class, sop_instance, failure, outcome = _store_one(receiver, part, address)
+        sop_class, sop_instance, failure, outcome = _store_one(receiver, part, address, owner_id)
         metrics.dicom_received.labels(outcome.split(":")[0]).inc()
         if failure:
             report.failed.append(_sop_item(sop_class, sop_instance, failure))
@@ -264,7 +270,12 @@ async def store_instances(request: Request, principal: Submitter) -> JSONRespons
         await run_in_threadpool(_audit_store, request, principal, "refused:payload_too_large")
         raise
     report = await run_in_threadpool(
-        _store_all, node.receiver, parts, client_address(request), state.metrics
+        _store_all,
+        node.receiver,
+        parts,
+        client_address(request),
+        state.metrics,
+        principal.user_id,  # the series, and its job, belong to the sender
     )
     del parts, body  # the originals: not kept a moment longer than needed
     await run_in_threadpool(_audit_store, request, principal, report.outcome(), report)

@@ -152,6 +152,8 @@ class DicomSeries(Base):
     first_received: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_received: Mapped[dt.datetime] = mapped_column(default=utcnow)
     job_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    #: the user a series sent over DICOMweb belongs to (None: the node's service account)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     reidentification: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     #: encrypted patient/study/series labels for the viewer's worklist (`display_record`)
     display: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -123,7 +123,7 @@ def close_quiet_series(
                 moved.append((target, source))
                 job = Job(
                     id=job_id,
-                    user_id=user.id,
+                    user_id=row.owner_id or user.id,
                     model_name=model[0],
                     model_version=model[1],
                     model_sha256=model[2],
