@@ -79,7 +79,19 @@ def test_a_version_2_database_gains_the_series_owner(database_url: str) -> None:
     """v3 adds ``dicom_series.owner_id`` to a database migrated to v2 before it existed."""
     db = Database(database_url)
     with db.write() as session:
-        session.execute(text("ALTER TABLE dicom_series DROP COLUMN owner_id"))
+        if database_url.startswith("sqlite"):  # SQLite cannot drop a foreign-key column
+            kept = [
+                c["name"]
+                for c in inspect(session.connection()).get_columns("dicom_series")
+                if c["name"] != "owner_id"
+            ]
+            session.execute(text("ALTER TABLE dicom_series RENAME TO series_v3"))
+            session.execute(
+                text(f"CREATE TABLE dicom_series AS SELECT {', '.join(kept)} FROM series_v3")
+            )
+            session.execute(text("DROP TABLE series_v3"))
+        else:
+            session.execute(text("ALTER TABLE dicom_series DROP COLUMN owner_id"))
         session.execute(update(SchemaVersion).values(version=2))
         session.commit()
     db.close()
