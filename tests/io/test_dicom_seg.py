@@ -7,7 +7,9 @@ order or +z would put frames on the wrong source slices and these tests would se
 
 from __future__ import annotations
 
+import datetime
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +24,12 @@ from pydicom.uid import SegmentationStorage
 
 from medsight.errors import InputError
 from medsight.io.ct_writer import StudyIdentity, write_ct_series
-from medsight.io.dicom_seg import SegmentDescription, describe_segment, write_dicom_seg
+from medsight.io.dicom_seg import (
+    UNDATED,
+    SegmentDescription,
+    describe_segment,
+    write_dicom_seg,
+)
 from medsight.io.dicom_seg_read import read_dicom_seg
 from medsight.io.read_image import read_image
 from medsight.io.volume import Volume
@@ -37,9 +44,16 @@ def _write(
     source: Path,
     out: Path,
     segments: list[SegmentDescription] = SEGMENTS,
+    content_datetime: datetime.datetime | None = None,
 ) -> Path:
     return write_dicom_seg(
-        label_map, source, segments, out, algorithm_name="lungct-unet", algorithm_version="1.2.0"
+        label_map,
+        source,
+        segments,
+        out,
+        algorithm_name="lungct-unet",
+        algorithm_version="1.2.0",
+        content_datetime=content_datetime,
     )
 
 
@@ -162,6 +176,58 @@ def test_uids_are_deterministic_and_follow_content(source: Source, tmp_path: Pat
     )
     assert other.SeriesInstanceUID != first.SeriesInstanceUID
     assert other.SOPInstanceUID != first.SOPInstanceUID
+
+
+def _dates(seg: pydicom.Dataset) -> list[str]:
+    """Every date and time of ``seg`` that is not the study's or the source equipment's."""
+    stamped = [seg.ContentDate, seg.ContentTime, seg.SeriesDate, seg.SeriesTime]
+    return stamped + [
+        item.ContributionDateTime
+        for item in seg.ContributingEquipmentSequence
+        if "ContributionDateTime" in item
+    ]
+
+
+def test_same_inputs_give_identical_bytes_at_another_time(source: Source, tmp_path: Path) -> None:
+    first = _write(source.label_map, source.folder, tmp_path / "first.dcm")
+    time.sleep(1.1)  # highdicom stamps the wall clock to the second (and finer)
+    again = _write(source.label_map, source.folder, tmp_path / "again.dcm")
+    assert again.read_bytes() == first.read_bytes() == source.seg.read_bytes()
+    seg = pydicom.dcmread(again)
+    assert "InstanceCreationDate" not in seg and "InstanceCreationTime" not in seg
+    study = source.identity.study_date
+    assert _dates(seg) == [study, "093000", study, "093000", f"{study}093000"]
+
+
+def test_given_content_datetime_is_used(source: Source, tmp_path: Path) -> None:
+    when = datetime.datetime(2027, 3, 4, 5, 6, 7)
+    out = _write(source.label_map, source.folder, tmp_path / "seg.dcm", content_datetime=when)
+    seg = pydicom.dcmread(out)
+    assert _dates(seg) == ["20270304", "050607", "20270304", "050607", "20270304050607"]
+    assert seg.StudyDate == source.identity.study_date
+    # Another date is another instance, never the same UID with other content.
+    assert seg.SOPInstanceUID != pydicom.dcmread(source.seg).SOPInstanceUID
+    again = _write(source.label_map, source.folder, tmp_path / "again.dcm", content_datetime=when)
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_source_without_any_date_is_dated_undated(source: Source, tmp_path: Path) -> None:
+    folder = tmp_path / "undated"
+    folder.mkdir()
+    for path in source.folder.glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        for keyword in ("SeriesDate", "ContentDate", "StudyTime", "SeriesTime", "ContentTime"):
+            delattr(ds, keyword)
+        ds.StudyDate = ""  # Type 2: present and empty, as de-identification may leave it
+        ds.save_as(folder / path.name)
+    first = _write(source.label_map, folder, tmp_path / "first.dcm")
+    time.sleep(1.1)
+    again = _write(source.label_map, folder, tmp_path / "again.dcm")
+    assert again.read_bytes() == first.read_bytes()
+    seg = pydicom.dcmread(again)
+    day, hour = UNDATED
+    assert _dates(seg) == [day, hour, day, hour, day + hour]
+    np.testing.assert_array_equal(read_dicom_seg(again, folder)[0], source.label_map)
 
 
 def _bad_map(kind: str) -> np.ndarray:

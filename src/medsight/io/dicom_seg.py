@@ -10,13 +10,24 @@ highdicom does the encoding (functional groups, bit packing, segment and derivat
 sequences). What is ours: validating the label map and segment descriptions before anything
 is written, mapping each source instance (or frame of a multi-frame source) to its volume
 slice by geometry so that every SEG frame references the right source image whatever the
-files are called, deterministic UIDs (same inputs, same SeriesInstanceUID/SOPInstanceUID)
-and an atomic write. The SEG is BINARY, one segment per description, empty frames omitted,
-in the source's study so that a PACS files it with the images it segments.
+files are called, determinism and an atomic write. The SEG is BINARY, one segment per
+description, empty frames omitted, in the source's study so that a PACS files it with the
+images it segments.
+
+Output is deterministic, as the SR's is (`medsight.io.dicom_sr`): the UIDs derive from the
+source series, the label map, the descriptions and the date; ContentDate/Time (and
+SeriesDate/Time) are the caller's ``content_datetime`` or else the source's StudyDate/Time.
+A source with no valid date (de-identified series may carry none) is dated `UNDATED`,
+1900-01-01 00:00:00, the dummy date of medsight's de-identification, rather than refused,
+so a SEG can always be written. Of what highdicom stamps or draws at random,
+InstanceCreationDate/Time are removed, ContributionDateTime is set to the content date and
+time and DimensionOrganizationUID is derived from the series. Same inputs, byte-identical
+file.
 """
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
@@ -34,6 +45,7 @@ from medsight import __version__
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.io.ct_writer import deterministic_uid
+from medsight.io.dicom_dates import content_datetime_of, drop_wall_clock
 from medsight.io.dicom_frames import file_frames
 from medsight.io.dicom_series import LARGEST, list_series, summarise_series
 from medsight.io.read_image import read_image
@@ -59,6 +71,9 @@ _TYPE2_COPIED = (
     "StudyTime",
     "ReferringPhysicianName",
 )
+#: (ContentDate, ContentTime) of a SEG whose source has no valid date and whose caller gives
+#: none: the DA and TM dummies of `medsight.io.deid`, never the wall clock.
+UNDATED = ("19000101", "000000")
 
 
 def _code(code: Code) -> CodeTuple:
@@ -129,6 +144,7 @@ def write_dicom_seg(
     series_description: str = "medsight segmentation",
     series_number: int = 901,
     series: str | None = None,
+    content_datetime: datetime.datetime | None = None,
 ) -> Path:
     """Write ``label_map`` as a DICOM SEG of the image series at ``source``.
 
@@ -145,6 +161,9 @@ def write_dicom_seg(
         series_number: SeriesNumber of the new SEG series.
         series: for a folder holding several series, the SeriesInstanceUID that was read
             (or ``"largest"``), as given to `read_image`.
+        content_datetime: ContentDate/Time (and SeriesDate/Time) of the SEG; None takes
+            the source's study date and time, or `UNDATED` when it has no valid date, which
+            keeps the output a function of its inputs.
 
     Returns:
         ``out_path``.
@@ -171,10 +190,11 @@ def write_dicom_seg(
         for keyword in _TYPE2_COPIED:
             if keyword not in ds:
                 setattr(ds, keyword, None)
+    day, time = content_datetime_of(datasets[0], content_datetime, source, undated=UNDATED)
     digest = hashlib.sha256()
     digest.update(repr((labels.shape, [astuple(s) for s in ordered])).encode())
     digest.update(repr((algorithm_name, algorithm_version, series_description)).encode())
-    digest.update(repr(series_number).encode())
+    digest.update(repr((series_number, day, time)).encode())
     digest.update(np.ascontiguousarray(labels).tobytes())
     source_series = str(datasets[0].get("SeriesInstanceUID", ""))
     series_uid = deterministic_uid("medsight-seg", source_series, digest.hexdigest())
@@ -211,15 +231,33 @@ def write_dicom_seg(
             device_serial_number="0",
             series_description=series_description,
             omit_empty_frames=True,
+            content_date=day,
+            content_time=time,
+            series_date=day,
+            series_time=time,
         )
     except ValueError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(
             f"{source}: highdicom cannot encode a SEG of this image: {reason}"
         ) from exc
+    drop_wall_clock(seg, day, time)
+    _derive_dimension_organization_uids(seg, series_uid)
     with atomic_path(out_path) as tmp:
         seg.save_as(tmp, enforce_file_format=True)
     return out_path
+
+
+def _derive_dimension_organization_uids(seg: Dataset, series_uid: str) -> None:
+    """Replace the DimensionOrganizationUID(s) highdicom draws at random by derived ones."""
+    derived: dict[str, str] = {}
+    for keyword in ("DimensionOrganizationSequence", "DimensionIndexSequence"):
+        for item in seg.get(keyword, []):
+            if "DimensionOrganizationUID" in item:
+                drawn = str(item.DimensionOrganizationUID)
+                if drawn not in derived:
+                    derived[drawn] = deterministic_uid(series_uid, "dimension", len(derived))
+                item.DimensionOrganizationUID = derived[drawn]
 
 
 def _check_text(value: str, what: str, where: Path) -> None:

@@ -61,12 +61,12 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
-from pydicom.valuerep import DA, TM
 
 from medsight import __version__
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.io.ct_writer import deterministic_uid
+from medsight.io.dicom_dates import content_datetime_of, drop_wall_clock
 from medsight.io.dicom_file import read_dicom_header
 from medsight.io.dicom_series import LARGEST, list_series, summarise_series
 from medsight.io.limits import DEFAULT_LIMITS
@@ -300,51 +300,6 @@ def _instance_number(ds: Dataset) -> int:
         return int(ds.get("InstanceNumber", 0) or 0)
     except (TypeError, ValueError):
         return 0
-
-
-def content_datetime_of(
-    header: Dataset, given: datetime.datetime | None, where: Path
-) -> tuple[str, str]:
-    """(ContentDate, ContentTime) for an object derived from ``header``.
-
-    ``given`` wins; otherwise the source's StudyDate (or SeriesDate, AcquisitionDate,
-    ContentDate) and the matching time (midnight when it has none), so that the output
-    depends on its inputs only.
-
-    Raises:
-        InputError: ``given`` is None and the source has no valid date.
-    """
-    if given is not None:
-        return given.strftime("%Y%m%d"), given.strftime("%H%M%S")
-    for prefix in ("Study", "Series", "Acquisition", "Content"):
-        day = _valid(header.get(f"{prefix}Date"), DA)
-        if day:
-            time = _valid(header.get(f"{prefix}Time"), TM)
-            return day, time.split(".")[0] if time else "000000"
-    raise InputError(
-        f"{where}: the source has no StudyDate to date the output by; pass content_datetime"
-    )
-
-
-def _valid(value: object, vr: type[DA] | type[TM]) -> str:
-    text = str(value or "").strip()
-    if not text:
-        return ""
-    try:
-        parsed = vr(text)
-    except ValueError:
-        return ""
-    return text if parsed is not None else ""
-
-
-def drop_wall_clock(ds: Dataset, day: str, time: str) -> None:
-    """Remove the wall-clock stamps highdicom adds, so the output depends on inputs only."""
-    for keyword in ("InstanceCreationDate", "InstanceCreationTime"):
-        if keyword in ds:
-            delattr(ds, keyword)
-    for item in ds.get("ContributingEquipmentSequence", []):
-        if "ContributionDateTime" in item:
-            item.ContributionDateTime = f"{day}{time}"
 
 
 def write_classification_sr(

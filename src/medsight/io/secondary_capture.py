@@ -40,14 +40,13 @@ from medsight import __version__
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.io.ct_writer import deterministic_uid
+from medsight.io.dicom_dates import content_datetime_of, drop_wall_clock
 from medsight.io.dicom_frames import file_frames
 from medsight.io.dicom_seg import series_files, source_frames
 from medsight.io.dicom_sr import (
     DISCLAIMER,
     TYPE2_COPIED,
     check_long_string,
-    content_datetime_of,
-    drop_wall_clock,
     source_headers,
 )
 from medsight.io.read_image import read_image
