@@ -17,12 +17,12 @@ images it segments.
 Output is deterministic, as the SR's is (`medsight.io.dicom_sr`): the UIDs derive from the
 source series, the label map, the descriptions and the date; ContentDate/Time (and
 SeriesDate/Time) are the caller's ``content_datetime`` or else the source's StudyDate/Time.
-A source with no valid date (de-identified series may carry none) is dated `UNDATED`,
-1900-01-01 00:00:00, the dummy date of medsight's de-identification, rather than refused,
-so a SEG can always be written. Of what highdicom stamps or draws at random,
-InstanceCreationDate/Time are removed, ContributionDateTime is set to the content date and
-time and DimensionOrganizationUID is derived from the series. Same inputs, byte-identical
-file.
+A source with no date (de-identified series may carry none, or empty ones) is dated
+`UNDATED`, 1900-01-01 00:00:00, the dummy date of medsight's de-identification, rather than
+refused (a malformed StudyDate still is: highdicom copies it and cannot parse it). Of what
+highdicom stamps or draws at random, InstanceCreationDate/Time are removed,
+ContributionDateTime is set to the content date and time and DimensionOrganizationUID is
+derived from the series. Same inputs, byte-identical file.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ _TYPE2_COPIED = (
     "StudyTime",
     "ReferringPhysicianName",
 )
-#: (ContentDate, ContentTime) of a SEG whose source has no valid date and whose caller gives
+#: (ContentDate, ContentTime) of a SEG whose source has no usable date and whose caller gives
 #: none: the DA and TM dummies of `medsight.io.deid`, never the wall clock.
 UNDATED = ("19000101", "000000")
 
@@ -162,7 +162,7 @@ def write_dicom_seg(
         series: for a folder holding several series, the SeriesInstanceUID that was read
             (or ``"largest"``), as given to `read_image`.
         content_datetime: ContentDate/Time (and SeriesDate/Time) of the SEG; None takes
-            the source's study date and time, or `UNDATED` when it has no valid date, which
+            the source's study date and time, or `UNDATED` when it has none, which
             keeps the output a function of its inputs.
 
     Returns:
