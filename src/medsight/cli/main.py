@@ -20,6 +20,7 @@ from medsight.cli import export as export_cli
 from medsight.cli import inspect as inspect_cli
 from medsight.cli import plan as plan_cli
 from medsight.cli import predict as predict_cli
+from medsight.cli import purge as purge_cli
 from medsight.cli import registry as registry_cli
 from medsight.cli import serve as serve_cli
 from medsight.cli import synth as synth_cli
@@ -48,6 +49,7 @@ app.command("evaluate")(evaluate_cli.evaluate)
 app.command("export")(export_cli.export)
 app.command("explain")(explain_cli.explain)
 app.command("serve")(serve_cli.serve)
+app.command("purge")(purge_cli.purge)
 
 
 def _version(value: bool) -> None:

@@ -18,8 +18,9 @@
 - **Login sessions and API tokens** that expired before the cutoff, or were revoked and
   created before it, are deleted (the table has no revocation time). Users stay.
 - **Leftover folders** nothing needs: ``DATA/incoming/SERIES`` of a series no longer
-  receiving, and folders (job folders in ``uploads/``/``results/``, series folders in
-  ``incoming/``) named like an id the database does not know.
+  receiving, and, once modified before the cutoff, folders named like a job id
+  (``uploads/``, ``results/``) or a series UID (``incoming/``) that the database does not
+  know (an upload or a first instance whose commit failed).
 
 Audit records are never changed or deleted: the run appends one ``purge`` record (actor
 ``host-cli``; its target counts what went, as ``worklist_view`` counts its items, since
@@ -56,7 +57,6 @@ from medsight.errors import InputError
 from medsight.serve.api_errors import ApiError
 from medsight.serve.audit import AuditEvent, append
 from medsight.serve.database import Database
-from medsight.serve.dicom_receiver import incoming_dir
 from medsight.serve.schema import ApiToken, Delivery, DicomSeries, Job, LoginSession, utcnow
 from medsight.serve.users import HOST_CLI
 
@@ -288,11 +288,9 @@ def purge(
         report.expired = len(expired_keys)
         report.sessions = _delete_ended(session, LoginSession, cutoff, apply)
         report.tokens = _delete_ended(session, ApiToken, cutoff, apply)
-        report.folders = _folders(session, uploads, results, incoming, purged_jobs, stale)
-        for key in sorted(expired_keys):
-            folder = incoming_dir(data_dir, key)
-            if folder.exists() and folder not in report.folders:
-                report.folders.append(folder)
+        report.folders = _folders(
+            session, uploads, results, incoming, purged_jobs, expired_keys, stale
+        )
         if apply:
             _commit(session, report, older_than)
 
@@ -393,6 +391,7 @@ def _folders(
     results: dict[str, list[Path]],
     incoming: dict[str, list[Path]],
     purged_jobs: set[str],
+    expired_series: set[str],
     stale: dt.datetime,
 ) -> list[Path]:
     """The entries to delete: purged jobs' folders, leftovers and orphans (see module doc)."""
@@ -412,19 +411,15 @@ def _folders(
     keys = sorted(name for name in incoming if len(name) <= 64)
     states: dict[str, str] = {}
     for chunk in _chunks(keys):
-        states.update(
-            session.execute(
-                select(DicomSeries.series_key, DicomSeries.state).where(
-                    DicomSeries.series_key.in_(chunk)
-                )
-            ).tuples()
+        query = select(DicomSeries.series_key, DicomSeries.state).where(
+            DicomSeries.series_key.in_(chunk)
         )
+        states.update((key, state) for key, state in session.execute(query))
     for name in keys:
-        state = states.get(name)
-        if state is None:
+        if name not in states:  # no row: a first instance whose commit failed, or in flight
             if SERIES_KEY.fullmatch(name) and _older(incoming[name], stale):
                 chosen += incoming[name]
-        elif state != "receiving":
+        elif states[name] != "receiving" or name in expired_series:
             chosen += incoming[name]
     return sorted(chosen)
 
