@@ -249,6 +249,15 @@ def test_peer_down_is_retried_then_delivered(tmp_path: Path) -> None:
         with s.db.session() as session:
             row = session.execute(select(Delivery)).scalar_one()
             assert row.state == "sent" and row.attempts >= 2 and "unreachable" in row.last_error
+            outcomes = (
+                session.execute(
+                    select(AuditRecord.outcome).where(AuditRecord.action == "dicom_send")
+                )
+                .scalars()
+                .all()
+            )
+            assert outcomes[-1] == "sent" and set(outcomes[:-1]) == {"retry"}
+            assert len(outcomes) == row.attempts
 
 
 def test_heatmap_secondary_capture_is_sent_with_the_sr(tmp_path: Path, pacs: FakePacs) -> None:

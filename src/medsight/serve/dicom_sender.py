@@ -11,9 +11,9 @@ original study and nothing identified touches the disk.
 
 A delivery that fails (peer down, association rejected, a failure status) is retried after
 2, 4, 8 ... seconds (at most 5 minutes apart) up to ``max_send_attempts``, then marked
-failed. Every attempt's outcome is counted in ``/metrics`` and every final outcome (sent,
-failed, skipped because the job failed) is audited; the re-identification record is
-erased once the delivery ends.
+failed. Every attempt's outcome is counted in ``/metrics`` and audited (``retry`` for each
+failed attempt, then the final outcome: sent, failed, or skipped because the job failed);
+the re-identification record is erased once the delivery ends.
 """
 
 from __future__ import annotations
@@ -156,6 +156,25 @@ def c_store(
             assoc.release()
 
 
+def _audit_attempt(session: Any, delivery: Delivery, job: Job) -> None:
+    """A failed attempt that will be retried: audited too, so the trail shows every failure."""
+    append(
+        session,
+        AuditEvent(
+            actor=NODE_ACTOR,
+            role="service",
+            action="dicom_send",
+            outcome="retry",
+            client=delivery.destination,
+            model_name=job.model_name,
+            model_version=job.model_version,
+            model_sha256=job.model_sha256,
+            input_sha256=job.input_sha256,
+            target=f"{delivery.job_id} attempt {delivery.attempts}",
+        ),
+    )
+
+
 def _finish(session: Any, delivery: Delivery, state: str, outcome: str, job: Job | None) -> None:
     delivery.state = state
     if state == "sent":
@@ -244,6 +263,7 @@ def deliver_due(
                     else:
                         backoff = min(MAX_BACKOFF_S, 2.0**row.attempts)
                         row.next_attempt = utcnow() + dt.timedelta(seconds=backoff)
+                        _audit_attempt(session, row, job)
                         metrics.dicom_deliveries.labels("retry").inc()
                         log.warning("dicom: delivery attempt %d failed: %s", row.attempts, error)
                 else:
