@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import typer
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from medsight.cli.console import say
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.serve.audit import export_records, verify_chain
-from medsight.serve.database import SCHEMA_VERSION, current_version, make_engine
+from medsight.serve.database import SCHEMA_VERSION, existing_schema_version, make_engine
 from medsight.serve.settings import ServiceSettings
 
 app = typer.Typer(
@@ -74,21 +73,10 @@ def reading(url: str) -> Iterator[Session]:
     engine = make_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
     try:
-        if engine.dialect.name == "sqlite":
-            path = engine.url.database or ""
-            if path in ("", ":memory:") or not Path(path).is_file():
-                raise InputError(f"{shown}: no such database file; give --database-url")
+        version = existing_schema_version(engine)
         reader = engine
         if engine.dialect.name == "postgresql":
             reader = engine.execution_options(isolation_level="REPEATABLE READ")
-        try:
-            with reader.connect() as conn:
-                version = current_version(conn)
-        except OperationalError as exc:
-            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-            raise InputError(f"{shown}: database cannot be opened: {reason}") from None
-        if version == 0:
-            raise InputError(f"{shown}: not a medsight database (no schema); give --database-url")
         if version != SCHEMA_VERSION:
             raise InputError(
                 f"{shown}: schema version {version}, this medsight reads {SCHEMA_VERSION}; "

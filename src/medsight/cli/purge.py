@@ -21,12 +21,11 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from sqlalchemy.exc import OperationalError
 
 from medsight.cli.console import console
 from medsight.errors import InputError
 from medsight.serve import retention
-from medsight.serve.database import Database, current_version, make_engine
+from medsight.serve.database import Database, existing_schema_version, make_engine
 from medsight.serve.settings import ServiceSettings
 
 MAX_DAYS = 36_500
@@ -56,20 +55,8 @@ def open_database(url: str) -> Database:
     """
     url = url or ServiceSettings().resolved_database_url()
     engine = make_engine(url)
-    shown = engine.url.render_as_string(hide_password=True)
     try:
-        if engine.dialect.name == "sqlite":
-            path = engine.url.database or ""
-            if not Path(path).is_file():
-                raise InputError(f"{shown}: no such database file; give --database-url")
-        try:
-            with engine.connect() as conn:
-                version = current_version(conn)
-        except OperationalError as exc:
-            reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
-            raise InputError(f"{shown}: database cannot be opened: {reason}") from None
-        if version == 0:
-            raise InputError(f"{shown}: not a medsight database (no schema); give --database-url")
+        existing_schema_version(engine)
     finally:
         engine.dispose()
     return Database(url)

@@ -45,7 +45,7 @@ from medsight import __version__
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.io.ct_writer import deterministic_uid
-from medsight.io.dicom_dates import content_datetime_of, drop_wall_clock
+from medsight.io.derived_headers import content_datetime_of, drop_wall_clock, fill_type2
 from medsight.io.dicom_frames import file_frames
 from medsight.io.dicom_series import LARGEST, list_series, summarise_series
 from medsight.io.read_image import read_image
@@ -58,19 +58,6 @@ CodeTuple = tuple[str, str, str]
 _LO_MAX = 64
 #: Largest segment number a BINARY SEG can carry (SegmentNumber is US).
 _MAX_SEGMENT = 65535
-#: Type 2 study/patient attributes highdicom copies from the source; some de-identified
-#: files drop them, and an empty value is valid, so a missing one is added empty.
-_TYPE2_COPIED = (
-    "PatientID",
-    "PatientName",
-    "PatientBirthDate",
-    "PatientSex",
-    "AccessionNumber",
-    "StudyID",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-)
 #: (ContentDate, ContentTime) of a SEG whose source has no usable date and whose caller gives
 #: none: the DA and TM dummies of `medsight.io.deid`, never the wall clock.
 UNDATED = ("19000101", "000000")
@@ -187,9 +174,7 @@ def write_dicom_seg(
     frames = source_frames(series_files(source, series), volume)
     datasets, pixels = _highdicom_input(frames, labels, source)
     for ds in datasets:
-        for keyword in _TYPE2_COPIED:
-            if keyword not in ds:
-                setattr(ds, keyword, None)
+        fill_type2(ds)
     day, time = content_datetime_of(datasets[0], content_datetime, source, undated=UNDATED)
     digest = hashlib.sha256()
     digest.update(repr((labels.shape, [astuple(s) for s in ordered])).encode())

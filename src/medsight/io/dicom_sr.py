@@ -66,7 +66,7 @@ from medsight import __version__
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.io.ct_writer import deterministic_uid
-from medsight.io.dicom_dates import content_datetime_of, drop_wall_clock
+from medsight.io.derived_headers import content_datetime_of, drop_wall_clock, fill_type2
 from medsight.io.dicom_file import read_dicom_header
 from medsight.io.dicom_series import LARGEST, list_series, summarise_series
 from medsight.io.limits import DEFAULT_LIMITS
@@ -100,19 +100,6 @@ LO_MAX = 64
 _SH_MAX = 16
 #: How far the probabilities may sum from 1 (float32 softmax outputs are within 1e-6).
 _SUM_TOLERANCE = 1e-3
-#: Type 2 patient/study attributes highdicom reads from the source; de-identified files may
-#: lack them, and an empty value is valid, so a missing one is added empty.
-TYPE2_COPIED = (
-    "PatientID",
-    "PatientName",
-    "PatientBirthDate",
-    "PatientSex",
-    "AccessionNumber",
-    "StudyID",
-    "StudyDate",
-    "StudyTime",
-    "ReferringPhysicianName",
-)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -289,9 +276,7 @@ def source_headers(source: Path, series: str | None = None) -> list[Dataset]:
                 raise InputError(f"{path}: missing {keyword}")
         headers.setdefault(str(ds.SOPInstanceUID), ds)
     for ds in headers.values():
-        for keyword in TYPE2_COPIED:
-            if keyword not in ds:
-                setattr(ds, keyword, None)
+        fill_type2(ds)
     return sorted(headers.values(), key=lambda ds: (_instance_number(ds), ds.SOPInstanceUID))
 
 

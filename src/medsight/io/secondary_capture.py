@@ -40,12 +40,11 @@ from medsight import __version__
 from medsight.errors import InputError
 from medsight.io.atomic import atomic_path
 from medsight.io.ct_writer import deterministic_uid
-from medsight.io.dicom_dates import content_datetime_of, drop_wall_clock
+from medsight.io.derived_headers import content_datetime_of, drop_wall_clock, fill_type2
 from medsight.io.dicom_frames import file_frames
 from medsight.io.dicom_seg import series_files, source_frames
 from medsight.io.dicom_sr import (
     DISCLAIMER,
-    TYPE2_COPIED,
     check_long_string,
     source_headers,
 )
@@ -208,11 +207,7 @@ def _frames(ds: Dataset, where: Path) -> int:
 
 
 def _with_type2(ds: Dataset) -> Dataset:
-    ds = deepcopy(ds)
-    for keyword in TYPE2_COPIED:
-        if keyword not in ds:
-            setattr(ds, keyword, None)
-    return ds
+    return fill_type2(deepcopy(ds))
 
 
 def _check_overlay(overlay: np.ndarray, rows: int, columns: int, where: Path) -> np.ndarray:

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from medsight.serve.api_errors import ApiError
 from medsight.serve.database import GENESIS_HASH
-from medsight.serve.schema import AuditHead, AuditRecord, utcnow
+from medsight.serve.schema import AuditHead, AuditRecord, Job, utcnow
 
 FIELDS = (
     "seq",
@@ -64,6 +64,16 @@ class AuditEvent:
     model_sha256: str = ""
     input_sha256: str = ""
     target: str = ""
+
+
+def job_fields(job: Job) -> dict[str, str]:
+    """The model and input fields of an event about ``job``."""
+    return {
+        "model_name": job.model_name,
+        "model_version": job.model_version,
+        "model_sha256": job.model_sha256,
+        "input_sha256": job.input_sha256,
+    }
 
 
 def _iso(at: dt.datetime) -> str:

@@ -13,6 +13,7 @@ of one process) can read while one writes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, insert, inspect, select, text, update
@@ -126,6 +127,32 @@ def current_version(conn: Connection) -> int:
         return 0
     row = conn.execute(select(SchemaVersion.version).where(SchemaVersion.id == 1)).first()
     return int(row[0]) if row else 0
+
+
+def existing_schema_version(engine: Engine) -> int:
+    """The schema version of the medsight database ``engine`` points at, never creating one.
+
+    For tools that work on a service's database (audit, purge): a mistyped URL must be an
+    error, not a new empty database that then looks intact.
+
+    Raises:
+        InputError: a SQLite file that does not exist, a database that cannot be reached, or
+            one with no medsight schema.
+    """
+    shown = engine.url.render_as_string(hide_password=True)
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database or ""
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise InputError(f"{shown}: no such database file; give --database-url")
+    try:
+        with engine.connect() as conn:
+            version = current_version(conn)
+    except OperationalError as exc:
+        reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+        raise InputError(f"{shown}: database cannot be opened: {reason}") from None
+    if version == 0:
+        raise InputError(f"{shown}: not a medsight database (no schema); give --database-url")
+    return version
 
 
 def migrate(engine: Engine) -> int:

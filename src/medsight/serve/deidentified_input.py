@@ -193,7 +193,15 @@ def _raster(data: bytes, settings: ServiceSettings, out: Path) -> int:
     return 1
 
 
-def _digest(folder: Path) -> str:
+def stored_path(folder: Path, kind: str) -> Path:
+    """What a reader opens for an input of ``kind`` stored in ``folder``."""
+    if kind == "dicom":
+        return folder
+    return folder / (NIFTI_FILE if kind == "nifti" else RASTER_FILE)
+
+
+def folder_digest(folder: Path) -> str:
+    """SHA-256 over a stored input's files (names and contents, sorted): its input hash."""
     h = hashlib.sha256()
     for path in sorted(folder.iterdir()):
         h.update(path.name.encode() + b"\0")
@@ -218,8 +226,9 @@ def store_deidentified(
             slices = _nifti(files[0], settings, tmp)
         else:
             slices = _raster(files[0], settings, tmp)
-    path = dest if kind == "dicom" else dest / (NIFTI_FILE if kind == "nifti" else RASTER_FILE)
-    return StoredInput(path=path, kind=kind, sha256=_digest(dest), slices=slices)
+    return StoredInput(
+        path=stored_path(dest, kind), kind=kind, sha256=folder_digest(dest), slices=slices
+    )
 
 
 __all__ = ["StoredInput", "store_deidentified", "upload_kind"]

@@ -176,25 +176,37 @@ class StorageReceiver:
         except ApiError:
             log.error("dicom: audit record could not be written")
 
+    def store(
+        self, ds: Dataset, calling_ae: str, address: str, owner_id: int | None = None
+    ) -> tuple[int, str]:
+        """`receive` for a network peer (C-STORE or STOW-RS), counted in the metrics.
+
+        Returns:
+            The DIMSE status (0 when stored) and the outcome for an audit record
+            (``stored``, ``refused:REASON`` or ``error``); refusals are the caller's to audit.
+        """
+        try:
+            self.receive(ds, calling_ae, address, owner_id=owner_id)
+        except Refusal as exc:
+            status, outcome = exc.status, exc.outcome
+        except Exception as exc:  # decoding, disk or database trouble: the sender retries
+            log.error("dicom: instance not stored (%s)", type(exc).__name__)
+            status, outcome = OUT_OF_RESOURCES, "error"
+        else:
+            status, outcome = SUCCESS, "stored"
+        self.metrics.dicom_received.labels(outcome.split(":")[0]).inc()
+        return status, outcome
+
     # -- pynetdicom handlers -----------------------------------------------------------------
     def _on_store(self, event: Any) -> int:
         requestor = event.assoc.requestor
         calling, address = str(requestor.ae_title).strip(), str(requestor.address)
-        try:
-            ds = event.dataset
-            ds.file_meta = event.file_meta
-            self.receive(ds, calling, address)
-        except Refusal as exc:
-            self.metrics.dicom_received.labels(exc.outcome.split(":")[0]).inc()
-            self._audit("dicom_receive", exc.outcome, calling, address)
-            return exc.status
-        except Exception as exc:  # decoding, disk or database trouble: the sender retries
-            log.error("dicom: instance not stored (%s)", type(exc).__name__)
-            self.metrics.dicom_received.labels("error").inc()
-            self._audit("dicom_receive", "error", calling, address)
-            return OUT_OF_RESOURCES
-        self.metrics.dicom_received.labels("stored").inc()
-        return SUCCESS
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        status, outcome = self.store(ds, calling, address)
+        if status != SUCCESS:
+            self._audit("dicom_receive", outcome, calling, address)
+        return status
 
     def _on_echo(self, event: Any) -> int:
         return SUCCESS

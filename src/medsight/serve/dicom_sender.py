@@ -39,7 +39,7 @@ from medsight.io.nifti import read_nifti
 from medsight.io.read_image import read_image
 from medsight.io.secondary_capture import write_heatmap_capture
 from medsight.serve.api_errors import ApiError
-from medsight.serve.audit import AuditEvent, append
+from medsight.serve.audit import AuditEvent, append, job_fields
 from medsight.serve.database import Database
 from medsight.serve.dicom_config import NodeConfig, Peer
 from medsight.serve.dicom_receiver import NODE_ACTOR
@@ -156,32 +156,7 @@ def c_store(
             assoc.release()
 
 
-def _audit_attempt(session: Any, delivery: Delivery, job: Job) -> None:
-    """A failed attempt that will be retried: audited too, so the trail shows every failure."""
-    append(
-        session,
-        AuditEvent(
-            actor=NODE_ACTOR,
-            role="service",
-            action="dicom_send",
-            outcome="retry",
-            client=delivery.destination,
-            model_name=job.model_name,
-            model_version=job.model_version,
-            model_sha256=job.model_sha256,
-            input_sha256=job.input_sha256,
-            target=f"{delivery.job_id} attempt {delivery.attempts}",
-        ),
-    )
-
-
-def _finish(session: Any, delivery: Delivery, state: str, outcome: str, job: Job | None) -> None:
-    delivery.state = state
-    if state == "sent":
-        delivery.sent = utcnow()
-    series = session.get(DicomSeries, delivery.series_id)
-    if series is not None:
-        series.reidentification = None  # the delivery is over: forget who the patient was
+def _audit_send(session: Any, delivery: Delivery, job: Job, outcome: str, target: str) -> None:
     append(
         session,
         AuditEvent(
@@ -190,13 +165,20 @@ def _finish(session: Any, delivery: Delivery, state: str, outcome: str, job: Job
             action="dicom_send",
             outcome=outcome,
             client=delivery.destination,
-            model_name=job.model_name if job else "",
-            model_version=job.model_version if job else "",
-            model_sha256=job.model_sha256 if job else "",
-            input_sha256=job.input_sha256 if job else "",
-            target=delivery.job_id,
+            target=target,
+            **job_fields(job),
         ),
     )
+
+
+def _finish(session: Any, delivery: Delivery, state: str, outcome: str, job: Job) -> None:
+    delivery.state = state
+    if state == "sent":
+        delivery.sent = utcnow()
+    series = session.get(DicomSeries, delivery.series_id)
+    if series is not None:
+        series.reidentification = None  # the delivery is over: forget who the patient was
+    _audit_send(session, delivery, job, outcome, delivery.job_id)
 
 
 def deliver_due(
@@ -263,7 +245,9 @@ def deliver_due(
                     else:
                         backoff = min(MAX_BACKOFF_S, 2.0**row.attempts)
                         row.next_attempt = utcnow() + dt.timedelta(seconds=backoff)
-                        _audit_attempt(session, row, job)
+                        # audited too, so the trail shows every failure, not only the last
+                        target = f"{row.job_id} attempt {row.attempts}"
+                        _audit_send(session, row, job, "retry", target)
                         metrics.dicom_deliveries.labels("retry").inc()
                         log.warning("dicom: delivery attempt %d failed: %s", row.attempts, error)
                 else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from medsight.serve.api_errors import ApiError
@@ -41,6 +42,17 @@ def readable_job(session: Session, job_id: str, principal: Principal) -> Job:
             if owner is not None and owner.role == "service":
                 return job
     raise ApiError("not_found", "no such job")
+
+
+def readable_jobs(principal: Principal, limit: int) -> Select[Job]:
+    """The query of the newest jobs ``principal`` may read (the rule of `readable_job`)."""
+    query = select(Job).order_by(Job.created.desc()).limit(limit)
+    if principal.role == "clinician":
+        service_ids = select(User.id).where(User.role == "service")
+        query = query.where((Job.user_id == principal.user_id) | Job.user_id.in_(service_ids))
+    elif principal.role != "admin":
+        query = query.where(Job.user_id == principal.user_id)
+    return query
 
 
 def job_json(job: Job) -> dict[str, Any]:

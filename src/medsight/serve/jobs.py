@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from medsight.serve.audit import AuditEvent, append
+from medsight.serve.audit import AuditEvent, append, job_fields
 from medsight.serve.schema import Job, utcnow
 
 MAX_ATTEMPTS = 3
@@ -39,6 +39,11 @@ def active_jobs(session: Session) -> int:
             select(func.count()).select_from(Job).where(Job.state.in_(ACTIVE))
         ).scalar_one()
     )
+
+
+def any_queued(session: Session) -> bool:
+    """Whether a job waits (a read, so idle workers never take the write lock)."""
+    return session.execute(select(Job.id).where(Job.state == "queued").limit(1)).first() is not None
 
 
 def recover_interrupted(session: Session) -> int:
@@ -112,11 +117,8 @@ def finish(
             role=role,
             action="predict_result",
             outcome=state if not error else f"failed:{error[0]}",
-            model_name=job.model_name,
-            model_version=job.model_version,
-            model_sha256=job.model_sha256,
-            input_sha256=job.input_sha256,
             target=job.id,
+            **job_fields(job),
         ),
     )
     return True

@@ -55,9 +55,7 @@ from medsight.serve.audit import AuditEvent, append, commit_audited
 from medsight.serve.auth import Principal
 from medsight.serve.body_limit import BodyTooLarge
 from medsight.serve.dicom_receiver import (
-    OUT_OF_RESOURCES,
     STORAGE_CLASSES,
-    Refusal,
     StorageReceiver,
 )
 from medsight.serve.dicom_sender import SendError, result_objects
@@ -70,7 +68,7 @@ from medsight.serve.dicomweb_multipart import (
     related_body,
     split_related,
 )
-from medsight.serve.routes_jobs import Reader, _audited_read
+from medsight.serve.routes_jobs import Reader, audited_read
 from medsight.serve.routes_predict import Submitter
 from medsight.serve.service_metrics import ServiceMetrics
 from medsight.serve.state import client_address, service_state
@@ -146,15 +144,9 @@ def _store_one(
         return sop_class, sop_instance, CANNOT_UNDERSTAND, "refused:unreadable"
     if sop_class not in ACCEPTED_CLASSES:
         return sop_class, sop_instance, SOP_CLASS_NOT_SUPPORTED, "refused:sop_class"
-    try:
-        with pydicom_silenced():
-            receiver.receive(ds, CALLING_AE, address, owner_id=owner_id)
-    except Refusal as exc:
-        return sop_class, sop_instance, exc.status, exc.outcome
-    except Exception as exc:  # decoding, disk or database trouble, as on the C-STORE path
-        log.error("dicomweb: instance not stored (%s)", type(exc).__name__)
-        return sop_class, sop_instance, OUT_OF_RESOURCES, "error"
-    return sop_class, sop_instance, 0, "stored"
+    with pydicom_silenced():
+        status, outcome = receiver.store(ds, CALLING_AE, address, owner_id=owner_id)
+    return sop_class, sop_instance, status, outcome
 
 
 def _store_all(
@@ -167,7 +159,8 @@ def _store_all(
     report = StoreReport()
     for part in parts:
         sop_class, sop_instance, failure, outcome = _store_one(receiver, part, address, owner_id)
-        metrics.dicom_received.labels(outcome.split(":")[0]).inc()
+        if outcome in ("refused:unreadable", "refused:sop_class"):  # never reached the node
+            metrics.dicom_received.labels("refused").inc()
         if failure:
             report.failed.append(_sop_item(sop_class, sop_instance, failure))
             report.refusals.append(outcome)
@@ -289,7 +282,7 @@ def _results(request: Request, principal: Principal, job_id: str, what: str) -> 
         ApiError: ``not_found`` for a job that does not exist, may not be read, has not
             finished, failed, or has no DICOM result (its input was not DICOM).
     """
-    job = _audited_read(request, principal, job_id, f"dicomweb/{what}")
+    job = audited_read(request, principal, job_id, f"dicomweb/{what}")
     if job.state != "done":
         ended = job.state == "failed"
         raise ApiError(

@@ -13,13 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
-from sqlalchemy import select
 
 from medsight.serve.api_errors import ApiError
-from medsight.serve.audit import AuditEvent, append, commit_audited
+from medsight.serve.audit import AuditEvent, append, commit_audited, job_fields
 from medsight.serve.auth import Principal, require
-from medsight.serve.job_view import job_json, readable_job
-from medsight.serve.schema import Job, User
+from medsight.serve.job_view import job_json, readable_job, readable_jobs
+from medsight.serve.schema import Job
 from medsight.serve.state import client_address, service_state
 from medsight.serve.worker import result_dir
 
@@ -35,7 +34,15 @@ def _is_uuid(text: str) -> bool:
         return False
 
 
-def _audited_read(request: Request, principal: Principal, job_id: str, file: str = "") -> Job:
+def audited_read(request: Request, principal: Principal, job_id: str, file: str = "") -> Job:
+    """The job ``principal`` may read, with a ``result_view`` audit record committed first.
+
+    ``file`` names what is read (a listed result file, a viewer layer); it becomes part of
+    the record's target, never text typed into the URL.
+
+    Raises:
+        ApiError: ``not_found`` (audited too) when the job does not exist or may not be read.
+    """
     state = service_state(request)
     with state.db.write() as session:
         try:
@@ -62,10 +69,7 @@ def _audited_read(request: Request, principal: Principal, job_id: str, file: str
                 action="result_view",
                 outcome="ok",
                 client=client_address(request),
-                model_name=job.model_name,
-                model_version=job.model_version,
-                model_sha256=job.model_sha256,
-                input_sha256=job.input_sha256,
+                **job_fields(job),
                 # a file name the result lists, never text typed into the URL
                 target=f"{job.id}/{file}" if file else job.id,
             ),
@@ -77,7 +81,7 @@ def _audited_read(request: Request, principal: Principal, job_id: str, file: str
 @router.get("/v1/jobs/{job_id}")
 def get_job(job_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """A job's state and, once done, its result with links to its files."""
-    return job_json(_audited_read(request, principal, job_id))
+    return job_json(audited_read(request, principal, job_id))
 
 
 @router.get("/v1/jobs/{job_id}/files/{name:path}")
@@ -87,7 +91,7 @@ def get_job_file(job_id: str, name: str, request: Request, principal: Reader) ->
     with state.db.session() as session:
         job = session.get(Job, job_id) if _is_uuid(job_id) else None
         listed = job is not None and name in (job.result or {}).get("files", [])
-    job = _audited_read(request, principal, job_id, name if listed else "")
+    job = audited_read(request, principal, job_id, name if listed else "")
     if not listed:
         raise ApiError("not_found", "no such file in this job's result")
     path = result_dir(service_state(request).settings.data_dir, job.id) / name
@@ -104,11 +108,5 @@ def list_jobs(request: Request, principal: Reader, limit: int = 50) -> dict[str,
     state = service_state(request)
     limit = max(1, min(limit, 500))
     with state.db.session() as session:
-        query = select(Job).order_by(Job.created.desc()).limit(limit)
-        if principal.role == "clinician":
-            service_ids = select(User.id).where(User.role == "service")
-            query = query.where((Job.user_id == principal.user_id) | Job.user_id.in_(service_ids))
-        elif principal.role != "admin":
-            query = query.where(Job.user_id == principal.user_id)
-        jobs = session.execute(query).scalars().all()
+        jobs = session.execute(readable_jobs(principal, limit)).scalars().all()
     return {"jobs": [{k: v for k, v in job_json(j).items() if k not in ("result",)} for j in jobs]}

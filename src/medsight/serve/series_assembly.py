@@ -12,7 +12,6 @@ files and re-identification record are erased. While the job queue is full, seri
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 from medsight.serve.api_errors import ApiError
 from medsight.serve.audit import AuditEvent, append
 from medsight.serve.database import Database
+from medsight.serve.deidentified_input import folder_digest
 from medsight.serve.dicom_config import NodeConfig
 from medsight.serve.dicom_receiver import NODE_ACTOR, incoming_dir
 from medsight.serve.jobs import active_jobs, new_job_id
@@ -47,14 +47,6 @@ def node_user(session: Session) -> User:
     return user
 
 
-def folder_digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(folder.iterdir()):
-        h.update(path.name.encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
-
-
 def close_quiet_series(
     db: Database,
     config: NodeConfig,
@@ -68,14 +60,15 @@ def close_quiet_series(
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=config.quiet_seconds)
     queued: list[str] = []
+    quiet = select(DicomSeries).where(
+        DicomSeries.state == "receiving", DicomSeries.last_received < cutoff
+    )
+    with db.session() as session:  # a read first: an idle node never takes the write lock
+        if session.execute(quiet.limit(1)).first() is None:
+            return []
     with db.write() as session:
         rows = (
-            session.execute(
-                select(DicomSeries)
-                .where(DicomSeries.state == "receiving", DicomSeries.last_received < cutoff)
-                .order_by(DicomSeries.first_received)
-                .with_for_update()
-            )
+            session.execute(quiet.order_by(DicomSeries.first_received).with_for_update())
             .scalars()
             .all()
         )

@@ -2,7 +2,7 @@
 
 Who may read what is the job API's rule (`job_view.readable_job`): the same jobs, the same
 404 for one that may not be read. Every read is audited before it is answered: a job's data
-with `routes_jobs._audited_read` (``result_view``, target ``JOB/viewer...``), the worklist as
+with `routes_jobs.audited_read` (``result_view``, target ``JOB/viewer...``), the worklist as
 ``worklist_view``.
 
 Voxel routes answer ``application/octet-stream`` on the de-identified input's grid, axis order
@@ -43,11 +43,11 @@ from medsight.io.volume import Volume
 from medsight.serve.api_errors import ApiError
 from medsight.serve.audit import AuditEvent, append, commit_audited
 from medsight.serve.auth import Principal, require
-from medsight.serve.job_view import job_json
+from medsight.serve.job_view import job_json, readable_jobs
 from medsight.serve.reidentification import record_key, unseal
-from medsight.serve.routes_jobs import _audited_read
+from medsight.serve.routes_jobs import audited_read
 from medsight.serve.routes_viewer import ViewerRoute
-from medsight.serve.schema import DicomSeries, Job, User
+from medsight.serve.schema import DicomSeries, Job
 from medsight.serve.state import ServiceState, client_address, service_state
 from medsight.serve.worker import input_path, result_dir
 
@@ -269,17 +269,6 @@ def _display_flip(volume: Volume) -> dict[str, bool]:
 # ---------------------------------------------------------------- routes
 
 
-def _readable_jobs(principal: Principal, limit: int) -> Any:
-    """The query of the jobs ``principal`` may read, newest first (as ``GET /v1/jobs``)."""
-    query = select(Job).order_by(Job.created.desc()).limit(limit)
-    if principal.role == "clinician":
-        service_ids = select(User.id).where(User.role == "service")
-        query = query.where((Job.user_id == principal.user_id) | Job.user_id.in_(service_ids))
-    elif principal.role != "admin":
-        query = query.where(Job.user_id == principal.user_id)
-    return query
-
-
 @router.get("/v1/worklist")
 def worklist(request: Request, principal: Reader, limit: int = 100) -> dict[str, Any]:
     """The studies the caller may read, newest first, for the viewer's worklist.
@@ -291,7 +280,7 @@ def worklist(request: Request, principal: Reader, limit: int = 100) -> dict[str,
     state = service_state(request)
     limit = max(1, min(limit, 500))
     with state.db.session() as session:
-        jobs = list(session.execute(_readable_jobs(principal, limit)).scalars())
+        jobs = list(session.execute(readable_jobs(principal, limit)).scalars())
         arriving: list[DicomSeries] = []
         if _sees_labels(principal):
             arriving = list(
@@ -369,7 +358,7 @@ def viewer_meta(job_id: str, request: Request, principal: Reader) -> dict[str, A
         ApiError: ``not_found`` for a job the caller may not read; ``payload_too_large``
             when the input is over ``max_voxels``.
     """
-    job = _audited_read(request, principal, job_id, "viewer")
+    job = audited_read(request, principal, job_id, "viewer")
     state = service_state(request)
     body = job_json(job)
     entry = _model_entry(state, job)
@@ -421,7 +410,7 @@ def viewer_meta(job_id: str, request: Request, principal: Reader) -> dict[str, A
 @router.get("/v1/jobs/{job_id}/viewer/image")
 def viewer_image(job_id: str, request: Request, principal: Reader) -> Response:
     """The de-identified input as little-endian int16 ``[z, y, x]``."""
-    job = _audited_read(request, principal, job_id, "viewer/image")
+    job = audited_read(request, principal, job_id, "viewer/image")
     state = service_state(request)
     volume = _read(state, input_path(state.settings.data_dir, job.id, job.input_kind), False)
     array = volume.array.mean(axis=-1) if volume.channels != 1 else volume.array
@@ -437,7 +426,7 @@ def viewer_mask(job_id: str, request: Request, principal: Reader) -> Response:
         ApiError: ``not_found`` when the job has no segmentation; ``invalid_input`` when its
             labels do not fit in a byte.
     """
-    job = _audited_read(request, principal, job_id, "viewer/mask")
+    job = audited_read(request, principal, job_id, "viewer/mask")
     state = service_state(request)
     volume = _read(state, _layer_file(state, job, MASK_FILE), nifti=True)
     labels = np.rint(np.nan_to_num(volume.array))
@@ -453,7 +442,7 @@ def viewer_heatmap(job_id: str, request: Request, principal: Reader) -> Response
     Raises:
         ApiError: ``not_found`` when the job has no heatmap.
     """
-    job = _audited_read(request, principal, job_id, "viewer/heatmap")
+    job = audited_read(request, principal, job_id, "viewer/heatmap")
     state = service_state(request)
     volume = _read(state, _layer_file(state, job, HEAT_FILE), nifti=True)
     heat = np.rint(np.clip(np.nan_to_num(volume.array), 0.0, 1.0) * 255.0)

@@ -20,8 +20,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from medsight.errors import InputError
 from medsight.serve.api_errors import ApiError
 from medsight.serve.database import Database
+from medsight.serve.deidentified_input import stored_path
 from medsight.serve.inference import run_prediction
-from medsight.serve.jobs import active_jobs, claim_next, finish
+from medsight.serve.jobs import active_jobs, any_queued, claim_next, finish
 from medsight.serve.model_cache import ModelCache
 from medsight.serve.schema import Job, User
 from medsight.serve.service_metrics import ServiceMetrics
@@ -31,10 +32,7 @@ log = logging.getLogger("medsight.serve")
 
 def input_path(data_dir: Path, job_id: str, kind: str) -> Path:
     """Where the de-identified input of a job is stored."""
-    folder = Path(data_dir) / "uploads" / job_id
-    return (
-        folder if kind == "dicom" else folder / ("image.nii.gz" if kind == "nifti" else "image.png")
-    )
+    return stored_path(Path(data_dir) / "uploads" / job_id, kind)
 
 
 def result_dir(data_dir: Path, job_id: str) -> Path:
@@ -136,10 +134,14 @@ class JobWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with self.db.write() as session:
-                    job = claim_next(session)
-                    session.commit()
-                self._update_depth()
+                job = None
+                with self.db.session() as session:
+                    waiting = any_queued(session)
+                if waiting:
+                    with self.db.write() as session:
+                        job = claim_next(session)
+                        session.commit()
+                    self._update_depth()
             except SQLAlchemyError:
                 log.error("worker: database unavailable; retrying")
                 self._stop.wait(1.0)

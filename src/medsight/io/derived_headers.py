@@ -1,4 +1,7 @@
-"""Dates of the DICOM objects medsight derives from a source (SR, SEG, Secondary Capture).
+"""The source header of the DICOM objects medsight derives (SR, SEG, Secondary Capture).
+
+Type 2 patient/study attributes highdicom copies from the source may be missing from
+de-identified files; an empty value is valid, so `fill_type2` adds each missing one empty.
 
 A derived object is dated by its inputs, never by the wall clock, so that the same inputs
 give a byte-identical file: the caller's date if it gives one, else the source's. highdicom
@@ -15,6 +18,27 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import DA, TM
 
 from medsight.errors import InputError
+
+#: Type 2 patient/study attributes highdicom copies from the source
+TYPE2_COPIED = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
+
+
+def fill_type2(ds: Dataset) -> Dataset:
+    """``ds`` with every missing `TYPE2_COPIED` attribute added empty (in place)."""
+    for keyword in TYPE2_COPIED:
+        if keyword not in ds:
+            setattr(ds, keyword, None)
+    return ds
 
 
 def content_datetime_of(
