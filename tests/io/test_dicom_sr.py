@@ -27,9 +27,9 @@ from medsight.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_ser
 from medsight.io.dicom_sr import (
     DISCLAIMER,
     ClassificationFinding,
-    read_classification_sr,
     write_classification_sr,
 )
+from medsight.io.dicom_sr_read import read_classification_sr
 from medsight.io.volume import Volume
 from medsight.synth.chest_ct import plan_cohort
 

@@ -35,7 +35,7 @@ from service_process import free_port
 from sqlalchemy import select
 
 from medsight.io.dicom_seg_read import read_dicom_seg
-from medsight.io.dicom_sr import read_classification_sr
+from medsight.io.dicom_sr_read import read_classification_sr
 from medsight.io.read_image import read_image
 from medsight.serve.audit import verify_chain
 from medsight.serve.dicom_config import Peer

@@ -1,4 +1,4 @@
-"""Write (and read back) a classification result as a DICOM Structured Report.
+"""Write a classification result as a DICOM Structured Report (read back: `dicom_sr_read`).
 
 The report goes back to the hospital PACS, so it is filed in the source's study: same
 StudyInstanceUID, the patient and study modules copied from the source, a new series, and
@@ -48,17 +48,15 @@ import datetime
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import highdicom as hd
-import pydicom
 from highdicom.coding_schemes import CodingSchemeIdentificationItem
 from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
@@ -77,13 +75,13 @@ DISCLAIMER = "For research / assistive use only. Not a diagnosis; a clinician mu
 #: Designator of medsight's private coding scheme (the ``99`` prefix marks it private).
 PRIVATE_SCHEME = "99MEDSIGHT"
 
-_CLASS = Code("CLASS", PRIVATE_SCHEME, "Classifier output class")
-_CONFORMAL_SET = Code("CONFORMAL-SET", PRIVATE_SCHEME, "Conformal prediction set computed")
-_CONFORMAL_MEMBER = Code("CONFORMAL-MEMBER", PRIVATE_SCHEME, "Conformal prediction set member")
-_REFER = Code("REFER", PRIVATE_SCHEME, "Refer to clinician")
-_DISCLAIMER = Code("DISCLAIMER", PRIVATE_SCHEME, "Disclaimer")
+CLASS_CODE = Code("CLASS", PRIVATE_SCHEME, "Classifier output class")
+CONFORMAL_SET_CODE = Code("CONFORMAL-SET", PRIVATE_SCHEME, "Conformal prediction set computed")
+CONFORMAL_MEMBER_CODE = Code("CONFORMAL-MEMBER", PRIVATE_SCHEME, "Conformal prediction set member")
+REFER_CODE = Code("REFER", PRIVATE_SCHEME, "Refer to clinician")
+DISCLAIMER_CODE = Code("DISCLAIMER", PRIVATE_SCHEME, "Disclaimer")
 _QUALITATIVE = Code("C0034375", "UMLS", "Qualitative Evaluations")
-_PROBABILITY: Code = codes.DCM.Probability
+PROBABILITY_CODE: Code = codes.DCM.Probability
 _NO_UNITS: Code = codes.UCUM.NoUnits
 _PROCEDURES: dict[str, Code] = {
     "CT": codes.cid100.CTUnspecifiedBodyRegion,
@@ -447,7 +445,7 @@ def _measurement_report(
     disclaimer.ContentSequence = hd.sr.ContentSequence(
         [
             hd.sr.TextContentItem(
-                name=_DISCLAIMER,
+                name=DISCLAIMER_CODE,
                 value=result.disclaimer,
                 relationship_type=hd.sr.RelationshipTypeValues.CONTAINS,
             )
@@ -458,9 +456,9 @@ def _measurement_report(
 
 
 def _probability(name: str, probability: float) -> hd.sr.Measurement:
-    measurement = hd.sr.Measurement(name=_PROBABILITY, value=probability, unit=_NO_UNITS)
+    measurement = hd.sr.Measurement(name=PROBABILITY_CODE, value=probability, unit=_NO_UNITS)
     modifier = hd.sr.CodeContentItem(
-        name=_CLASS,
+        name=CLASS_CODE,
         value=class_code(name),
         relationship_type=hd.sr.RelationshipTypeValues.HAS_CONCEPT_MOD,
     )
@@ -477,13 +475,13 @@ def _yes_no(flag: bool) -> Code:
 
 def _evaluations(result: ClassificationFinding) -> list[hd.sr.QualitativeEvaluation]:
     evaluations = [
-        hd.sr.QualitativeEvaluation(_CONFORMAL_SET, _yes_no(result.conformal_set is not None))
+        hd.sr.QualitativeEvaluation(CONFORMAL_SET_CODE, _yes_no(result.conformal_set is not None))
     ]
     evaluations += [
-        hd.sr.QualitativeEvaluation(_CONFORMAL_MEMBER, class_code(name))
+        hd.sr.QualitativeEvaluation(CONFORMAL_MEMBER_CODE, class_code(name))
         for name in result.conformal_set or ()
     ]
-    evaluations.append(hd.sr.QualitativeEvaluation(_REFER, _yes_no(result.refer)))
+    evaluations.append(hd.sr.QualitativeEvaluation(REFER_CODE, _yes_no(result.refer)))
     return evaluations
 
 
@@ -497,102 +495,3 @@ def _statement(result: ClassificationFinding) -> str:
     if result.refer:
         return f"{conformal} Refer: the model abstains; a clinician must decide."
     return f"{conformal} Not referred."
-
-
-def read_classification_sr(path: Path) -> dict[str, Any]:
-    """Read back what `write_classification_sr` wrote (tolerating reordered items).
-
-    Returns:
-        ``study_uid``, ``series_uid``, ``predicted``, ``probabilities`` ({class: float},
-        in the report's order), ``conformal_set`` (list, or None when none was computed),
-        ``refer``, ``model`` (``name``, ``version``, ``sha256``), ``disclaimer`` and
-        ``evidence`` (the referenced SOPInstanceUIDs).
-
-    Raises:
-        InputError: ``path`` is not DICOM, not an SR, or holds no medsight classification.
-    """
-    path = Path(path)
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot be read as DICOM") from exc
-    if str(ds.get("Modality", "")) != "SR" or "ContentSequence" not in ds:
-        raise InputError(f"{path}: not a DICOM Structured Report")
-    items = list(_walk(ds.ContentSequence))
-    probabilities: dict[str, float] = {}
-    record: dict[str, Any] = {"conformal_set": None, "refer": False, "disclaimer": ""}
-    model: dict[str, str] = {}
-    members: list[str] = []
-    computed = False
-    for item in items:
-        name = _concept(item)
-        if name == _key(_PROBABILITY) and item.ValueType == "NUM":
-            classes = [
-                _meaning(mod.ConceptCodeSequence)
-                for mod in item.get("ContentSequence", [])
-                if _concept(mod) == _key(_CLASS) and mod.ValueType == "CODE"
-            ]
-            measured = item.MeasuredValueSequence[0]
-            # FloatingPointValue is exact; NumericValue (DS, 16 characters) may be rounded.
-            value = measured.get("FloatingPointValue", measured.NumericValue)
-            if classes:
-                probabilities[classes[0]] = float(value)
-        elif name == ("121071", "DCM") and item.ValueType == "CODE":
-            record["predicted"] = _meaning(item.ConceptCodeSequence)
-        elif name == _key(_CONFORMAL_SET):
-            computed = _code_value(item) == codes.SCT.Yes.value
-        elif name == _key(_CONFORMAL_MEMBER):
-            members.append(_meaning(item.ConceptCodeSequence))
-        elif name == _key(_REFER):
-            record["refer"] = _code_value(item) == codes.SCT.Yes.value
-        elif name == _key(_DISCLAIMER):
-            record["disclaimer"] = str(item.TextValue)
-        elif name == ("111001", "DCM"):
-            model["name"] = str(item.TextValue)
-        elif name == ("111003", "DCM"):
-            model["version"] = str(item.TextValue)
-        elif name == ("111002", "DCM") and str(item.TextValue).startswith("sha256="):
-            model["sha256"] = str(item.TextValue).removeprefix("sha256=")
-    if not probabilities or "predicted" not in record:
-        raise InputError(f"{path}: SR holds no medsight classification")
-    if computed:
-        record["conformal_set"] = members
-    evidence = [
-        str(ref.ReferencedSOPInstanceUID)
-        for study in ds.get("CurrentRequestedProcedureEvidenceSequence", [])
-        for series_item in study.ReferencedSeriesSequence
-        for ref in series_item.ReferencedSOPSequence
-    ]
-    return {
-        "study_uid": str(ds.StudyInstanceUID),
-        "series_uid": str(ds.SeriesInstanceUID),
-        "probabilities": probabilities,
-        "model": model,
-        "evidence": evidence,
-        **record,
-    }
-
-
-def _walk(sequence: Sequence[Dataset]) -> Iterator[Dataset]:
-    for item in sequence:
-        yield item
-        if "ContentSequence" in item:
-            yield from _walk(item.ContentSequence)
-
-
-def _concept(item: Dataset) -> tuple[str, str]:
-    names = item.get("ConceptNameCodeSequence")
-    return (str(names[0].CodeValue), str(names[0].CodingSchemeDesignator)) if names else ("", "")
-
-
-def _key(code: Code) -> tuple[str, str]:
-    return (str(code.value), str(code.scheme_designator))
-
-
-def _meaning(sequence: Sequence[Dataset]) -> str:
-    return str(sequence[0].CodeMeaning)
-
-
-def _code_value(item: Dataset) -> str:
-    concept = item.get("ConceptCodeSequence")
-    return str(concept[0].CodeValue) if concept else ""
