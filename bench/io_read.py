@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medsight.io.dicom_series import read_dicom_series
-from medsight.synth.chest_ct import write_chest_ct_dataset
+from medsight.imaging.io.dicom_series import read_dicom_series
+from medsight.imaging.synth.chest_ct import write_chest_ct_dataset
 
 
 def best_seconds(run: Callable[[], object], repeats: int) -> float:

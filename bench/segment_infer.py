@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
-from medsight.data.volume_loading import preprocess_image
-from medsight.io.read_image import read_image
-from medsight.models.segmenter import Segmenter
-from medsight.models.sliding_window import sliding_window_probabilities
+from medsight.imaging.data.volume_loading import preprocess_image
+from medsight.imaging.inference.segmenter import Segmenter
+from medsight.imaging.inference.sliding_window import sliding_window_probabilities
+from medsight.imaging.io.read_image import read_image
 
 
 def _series(run: Path, n: int) -> list[Path]:

@@ -86,12 +86,12 @@ from pathlib import Path
 
 import numpy as np
 
-from medsight.data.manifest import read_manifest
-from medsight.data.patient_split import patient_split
 from medsight.errors import InputError
-from medsight.io.nifti import read_nifti, write_volume_nifti
-from medsight.io.read_image import read_image
-from medsight.synth.chest_ct import write_chest_ct_dataset
+from medsight.imaging.data.manifest import read_manifest
+from medsight.imaging.data.patient_split import patient_split
+from medsight.imaging.io.nifti import read_nifti, write_volume_nifti
+from medsight.imaging.io.read_image import read_image
+from medsight.imaging.synth.chest_ct import write_chest_ct_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".bench" / "segment"

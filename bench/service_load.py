@@ -31,7 +31,7 @@ for 3D). Without them the models are untrained, with the demo's architectures an
 40x64x104 lung crop at (5.0, 2.937, 2.937) mm that `medsight demo` plans for its default
 cohort (``runs/demo/plan.json``). Latency does not depend on weight values, so untrained
 models time the same work. The 3D upload is one synthetic chest CT of the demo's small size
-(48 slices of 128x128, `medsight.synth.chest_ct`); the 2D upload is one of its slices as an
+(48 slices of 128x128, `medsight.imaging.synth.chest_ct`); the 2D upload is one of its slices as an
 8-bit 128x128 PNG.
 
 Clients and service share the machine: on 2 cores the client's own CPU use is part of what
@@ -74,15 +74,15 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from medsight.io.ct_writer import write_ct_series
-from medsight.models.checkpoint import ModelContract, library_versions, save_checkpoint
-from medsight.models.registry import create_model
-from medsight.preprocess.contract import PreprocessContract
-from medsight.serve.database import Database, make_engine
-from medsight.serve.model_registry import ModelRegistry
-from medsight.serve.schema import Job
-from medsight.serve.users import HOST_CLI, add_user
-from medsight.synth.chest_ct import case_volume, plan_cohort
+from medsight.imaging.io.ct_writer import write_ct_series
+from medsight.imaging.models.checkpoint import ModelContract, library_versions, save_checkpoint
+from medsight.imaging.models.registry import create_model
+from medsight.imaging.preprocess.contract import PreprocessContract
+from medsight.imaging.synth.chest_ct import case_volume, plan_cohort
+from medsight.releases.model_registry import ModelRegistry
+from medsight.serve.auth.users import HOST_CLI, add_user
+from medsight.serve.store.database import Database, make_engine
+from medsight.serve.store.schema import Job
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / ".bench" / "service_load"

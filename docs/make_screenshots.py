@@ -39,9 +39,9 @@ import httpx
 import nibabel as nib
 import numpy as np
 
-from medsight.serve.database import Database
-from medsight.serve.model_registry import ModelRegistry
-from medsight.serve.users import HOST_CLI, add_user
+from medsight.releases.model_registry import ModelRegistry
+from medsight.serve.auth.users import HOST_CLI, add_user
+from medsight.serve.store.database import Database
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

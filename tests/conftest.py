@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from medsight.synth.chest_ct import write_chest_ct_dataset
+from medsight.imaging.synth.chest_ct import write_chest_ct_dataset
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +30,9 @@ def write_toy_segmentation(out: Path, n: int = 15, seed: int = 0, dicom: bool = 
 
     import numpy as np
 
-    from medsight.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_series
-    from medsight.io.nifti import write_nifti
-    from medsight.io.volume import Volume
+    from medsight.imaging.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_series
+    from medsight.imaging.io.nifti import write_nifti
+    from medsight.imaging.io.volume import Volume
 
     rng = np.random.default_rng(seed)
     (out / "images").mkdir(parents=True, exist_ok=True)

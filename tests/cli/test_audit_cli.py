@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from medsight.cli.audit import app, parse_since
 from medsight.errors import InputError
-from medsight.serve.audit import AuditEvent, append
-from medsight.serve.database import SCHEMA_VERSION, Database
-from medsight.serve.schema import AuditRecord, SchemaVersion
+from medsight.serve.store.audit import AuditEvent, append
+from medsight.serve.store.database import SCHEMA_VERSION, Database
+from medsight.serve.store.schema import AuditRecord, SchemaVersion
 
 runner = CliRunner()
 

@@ -14,9 +14,9 @@ from typer.testing import CliRunner, Result
 
 from medsight.cli import purge as purge_cli
 from medsight.errors import InputError
-from medsight.serve import retention
-from medsight.serve.database import Database
-from medsight.serve.schema import AuditRecord, Job, User, utcnow
+from medsight.serve.store import retention
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import AuditRecord, Job, User, utcnow
 
 app = typer.Typer()
 app.command("purge")(purge_cli.purge)

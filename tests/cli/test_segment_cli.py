@@ -14,8 +14,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from medsight.io.dicom_seg_read import read_dicom_seg
-from medsight.io.read_image import read_image
+from medsight.imaging.io.dicom_seg_read import read_dicom_seg
+from medsight.imaging.io.read_image import read_image
 
 
 def medsight(*args: str) -> subprocess.CompletedProcess[str]:

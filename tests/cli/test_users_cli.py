@@ -11,16 +11,16 @@ from typer.testing import CliRunner, Result
 
 from medsight.cli.users import app
 from medsight.errors import InputError
-from medsight.serve import routes_auth
-from medsight.serve.api_errors import ApiError
-from medsight.serve.audit import verify_chain
-from medsight.serve.database import Database
-from medsight.serve.model_registry import ModelRegistry
-from medsight.serve.rate_limit import RateLimiter
-from medsight.serve.schema import ApiToken, AuditRecord
+from medsight.releases.model_registry import ModelRegistry
+from medsight.serve.api.errors import ApiError
+from medsight.serve.api.rate_limit import RateLimiter
+from medsight.serve.api.routes import auth as routes_auth
+from medsight.serve.api.state import ServiceState
+from medsight.serve.auth.users import authenticate_password
 from medsight.serve.settings import ServiceSettings
-from medsight.serve.state import ServiceState
-from medsight.serve.users import authenticate_password
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import ApiToken, AuditRecord
 
 PASSWORD = "a viewer password"
 

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from medsight.evaluate.calibration import (
+from medsight.evaluate.classification.calibration import (
     TemperatureScaler,
     calibration_report,
     expected_calibration_error,
     reliability_bins,
 )
-from medsight.evaluate.reliability_figure import reliability_figure
+from medsight.evaluate.report.reliability_figure import reliability_figure
 
 TRUE_TEMPERATURE = 2.5
 

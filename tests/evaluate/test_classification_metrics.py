@@ -11,7 +11,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from medsight.evaluate.classification_metrics import classification_metrics
+from medsight.evaluate.classification.classification_metrics import classification_metrics
 
 NAMES = ["normal", "benign", "malignant"]
 

@@ -13,7 +13,7 @@ from sklearn.metrics import (
 )
 from sklearn.preprocessing import label_binarize
 
-from medsight.evaluate.clinical_metrics import clinical_metrics, metric_samples
+from medsight.evaluate.classification.clinical_metrics import clinical_metrics, metric_samples
 
 NAMES = ["normal", "benign", "malignant"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from medsight.evaluate.conformal import ConformalClassifier, nonconformity_scores
+from medsight.evaluate.classification.conformal import ConformalClassifier, nonconformity_scores
 
 
 def dirichlet_model(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

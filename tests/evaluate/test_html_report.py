@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from medsight.evaluate.classification_metrics import classification_metrics
-from medsight.evaluate.figures import confusion_figure, roc_figure, training_curves_figure
-from medsight.evaluate.html_report import write_report
-from medsight.explain.overlay import overlay_png
+from medsight.evaluate.classification.classification_metrics import classification_metrics
+from medsight.evaluate.report.figures import confusion_figure, roc_figure, training_curves_figure
+from medsight.evaluate.report.html_report import write_report
+from medsight.imaging.explain.overlay import overlay_png
 
 NAMES = ["normal", "benign", "malignant"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

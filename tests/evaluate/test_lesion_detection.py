@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from medsight.evaluate.lesion_detection import components, detect_lesions
+from medsight.evaluate.segmentation.lesion_detection import components, detect_lesions
 
 SHAPE = (32, 64, 64)
 SPACING = (2.0, 0.7, 0.7)  # (z, y, x) mm

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from medsight.evaluate.operating_point import OperatingPoint, positive_score
+from medsight.evaluate.classification.operating_point import OperatingPoint, positive_score
 
 NAMES = ["normal", "benign", "malignant"]
 

@@ -7,7 +7,7 @@ import torch
 from monai.metrics import DiceMetric, HausdorffDistanceMetric, compute_surface_dice
 from scipy import ndimage
 
-from medsight.evaluate.segmentation_metrics import METRIC_NAMES, case_metrics
+from medsight.evaluate.segmentation.segmentation_metrics import METRIC_NAMES, case_metrics
 
 LABELS = {1: "liver", 2: "tumour"}
 SPACING = (3.0, 1.0, 0.5)  # (z, y, x) mm, deliberately anisotropic

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medsight.evaluate.segmentation_report import (
+from medsight.evaluate.report.segmentation_report import (
     cases_to_illustrate,
     format_estimate,
     render_segmentation_report,
     segmentation_section,
 )
-from medsight.evaluate.segmentation_summary import case_record, summarise_segmentation
+from medsight.evaluate.segmentation.segmentation_summary import case_record, summarise_segmentation
 
 LABELS = {1: "lung", 2: "nodule"}
 HOSTILE = "<script>alert(1)</script>"

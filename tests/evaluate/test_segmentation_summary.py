@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from medsight.evaluate.bootstrap import patient_resample_weights
-from medsight.evaluate.segmentation_metrics import METRIC_NAMES
-from medsight.evaluate.segmentation_summary import (
+from medsight.evaluate.segmentation.segmentation_metrics import METRIC_NAMES
+from medsight.evaluate.segmentation.segmentation_summary import (
     _weighted_medians,
     case_record,
     summarise_segmentation,

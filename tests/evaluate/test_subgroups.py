@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from medsight.evaluate.subgroups import age_band_names, age_bands, subgroup_metrics
+from medsight.evaluate.classification.subgroups import age_band_names, age_bands, subgroup_metrics
 
 NAMES = ["normal", "benign", "malignant"]
 

@@ -19,16 +19,16 @@ import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from medsight.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_series
-from medsight.io.volume import Volume
-from medsight.models.checkpoint import ModelContract, save_checkpoint
-from medsight.models.registry import create_model
-from medsight.preprocess.contract import PreprocessContract
-from medsight.serve.app import create_app
-from medsight.serve.database import Database
-from medsight.serve.model_registry import ModelRegistry
+from medsight.imaging.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_series
+from medsight.imaging.io.volume import Volume
+from medsight.imaging.models.checkpoint import ModelContract, save_checkpoint
+from medsight.imaging.models.registry import create_model
+from medsight.imaging.preprocess.contract import PreprocessContract
+from medsight.releases.model_registry import ModelRegistry
+from medsight.serve.api.app import create_app
+from medsight.serve.auth.users import HOST_CLI, add_user
 from medsight.serve.settings import ServiceSettings
-from medsight.serve.users import HOST_CLI, add_user
+from medsight.serve.store.database import Database
 
 #: planted in every synthetic upload; must never appear in a log line or a response
 CANARY_NAME = "Canarypatient^Zebediah"

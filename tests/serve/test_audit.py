@@ -15,7 +15,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from medsight.cli.audit import reading
-from medsight.serve.audit import (
+from medsight.serve.store.audit import (
     AuditEvent,
     ChainCheck,
     append,
@@ -24,8 +24,8 @@ from medsight.serve.audit import (
     record_hash,
     verify_chain,
 )
-from medsight.serve.database import Database
-from medsight.serve.schema import AuditHead, AuditRecord
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import AuditHead, AuditRecord
 
 
 def event(i: int, actor: str = "ada") -> AuditEvent:
@@ -151,8 +151,8 @@ def test_two_appends_in_one_transaction_while_another_waits(db: Database) -> Non
 
 APPENDER = """
 import sys
-from medsight.serve.audit import AuditEvent, append
-from medsight.serve.database import Database
+from medsight.serve.store.audit import AuditEvent, append
+from medsight.serve.store.database import Database
 
 url, actor, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 db = Database(url)

@@ -14,18 +14,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
-from medsight.serve import auth, routes_auth
-from medsight.serve.api_errors import ApiError
-from medsight.serve.audit import verify_chain
-from medsight.serve.auth import AdminUser, AnyUser, Clinical
-from medsight.serve.database import Database
-from medsight.serve.model_registry import ModelRegistry
-from medsight.serve.rate_limit import RateLimiter
-from medsight.serve.schema import ApiToken, AuditRecord, utcnow
+from medsight.releases.model_registry import ModelRegistry
+from medsight.serve.api.errors import ApiError
+from medsight.serve.api.rate_limit import RateLimiter
+from medsight.serve.api.routes import auth as routes_auth
+from medsight.serve.api.state import ServiceState
+from medsight.serve.auth import dependencies as auth
+from medsight.serve.auth.dependencies import AdminUser, AnyUser, Clinical
+from medsight.serve.auth.tokens import TokenParts, new_token, split_token
+from medsight.serve.auth.users import HOST_CLI, VERIFIED_TOKENS, add_user
 from medsight.serve.settings import ServiceSettings
-from medsight.serve.state import ServiceState
-from medsight.serve.tokens import TokenParts, new_token, split_token
-from medsight.serve.users import HOST_CLI, VERIFIED_TOKENS, add_user
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import ApiToken, AuditRecord, utcnow
 
 PASSWORD = "clinician password 1"
 

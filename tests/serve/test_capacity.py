@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from medsight.serve.api_errors import ApiError
-from medsight.serve.sync_slots import SyncSlots
+from medsight.serve.api.errors import ApiError
+from medsight.serve.api.sync_slots import SyncSlots
 
 
 def test_slots_run_wait_then_refuse() -> None:
@@ -44,7 +44,7 @@ def test_unknown_error_code_is_a_bug() -> None:
 
 
 def test_rate_limiter_forgets_refilled_buckets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from medsight.serve import rate_limit
+    from medsight.serve.api import rate_limit
 
     clock = [1000.0]
     monkeypatch.setattr(rate_limit, "MAX_KEYS", 10)

@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from medsight.errors import InputError
-from medsight.serve.database import GENESIS_HASH, SCHEMA_VERSION, Database, migrate
-from medsight.serve.schema import AuditHead, Base, Job, SchemaVersion, User
+from medsight.serve.store.database import GENESIS_HASH, SCHEMA_VERSION, Database, migrate
+from medsight.serve.store.schema import AuditHead, Base, Job, SchemaVersion, User
 
 
 def _add_user(db: Database, name: str = "ada") -> None:

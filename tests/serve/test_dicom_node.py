@@ -20,8 +20,8 @@ from service_kit import CANARY_ID, CANARY_NAME, ct_series_bytes, running_service
 from service_process import free_port
 from sqlalchemy import select
 
-from medsight.serve.audit import verify_chain
-from medsight.serve.schema import AuditRecord, Delivery, DicomSeries, Job
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.schema import AuditRecord, Delivery, DicomSeries, Job
 
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"

@@ -38,10 +38,10 @@ from service_process import ServiceProcess, free_port, serve_args
 from sqlalchemy import select
 from test_dicom_node import SEG_CLASS, FakePacs, node_config, wait_until
 
-from medsight.serve.audit import verify_chain
-from medsight.serve.database import Database
-from medsight.serve.model_registry import ModelRegistry
-from medsight.serve.schema import AuditRecord, DicomSeries, Job, User
+from medsight.releases.model_registry import ModelRegistry
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import AuditRecord, DicomSeries, Job, User
 
 DICOM_JSON = "application/dicom+json"
 BOUNDARY = "medsight-test-7f3a9c"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from medsight.errors import InputError
-from medsight.models.checkpoint import ModelContract, save_checkpoint
-from medsight.models.registry import create_model
-from medsight.preprocess.contract import PreprocessContract
-from medsight.serve import model_registry
-from medsight.serve.model_registry import ModelRegistry
+from medsight.imaging.models.checkpoint import ModelContract, save_checkpoint
+from medsight.imaging.models.registry import create_model
+from medsight.imaging.preprocess.contract import PreprocessContract
+from medsight.releases import model_registry
+from medsight.releases.model_registry import ModelRegistry
 
 
 @pytest.fixture

@@ -41,9 +41,9 @@ from service_kit import (
 from service_process import ServiceProcess, serve_args
 from sqlalchemy import select
 
-from medsight.serve.audit import record_dict
-from medsight.serve.database import Database
-from medsight.serve.schema import AuditRecord
+from medsight.serve.store.audit import record_dict
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import AuditRecord
 
 MIB = 2**20
 CANARIES = (

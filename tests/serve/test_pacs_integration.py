@@ -34,13 +34,13 @@ from service_kit import CANARY_ID, CANARY_NAME, Service, ct_series_bytes, runnin
 from service_process import free_port
 from sqlalchemy import select
 
-from medsight.io.dicom_seg_read import read_dicom_seg
-from medsight.io.dicom_sr_read import read_classification_sr
-from medsight.io.read_image import read_image
-from medsight.serve.audit import verify_chain
-from medsight.serve.dicom_config import Peer
-from medsight.serve.dicom_sender import SendError, c_store
-from medsight.serve.schema import AuditRecord, Delivery, DicomSeries, Job
+from medsight.imaging.io.dicom_seg_read import read_dicom_seg
+from medsight.imaging.io.dicom_sr_read import read_classification_sr
+from medsight.imaging.io.read_image import read_image
+from medsight.serve.dicom.config import Peer
+from medsight.serve.dicom.sender import SendError, c_store
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.schema import AuditRecord, Delivery, DicomSeries, Job
 
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"

@@ -22,8 +22,8 @@ from orthanc_server import HOST, Orthanc, OrthancError, running_orthanc
 from pynetdicom import AE, evt
 from pynetdicom.sop_class import CTImageStorage, Verification  # type: ignore[attr-defined]
 
-from medsight.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_series
-from medsight.io.volume import Volume
+from medsight.imaging.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_series
+from medsight.imaging.io.volume import Volume
 
 SLICES = 5
 SCP_AET = "TESTSCP"

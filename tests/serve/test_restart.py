@@ -24,12 +24,12 @@ from service_kit import Tokens, ct_series_bytes, identity, make_users, register_
 from service_process import ServiceProcess, serve_args
 from sqlalchemy import func, select
 
-from medsight.io.ct_writer import write_ct_series
-from medsight.io.volume import Volume
-from medsight.serve.audit import verify_chain
-from medsight.serve.database import Database
-from medsight.serve.schema import AuditRecord, Job
-from medsight.serve.worker import result_dir
+from medsight.imaging.io.ct_writer import write_ct_series
+from medsight.imaging.io.volume import Volume
+from medsight.serve.jobs.worker import result_dir
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import AuditRecord, Job
 
 pytestmark = pytest.mark.slow  # two service starts per backend, and a job run twice
 

@@ -1,4 +1,4 @@
-"""Retention (`medsight.serve.retention.purge`): old data goes, answers and the audit trail stay.
+"""Retention (`serve.store.retention.purge`): old data goes, answers and the audit trail stay.
 
 The main test runs real jobs through the service on SQLite and PostgreSQL, ages some of them
 in the database, and checks what a purge (dry, real, repeated) leaves on disk, in the rows
@@ -19,13 +19,14 @@ from service_kit import Service, ct_series_bytes, png_bytes, running_service, up
 from sqlalchemy import func, select, update
 
 from medsight.errors import InputError
-from medsight.serve import retention
-from medsight.serve.api_errors import ApiError
-from medsight.serve.audit import verify_chain
-from medsight.serve.database import Database
-from medsight.serve.reidentification import record_key, seal
-from medsight.serve.retention import PurgeReport, purge, tombstone
-from medsight.serve.schema import (
+from medsight.serve.api.errors import ApiError
+from medsight.serve.jobs.worker import input_path, result_dir
+from medsight.serve.store import retention
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.database import Database
+from medsight.serve.store.reidentification import record_key, seal
+from medsight.serve.store.retention import PurgeReport, purge, tombstone
+from medsight.serve.store.schema import (
     ApiToken,
     AuditRecord,
     Delivery,
@@ -35,7 +36,6 @@ from medsight.serve.schema import (
     User,
     utcnow,
 )
-from medsight.serve.worker import input_path, result_dir
 
 PERIOD = dt.timedelta(days=30)
 OLD = dt.timedelta(days=40)

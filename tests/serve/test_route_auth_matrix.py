@@ -23,10 +23,10 @@ from fastapi import FastAPI
 from service_kit import Service, running_service
 from sqlalchemy import func, select
 
-from medsight.serve.database import Database
-from medsight.serve.schema import ROLES, ApiToken, AuditRecord, User, utcnow
-from medsight.serve.tokens import TokenParts, new_token, split_token
-from medsight.serve.users import HOST_CLI, add_user
+from medsight.serve.auth.tokens import TokenParts, new_token, split_token
+from medsight.serve.auth.users import HOST_CLI, add_user
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import ROLES, ApiToken, AuditRecord, User, utcnow
 
 PUBLIC = "public"
 ANY_ROLE = frozenset(ROLES)

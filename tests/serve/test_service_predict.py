@@ -25,8 +25,8 @@ from service_kit import (
 )
 from sqlalchemy import select, text
 
-from medsight.serve.audit import verify_chain
-from medsight.serve.schema import AuditRecord, Job
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.schema import AuditRecord, Job
 
 
 def _actions(db, target: str) -> list[tuple[str, str]]:

@@ -1,7 +1,7 @@
 import pytest
 
 from medsight.errors import InputError
-from medsight.serve.tokens import (
+from medsight.serve.auth.tokens import (
     MIN_PASSWORD_LENGTH,
     TokenParts,
     hash_password,

@@ -23,8 +23,8 @@ from service_kit import make_users
 from service_process import ServiceProcess
 
 from medsight.errors import InputError
-from medsight.serve.database import Database
 from medsight.serve.launch import check_transport
+from medsight.serve.store.database import Database
 
 PASSWORD = "correct horse battery"  # service_kit.make_users's default
 

@@ -6,12 +6,9 @@ import pytest
 from sqlalchemy import select, update
 
 from medsight.errors import InputError
-from medsight.serve import tokens
-from medsight.serve.audit import verify_chain
-from medsight.serve.database import Database
-from medsight.serve.login_sessions import create_session, find_session
-from medsight.serve.schema import ApiToken, AuditRecord, User, utcnow
-from medsight.serve.users import (
+from medsight.serve.auth import tokens
+from medsight.serve.auth.login_sessions import create_session, find_session
+from medsight.serve.auth.users import (
     HOST_CLI,
     VERIFIED_TOKENS,
     Actor,
@@ -25,6 +22,9 @@ from medsight.serve.users import (
     revoke_user,
     set_password,
 )
+from medsight.serve.store.audit import verify_chain
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import ApiToken, AuditRecord, User, utcnow
 
 PASSWORD = "a long enough password"
 

@@ -27,13 +27,13 @@ from service_kit import (
 )
 from sqlalchemy import select
 
-from medsight.io.nifti import read_nifti
-from medsight.io.read_image import read_image
-from medsight.serve.database import Database
-from medsight.serve.reidentification import record_key, seal
-from medsight.serve.routes_viewer import STATIC
-from medsight.serve.schema import AuditRecord, DicomSeries, Job
-from medsight.serve.worker import input_path, result_dir
+from medsight.imaging.io.nifti import read_nifti
+from medsight.imaging.io.read_image import read_image
+from medsight.serve.jobs.worker import input_path, result_dir
+from medsight.serve.store.database import Database
+from medsight.serve.store.reidentification import record_key, seal
+from medsight.serve.store.schema import AuditRecord, DicomSeries, Job
+from medsight.serve.viewer.routes import STATIC
 
 PASSWORD = "correct horse battery"  # service_kit.make_users's default
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -48,7 +48,7 @@ LABELS = {
     "Modality": "CT",
     "PatientBirthDate": "19500101",
 }
-VIEWER_DIR = Path(__file__).parents[2] / "src" / "medsight" / "serve" / "viewer"
+VIEWER_DIR = Path(__file__).parents[2] / "src" / "medsight" / "serve" / "viewer" / "static"
 
 
 def deid_key(service: Service) -> str:

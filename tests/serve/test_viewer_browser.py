@@ -30,9 +30,9 @@ import pytest
 from service_kit import Tokens, ct_series_bytes, make_users, register_models, upload
 from service_process import ServiceProcess, serve_args
 
-from medsight.serve.database import Database
-from medsight.serve.reidentification import record_key, seal
-from medsight.serve.schema import DicomSeries, Job
+from medsight.serve.store.database import Database
+from medsight.serve.store.reidentification import record_key, seal
+from medsight.serve.store.schema import DicomSeries, Job
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page

@@ -1,7 +1,7 @@
 import torch
 
-from medsight.train.classifier_fit import fit_classifier
-from medsight.train.config import TrainConfig
+from medsight.imaging.tasks.classify_config import TrainConfig
+from medsight.imaging.tasks.classify_fit import fit_classifier
 
 
 def test_fit_learns_and_is_deterministic(toy) -> None:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medsight.models.checkpoint import load_checkpoint
-from medsight.train.medmnist_run import PRESET, train_medmnist
+from medsight.imaging.models.checkpoint import load_checkpoint
+from medsight.imaging.tasks.medmnist_run import PRESET, train_medmnist
 
 
 def _archive(path: Path, colour: bool) -> Path:

@@ -3,12 +3,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from medsight.data.manifest import Case
-from medsight.data.patient_split import patient_folds
 from medsight.errors import InputError
-from medsight.synth.chest_ct import plan_cohort
-from medsight.train.classifier_fit import fit_classifier, lr_factor
-from medsight.train.config import TrainConfig
+from medsight.imaging.data.manifest import Case
+from medsight.imaging.data.patient_split import patient_folds
+from medsight.imaging.synth.chest_ct import plan_cohort
+from medsight.imaging.tasks.classify_config import TrainConfig
+from medsight.imaging.tasks.classify_fit import fit_classifier, lr_factor
 
 
 class Killed(Exception):

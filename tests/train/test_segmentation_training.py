@@ -8,10 +8,10 @@ import pytest
 from safetensors.torch import load_file
 
 from medsight.errors import InputError
-from medsight.models.segmenter import Segmenter
-from medsight.train.segmentation_data import prepare_segmentation_data
-from medsight.train.segmentation_run import config_from_plan, train_segmentation_run
-from medsight.train.segmenter_fit import dice_per_class
+from medsight.imaging.inference.segmenter import Segmenter
+from medsight.imaging.tasks.segment_data import prepare_segmentation_data
+from medsight.imaging.tasks.segment_fit import dice_per_class
+from medsight.imaging.tasks.segment_run import config_from_plan, train_segmentation_run
 
 FAST = {"iterations_per_epoch": 8, "val_cases_per_epoch": 3, "learning_rate": 1e-2}
 
@@ -91,8 +91,8 @@ def test_resume_under_other_settings_is_refused(toy_segmentation: Path, tmp_path
 
 
 def test_all_training_masks_empty_is_refused(toy_segmentation: Path, tmp_path: Path) -> None:
-    from medsight.io.nifti import write_nifti
-    from medsight.io.read_image import read_image
+    from medsight.imaging.io.nifti import write_nifti
+    from medsight.imaging.io.read_image import read_image
 
     lines = toy_segmentation.read_text().splitlines()
     root = toy_segmentation.parent

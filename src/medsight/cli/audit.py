@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session
 
 from medsight.cli.console import say
 from medsight.errors import InputError
-from medsight.io.atomic import atomic_path
-from medsight.serve.audit import export_records, verify_chain
-from medsight.serve.database import SCHEMA_VERSION, existing_schema_version, make_engine
+from medsight.runs.atomic import atomic_path
 from medsight.serve.settings import ServiceSettings
+from medsight.serve.store.audit import export_records, verify_chain
+from medsight.serve.store.database import SCHEMA_VERSION, existing_schema_version, make_engine
 
 app = typer.Typer(
     help="Verify and export the service's tamper-evident audit trail.", no_args_is_help=True

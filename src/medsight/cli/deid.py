@@ -12,15 +12,15 @@ from rich.table import Table
 
 from medsight.cli.console import STATE, console, progress_bar, say
 from medsight.errors import InputError
-from medsight.io.deid import (
+from medsight.imaging.io.deid import (
     DATES_MODES,
     DatesMode,
     DeidPolicy,
     default_quarantine_dir,
     deidentify_tree,
 )
-from medsight.io.deid.policy import MIN_KEY_CHARS
-from medsight.io.deid.tree import SUMMARY_NAME
+from medsight.imaging.io.deid.policy import MIN_KEY_CHARS
+from medsight.imaging.io.deid.tree import SUMMARY_NAME
 
 KEY_ENV = "MEDSIGHT_DEID_KEY"
 

@@ -19,12 +19,15 @@ from rich.table import Table
 
 from medsight.cli.console import STATE, console, progress_bar, say
 from medsight.cli.evaluate import DATASET_FILE, print_headline
-from medsight.cli.evaluate_segment import evaluate_segment_run, print_segment_headline
 from medsight.cli.train import config_from_plan, fit_with_progress, prepare_with_progress
-from medsight.cli.train_segment import fit_segment_with_progress, prepare_segment_with_progress
-from medsight.explain.run_report import ReportSettings, report_run
-from medsight.io.atomic import write_text_atomic
-from medsight.synth.chest_ct import CLASSES, write_chest_ct_dataset
+from medsight.imaging.synth.chest_ct import CLASSES, write_chest_ct_dataset
+from medsight.imaging.tasks.classify_evaluate import ReportSettings, report_run
+from medsight.imaging.tasks.segment_evaluate import evaluate_segment_run, print_segment_headline
+from medsight.imaging.tasks.segment_train import (
+    fit_segment_with_progress,
+    prepare_segment_with_progress,
+)
+from medsight.runs.atomic import write_text_atomic
 
 
 def _ensure_data(data_dir: Path, cases: int, seed: int) -> tuple[Path, bool]:

@@ -9,15 +9,15 @@ import numpy as np
 import typer
 
 from medsight.cli.console import format_estimate, say
-from medsight.cli.evaluate_segment import evaluate_segment_run, print_segment_headline
 from medsight.cli.train import prepare_with_progress
-from medsight.data.manifest import read_manifest
-from medsight.data.volume_cache import CachedVolumes
-from medsight.data.volume_loading import load_cases
 from medsight.errors import InputError
-from medsight.explain.run_report import ReportSettings, report_run
-from medsight.models.ensemble import read_run_contract
-from medsight.train.classification_data import ClassificationData
+from medsight.imaging.data.manifest import read_manifest
+from medsight.imaging.data.volume_cache import CachedVolumes
+from medsight.imaging.data.volume_loading import load_cases
+from medsight.imaging.models.ensemble import read_run_contract
+from medsight.imaging.tasks.classify_data import ClassificationData
+from medsight.imaging.tasks.classify_evaluate import ReportSettings, report_run
+from medsight.imaging.tasks.segment_evaluate import evaluate_segment_run, print_segment_headline
 
 DATASET_FILE = "dataset.json"
 

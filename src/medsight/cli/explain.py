@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from medsight.cli.console import say
-from medsight.explain.explain_run import explain_input
+from medsight.imaging.explain.explain_run import explain_input
 
 
 def explain(

@@ -8,7 +8,7 @@ import typer
 
 from medsight.cli.console import say
 from medsight.errors import InputError
-from medsight.models.onnx_run import export_run
+from medsight.imaging.inference.onnx_run import export_run
 
 
 def export(

@@ -1,6 +1,6 @@
 """`medsight inspect PATH [--json]`: what was read, so a user can trust it before training.
 
-Thin wrapper over `medsight.io.input_report.describe_input`: prints kind, modality, shape,
+Thin wrapper over `medsight.imaging.io.input_report.describe_input`: prints kind, modality, shape,
 spacing, orientation, intensity range, slice/series counts, transfer syntax and warnings, or
 the same record as JSON. Unreadable input raises `InputError` (one line, exit 2 in `main`).
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from medsight.io.input_report import describe_input
+from medsight.imaging.io.input_report import describe_input
 
 
 def inspect(

@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 
 from medsight.cli.console import progress_bar, say
-from medsight.data.dataset_fingerprint import fingerprint_cases
-from medsight.data.manifest import Case, read_manifest
-from medsight.data.segmentation_manifest import read_segmentation_source
 from medsight.errors import InputError
-from medsight.preprocess.plan import Plan, make_plan, write_plan
-from medsight.train.segmentation_data import as_cases
+from medsight.imaging.data.dataset_fingerprint import fingerprint_cases
+from medsight.imaging.data.manifest import Case, read_manifest
+from medsight.imaging.data.segmentation_manifest import read_segmentation_source
+from medsight.imaging.preprocess.plan import Plan, make_plan, write_plan
+from medsight.imaging.tasks.segment_data import as_cases
 
 
 def build_plan_for_cases(cases: list[Case], task: str, sample: int, seed: int) -> Plan:

@@ -1,6 +1,6 @@
 """`medsight predict RUN INPUT...`: class probabilities (and conformal sets) for new inputs.
 
-(Segmentation runs are handled by `medsight.cli.predict_segment`: masks, DICOM SEG,
+(Segmentation runs are handled by `medsight.imaging.tasks.segment_predict`: masks, DICOM SEG,
 structure volumes and overlays written under ``--out``.)
 
 INPUT may be image files, DICOM series folders, or a manifest CSV (its ``path`` or
@@ -22,15 +22,15 @@ import typer
 from rich.table import Table
 
 from medsight.cli.console import console, progress_bar
-from medsight.cli.predict_segment import predict_segment
-from medsight.data.manifest import read_manifest
-from medsight.data.segmentation_manifest import read_segmentation_csv
-from medsight.data.volume_loading import preprocess_image
 from medsight.errors import InputError
-from medsight.explain.conformal_sets import conformal_sets
-from medsight.explain.explain_run import HEATMAP_FILE, explain_input
-from medsight.models.ensemble import read_run_contract
-from medsight.models.predictor import Predictor
+from medsight.imaging.data.manifest import read_manifest
+from medsight.imaging.data.segmentation_manifest import read_segmentation_csv
+from medsight.imaging.data.volume_loading import preprocess_image
+from medsight.imaging.explain.conformal_sets import conformal_sets
+from medsight.imaging.explain.explain_run import HEATMAP_FILE, explain_input
+from medsight.imaging.inference.predictor import Predictor
+from medsight.imaging.models.ensemble import read_run_contract
+from medsight.imaging.tasks.segment_predict import predict_segment
 
 CHUNK = 16
 

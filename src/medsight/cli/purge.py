@@ -2,7 +2,7 @@
 
 Run on the host (like `medsight users`), against the database and data folder of
 `medsight serve` (by default those of the same MEDSIGHT_* settings); safe while the service
-runs. What goes and what stays is `medsight.serve.retention`'s: old finished jobs' inputs
+runs. What goes and what stays is `medsight.serve.store.retention`'s: old finished jobs' inputs
 and result files (the job rows stay, their results tombstoned), old series' identified
 labels and re-identification records, ended login sessions and API tokens. The audit trail
 is never changed; the run adds one ``purge`` record. ``--dry-run`` changes nothing and
@@ -24,9 +24,9 @@ from rich.table import Table
 
 from medsight.cli.console import console
 from medsight.errors import InputError
-from medsight.serve import retention
-from medsight.serve.database import Database, existing_schema_version, make_engine
 from medsight.serve.settings import ServiceSettings
+from medsight.serve.store import retention
+from medsight.serve.store.database import Database, existing_schema_version, make_engine
 
 MAX_DAYS = 36_500
 

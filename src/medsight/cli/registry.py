@@ -11,7 +11,7 @@ from rich.table import Table
 
 from medsight.cli.console import console, say
 from medsight.errors import InputError
-from medsight.serve.model_registry import ModelRegistry
+from medsight.releases.model_registry import ModelRegistry
 
 app = typer.Typer(
     help="Register trained runs as immutable, checksummed model versions.", no_args_is_help=True

@@ -8,7 +8,7 @@ import typer
 
 from medsight.cli.console import progress_bar, say
 from medsight.errors import InputError
-from medsight.synth.chest_ct import SIZES, write_chest_ct_dataset
+from medsight.imaging.synth.chest_ct import SIZES, write_chest_ct_dataset
 
 app = typer.Typer(help="Generate synthetic demo datasets.", no_args_is_help=True)
 

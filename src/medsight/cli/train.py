@@ -10,16 +10,16 @@ import torch
 import typer
 
 from medsight.cli.console import progress_bar, say, stage_ticker
-from medsight.cli.train_segment import train_segment
 from medsight.errors import InputError
-from medsight.io.atomic import write_text_atomic
-from medsight.train.classification_data import ClassificationData, prepare_classification_data
-from medsight.train.classification_run import train_classification_run
-from medsight.train.classifier_fit import FitResult
-from medsight.train.config import TrainConfig
-from medsight.train.cross_validation import run_cross_validation
-from medsight.train.medmnist_run import train_medmnist
-from medsight.train.transfer_setup import transfer_preparation
+from medsight.imaging.tasks.classify_config import TrainConfig
+from medsight.imaging.tasks.classify_data import ClassificationData, prepare_classification_data
+from medsight.imaging.tasks.classify_fit import FitResult
+from medsight.imaging.tasks.classify_folds import run_cross_validation
+from medsight.imaging.tasks.classify_run import train_classification_run
+from medsight.imaging.tasks.medmnist_run import train_medmnist
+from medsight.imaging.tasks.segment_train import train_segment
+from medsight.imaging.tasks.transfer_setup import transfer_preparation
+from medsight.runs.atomic import write_text_atomic
 
 
 def prepare_with_progress(

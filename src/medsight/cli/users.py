@@ -14,11 +14,8 @@ from sqlalchemy.orm import Session
 
 from medsight.cli.console import console, say
 from medsight.errors import InputError
-from medsight.serve.database import Database
-from medsight.serve.schema import User
-from medsight.serve.settings import ServiceSettings
-from medsight.serve.tokens import check_password_rules
-from medsight.serve.users import (
+from medsight.serve.auth.tokens import check_password_rules
+from medsight.serve.auth.users import (
     HOST_CLI,
     add_user,
     check_name,
@@ -29,6 +26,9 @@ from medsight.serve.users import (
     revoke_user,
     set_password,
 )
+from medsight.serve.settings import ServiceSettings
+from medsight.serve.store.database import Database
+from medsight.serve.store.schema import User
 
 app = typer.Typer(
     help="Add users, issue and revoke their API tokens, set viewer passwords.",

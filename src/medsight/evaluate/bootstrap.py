@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import UndefinedMetricWarning
 
-from medsight.evaluate.case_arrays import checked_cases, patient_codes
-from medsight.evaluate.clinical_metrics import (
+from medsight.evaluate.classification.clinical_metrics import (
     clinical_metrics,
     metric_samples,
     nest_metrics,
 )
+from medsight.evaluate.segmentation.case_arrays import checked_cases, patient_codes
 
 # Bound on resamples x cases held in memory at once (8 bytes each, a few arrays of it).
 CELLS_PER_BLOCK = 2_000_000

@@ -16,8 +16,8 @@ from pathlib import Path
 import uvicorn
 
 from medsight.errors import InputError
-from medsight.serve.app import SwallowErrors, create_app
-from medsight.serve.dicom_config import load_node_config
+from medsight.serve.api.app import SwallowErrors, create_app
+from medsight.serve.dicom.config import load_node_config
 from medsight.serve.settings import ServiceSettings
 
 log = logging.getLogger("medsight.serve")

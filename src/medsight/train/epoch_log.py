@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from medsight.io.atomic import write_text_atomic
+from medsight.runs.atomic import write_text_atomic
 
 
 class EpochLog:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from lightning.fabric import Fabric
 
-from medsight.train.config import TrainConfig
-from medsight.train.segment_config import SegmentTrainConfig
+from medsight.imaging.tasks.classify_config import TrainConfig
+from medsight.imaging.tasks.segment_config import SegmentTrainConfig
 
 
 def start_fabric(config: TrainConfig | SegmentTrainConfig) -> tuple[Fabric, torch.memory_format]:

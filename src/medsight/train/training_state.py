@@ -19,8 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from medsight.errors import InputError
-from medsight.io.atomic import atomic_path, write_text_atomic
-from medsight.models.checkpoint import unshared
+from medsight.imaging.models.checkpoint import unshared
+from medsight.runs.atomic import atomic_path, write_text_atomic
 
 
 @dataclass

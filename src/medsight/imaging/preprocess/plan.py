@@ -1,0 +1,243 @@
+"""From a dataset fingerprint to a plan: the preprocessing and training choices a run makes.
+
+The rules follow nnU-Net's (median spacing, anisotropy handling, patch from median shape,
+depth from patch size) with two additions for whole-volume classification on a CPU: the crop
+is sized from the measured lung extent, and a voxel budget coarsens the in-plane spacing
+when the crop would be too large to train in minutes. Every choice is written with the
+reason in ``notes``; a person can edit ``plan.json`` and training uses what it says.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+import medsight
+from medsight.errors import InputError
+from medsight.imaging.preprocess.contract import PreprocessContract
+from medsight.imaging.preprocess.fingerprint import DatasetFingerprint
+from medsight.imaging.preprocess.intensity import WINDOW_PRESETS_HU
+from medsight.runs.atomic import write_text_atomic
+
+#: voxels per classification input that train in minutes on two CPU cores
+CLASSIFY_VOXEL_BUDGET = 320_000
+#: voxels per segmentation patch on CPU (nnU-Net's GPU default is ~128^3): small patches
+#: mean many steps per minute, which on two cores matters more than context
+SEGMENT_PATCH_BUDGET = 32 * 64 * 64
+SEGMENT_BASE_FILTERS = 16
+ANISOTROPY_RATIO = 3.0
+CNN_WIDTHS = (16, 32, 64, 128, 256)
+
+
+class Plan(BaseModel):
+    """What `medsight train`/`demo` will do with a dataset; saved as ``plan.json``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    task: Literal["classify", "segment"]
+    created_by: str
+    preprocess: PreprocessContract
+    model_name: str
+    network_depth: int
+    batch_size: int
+    patch_size: tuple[int, int, int] | None = None
+    #: further network arguments (segmentation: depth and base filters)
+    model_kwargs: dict[str, int] = {}
+    notes: list[str]
+    fingerprint: DatasetFingerprint
+
+
+def _round_up(n: float, multiple: int) -> int:
+    return max(multiple, int(math.ceil(n / multiple)) * multiple)
+
+
+def _available_memory_bytes() -> int:
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024**3
+
+
+def cnn_training_bytes_per_sample(shape: tuple[int, int, int], depth: int) -> int:
+    """Rough activation memory of one `lungct-cnn` training sample (fp32, kept for backward)."""
+    voxels = math.prod(shape)
+    total = 0
+    for level in range(depth):
+        # conv, norm and ReLU outputs at this level, then the pooled map
+        total += CNN_WIDTHS[level] * voxels * 3
+        voxels = max(1, voxels // 8)
+        total += CNN_WIDTHS[level] * voxels
+    return total * 4 * 2  # values and their gradients
+
+
+def _target_spacing(fp: DatasetFingerprint, notes: list[str]) -> tuple[float, float, float]:
+    spacing = list(fp.spacing_mm.median)
+    if max(spacing) / min(spacing) > ANISOTROPY_RATIO:
+        axis = spacing.index(max(spacing))
+        spacing[axis] = fp.spacing_mm.p10[axis]
+        notes.append(f"anisotropic spacing: axis {axis} uses the 10th percentile, as nnU-Net does")
+    notes.append(f"target spacing = median spacing {tuple(round(s, 3) for s in spacing)} mm")
+    return round(spacing[0], 3), round(spacing[1], 3), round(spacing[2], 3)
+
+
+def _intensity(fp: DatasetFingerprint, task: str, notes: list[str]) -> dict[str, object]:
+    if fp.modality == "CT" and task == "classify" and fp.lung_extent_mm is not None:
+        notes.append("CT with lung fields: lung window (-1000, 400) HU scaled to [0, 1]")
+        return {"normalisation": "window", "window_hu": WINDOW_PRESETS_HU["lung"]}
+    low, high = fp.foreground_percentiles_hu["p0.5"], fp.foreground_percentiles_hu["p99.5"]
+    notes.append(
+        "clip to the 0.5-99.5th percentile of foreground intensities, then z-score with the "
+        "foreground mean/std (nnU-Net's CT scheme)"
+    )
+    return {
+        "normalisation": "zscore",
+        "window_hu": (low, high),
+        "mean": fp.foreground_mean,
+        "std": max(fp.foreground_std, 1e-3),
+    }
+
+
+def _classify_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
+    spacing = _target_spacing(fp, notes)
+    lungs = fp.lung_extent_mm
+    extent = lungs.max if lungs is not None else fp.extent_mm.median
+    crop_to: Literal["lungs", "body"] = "lungs" if lungs is not None else "body"
+    notes.append(
+        f"crop to the {crop_to}: largest measured extent {tuple(round(e) for e in extent)} mm + 5%"
+    )
+
+    def shape_at(sp: tuple[float, float, float]) -> tuple[int, int, int]:
+        z, y, x = (_round_up(e * 1.05 / s, 8) for e, s in zip(extent, sp, strict=True))
+        return z, y, x
+
+    shape = shape_at(spacing)
+    if math.prod(shape) > CLASSIFY_VOXEL_BUDGET:
+        factor = (math.prod(shape) / CLASSIFY_VOXEL_BUDGET) ** 0.5
+        spacing = (spacing[0], spacing[1] * factor, spacing[2] * factor)
+        shape = shape_at(spacing)
+        notes.append(
+            f"crop over the {CLASSIFY_VOXEL_BUDGET} voxel budget: in-plane spacing coarsened by "
+            f"{factor:.2f}x"
+        )
+    depth = max(1, min(len(CNN_WIDTHS), int(math.log2(min(shape)))))
+    per_sample = cnn_training_bytes_per_sample(shape, depth)
+    fits = max(1, _available_memory_bytes() // 4 // per_sample)
+    # few cases: small batches give more updates per epoch
+    cap = max(2, min(16, fp.n_cases // 75))
+    batch = int(min(fits, cap))
+    notes.append(f"input {shape} voxels, depth {depth}, batch {batch} (memory allows {fits})")
+    return {
+        "preprocess": PreprocessContract(
+            spacing_mm=spacing,
+            shape=shape,
+            crop_to=crop_to,
+            mask_outside_lungs=lungs is not None,
+            modality=fp.modality,
+            **_intensity(fp, "classify", notes),  # type: ignore[arg-type]
+        ),
+        "model_name": "lungct-cnn",
+        "network_depth": depth,
+        "batch_size": batch,
+    }
+
+
+def _segment_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
+    spacing = _target_spacing(fp, notes)
+    median_shape = [e / s for e, s in zip(fp.extent_mm.median, spacing, strict=True)]
+    flat = median_shape[0] < 1.5  # one slice: 2D images
+    patch = [1.0, *median_shape[1:]] if flat else [float(n) for n in median_shape]
+    while math.prod(patch) > SEGMENT_PATCH_BUDGET:
+        # shrink the longest side (mm); a 2D image keeps its single slice
+        axis = max(range(1 if flat else 0, 3), key=lambda a: patch[a] * spacing[a])
+        patch[axis] *= 0.9
+    # levels until the smallest in-plane side is about 4-8 voxels at the bottom (nnU-Net)
+    depth = max(2, min(5, int(math.log2(max(8.0, min(patch[1:])) / 4)) + 1))
+    if flat:
+        # one-slice images: nnU-Net's architecture with 1x3x3 kernels, the slice axis unpooled
+        model, z_levels = "dynunet", 0
+    else:
+        # MONAI UNet pools every axis together: the slice axis bounds the depth
+        model = "unet"
+        depth = max(2, min(depth, int(math.log2(max(4.0, patch[0]) / 4)) + 1))
+        z_levels = depth - 1
+    steps = (2**z_levels, 2 ** (depth - 1), 2 ** (depth - 1))
+    size = tuple(
+        max(step, int(round(min(p, m) / step)) * step) if p > 1 else 1
+        for p, m, step in zip(patch, median_shape, steps, strict=True)
+    )
+    kind = "2D (one-slice images)" if flat else "3D"
+    notes.append(
+        f"{kind} patch {size} from the median image size, within {SEGMENT_PATCH_BUDGET} voxels"
+    )
+    why = (
+        "1x3x3 kernels, the slice axis never pooled"
+        if flat
+        else "on two CPU cores MONAI's UNet (strided residual units) trained ~3x more patches "
+        "per minute than nnU-Net's architecture (DynUNet) and reached a higher nodule Dice in "
+        "the same budget"
+    )
+    notes.append(
+        f"{model}: {depth} levels, {SEGMENT_BASE_FILTERS} filters at full resolution, "
+        f"batch 2; {why}"
+    )
+    kwargs = {"depth": depth, "base_filters": SEGMENT_BASE_FILTERS}
+    if model == "dynunet":
+        kwargs["z_levels"] = z_levels
+    return {
+        "preprocess": PreprocessContract(
+            spacing_mm=spacing,
+            shape=None,
+            crop_to="body",
+            mask_outside_lungs=False,
+            modality=fp.modality,
+            **_intensity(fp, "segment", notes),  # type: ignore[arg-type]
+        ),
+        "model_name": model,
+        "network_depth": depth,
+        "model_kwargs": kwargs,
+        "batch_size": 2,
+        "patch_size": size,
+    }
+
+
+def make_plan(fingerprint: DatasetFingerprint, task: Literal["classify", "segment"]) -> Plan:
+    """Derive the plan for ``task`` from ``fingerprint``."""
+    notes: list[str] = []
+    choices = (
+        _classify_plan(fingerprint, notes)
+        if task == "classify"
+        else _segment_plan(fingerprint, notes)
+    )
+    return Plan(
+        task=task,
+        created_by=f"medsight {medsight.__version__}",
+        notes=notes,
+        fingerprint=fingerprint,
+        **choices,  # type: ignore[arg-type]
+    )
+
+
+def write_plan(path: Path, plan: Plan) -> Path:
+    """Save ``plan`` as indented JSON (atomically)."""
+    return write_text_atomic(path, plan.model_dump_json(indent=2) + "\n")
+
+
+def read_plan(path: Path) -> Plan:
+    """Load a plan a person may have edited.
+
+    Raises:
+        InputError: the file is missing or does not describe a valid plan (the message names
+            the first offending field).
+    """
+    if not path.is_file():
+        raise InputError(f"{path}: no plan; run `medsight plan DATA -o {path}` first")
+    try:
+        return Plan.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise InputError(f"{path}: invalid plan: {where}: {err['msg']}") from None

@@ -1,0 +1,116 @@
+"""Registered models loaded once per process, each verified against its SHA-256s when loaded.
+
+A request names a model as ``NAME`` (its newest version that is not retired) or
+``NAME:VERSION``. Loading goes through `ModelRegistry.verified_path`, which re-hashes every
+file of the version, so a model changed on disk after registration is refused (and never
+half-loaded). Retired versions are not served.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from medsight.errors import InputError
+from medsight.imaging.inference.predictor import Predictor
+from medsight.imaging.inference.segmenter import Segmenter
+from medsight.imaging.models.checkpoint import ModelContract, read_contract
+from medsight.releases.model_registry import ModelRegistry
+from medsight.serve.api.errors import ApiError
+from medsight.serve.api.service_metrics import ServiceMetrics
+
+
+@dataclass
+class LoadedModel:
+    """One verified, loaded model version."""
+
+    name: str
+    version: str
+    sha256: str
+    folder: Path
+    contract: ModelContract
+    predictor: Predictor | None = None
+    segmenter: Segmenter | None = None
+
+    @property
+    def task(self) -> str:
+        return self.contract.task
+
+    def is_2d(self) -> bool:
+        """True when the model takes single 2D images (one slice)."""
+        c = self.contract
+        if c.spatial_dims == 2:
+            return True
+        if c.task == "segment":
+            return c.patch_size is not None and c.patch_size[0] == 1
+        return c.preprocess.shape is not None and c.preprocess.shape[0] == 1
+
+    def identity(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256}
+
+
+def _version_key(version: str) -> tuple[int, int | str]:
+    return (1, int(version)) if version.isdigit() else (0, version)
+
+
+class ModelCache:
+    """Resolves model references and keeps loaded versions."""
+
+    def __init__(self, registry: ModelRegistry, metrics: ServiceMetrics) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self._loaded: dict[tuple[str, str], LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, ref: str) -> tuple[str, str]:
+        """``(name, version)`` for ``NAME`` or ``NAME:VERSION``.
+
+        Raises:
+            ApiError: ``not_found`` for an unknown or retired model.
+        """
+        name, _, version = ref.partition(":")
+        versions = self.registry.list().get(name, {})
+        live = [v for v, entry in versions.items() if not entry.get("retired")]
+        if version:
+            if version not in live:
+                raise ApiError("not_found", f"model {name}:{version} is not served")
+            return name, version
+        if not live:
+            raise ApiError("not_found", f"model {name} is not served")
+        return name, max(live, key=_version_key)
+
+    def get(self, name: str, version: str) -> LoadedModel:
+        """The loaded model, verifying and loading it on first use.
+
+        Raises:
+            ApiError: ``not_found`` when a file fails its SHA-256 check or cannot be loaded
+                (the registry entry is then unusable until an admin fixes it).
+        """
+        key = (name, version)
+        with self._lock:
+            if key in self._loaded:
+                return self._loaded[key]
+            start = time.perf_counter()
+            try:
+                folder = self.registry.verified_path(name, version)
+                contract = read_contract(folder)
+                model = LoadedModel(
+                    name=name,
+                    version=version,
+                    sha256=self.registry.entry(name, version)["sha256"],
+                    folder=folder,
+                    contract=contract,
+                )
+                if contract.task == "segment":
+                    model.segmenter = Segmenter(folder)
+                else:
+                    model.predictor = Predictor(folder, use_onnx=False)
+            except InputError:
+                raise ApiError(
+                    "not_found", f"model {name}:{version} failed verification or loading"
+                ) from None
+            self.metrics.model_load.labels(name, version).set(time.perf_counter() - start)
+            self._loaded[key] = model
+            return model
