@@ -18,7 +18,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.orm import Session
 
-from medsight.cli.console import say
+from medsight.console import say
 from medsight.errors import InputError
 from medsight.runs.atomic import atomic_path
 from medsight.serve.settings import ServiceSettings

@@ -10,7 +10,7 @@ from typing import cast
 import typer
 from rich.table import Table
 
-from medsight.cli.console import STATE, console, progress_bar, say
+from medsight.console import STATE, console, progress_bar, say
 from medsight.errors import InputError
 from medsight.imaging.io.deid import (
     DATES_MODES,

@@ -17,9 +17,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from medsight.cli.console import STATE, console, progress_bar, say
 from medsight.cli.evaluate import DATASET_FILE, print_headline
 from medsight.cli.train import config_from_plan, fit_with_progress, prepare_with_progress
+from medsight.console import STATE, console, progress_bar, say
 from medsight.imaging.synth.chest_ct import CLASSES, write_chest_ct_dataset
 from medsight.imaging.tasks.classify_evaluate import ReportSettings, report_run
 from medsight.imaging.tasks.segment_evaluate import evaluate_segment_run, print_segment_headline

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import typer
 
-from medsight.cli.console import format_estimate, say
 from medsight.cli.train import prepare_with_progress
+from medsight.console import format_estimate, say
 from medsight.errors import InputError
 from medsight.imaging.data.manifest import read_manifest
 from medsight.imaging.data.volume_cache import CachedVolumes

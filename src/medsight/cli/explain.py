@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medsight.cli.console import say
+from medsight.console import say
 from medsight.imaging.explain.explain_run import explain_input
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medsight.cli.console import say
+from medsight.console import say
 from medsight.errors import InputError
 from medsight.imaging.inference.onnx_run import export_run
 

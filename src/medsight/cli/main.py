@@ -26,7 +26,7 @@ from medsight.cli import serve as serve_cli
 from medsight.cli import synth as synth_cli
 from medsight.cli import train as train_cli
 from medsight.cli import users as users_cli
-from medsight.cli.console import STATE
+from medsight.console import STATE
 from medsight.errors import InputError
 
 app = typer.Typer(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medsight.cli.console import progress_bar, say
+from medsight.console import progress_bar, say
 from medsight.errors import InputError
 from medsight.imaging.data.dataset_fingerprint import fingerprint_cases
 from medsight.imaging.data.manifest import Case, read_manifest

@@ -21,7 +21,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from medsight.cli.console import console, progress_bar
+from medsight.console import console, progress_bar
 from medsight.errors import InputError
 from medsight.imaging.data.manifest import read_manifest
 from medsight.imaging.data.segmentation_manifest import read_segmentation_csv

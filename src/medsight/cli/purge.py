@@ -22,7 +22,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from medsight.cli.console import console
+from medsight.console import console
 from medsight.errors import InputError
 from medsight.serve.settings import ServiceSettings
 from medsight.serve.store import retention

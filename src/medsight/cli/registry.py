@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from medsight.cli.console import console, say
+from medsight.console import console, say
 from medsight.errors import InputError
 from medsight.releases.model_registry import ModelRegistry
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medsight.cli.console import progress_bar, say
+from medsight.console import progress_bar, say
 from medsight.errors import InputError
 from medsight.imaging.synth.chest_ct import SIZES, write_chest_ct_dataset
 

@@ -9,13 +9,14 @@ from pathlib import Path
 import torch
 import typer
 
-from medsight.cli.console import progress_bar, say, stage_ticker
+from medsight.console import progress_bar, say, stage_ticker
 from medsight.errors import InputError
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import ClassificationData, prepare_classification_data
 from medsight.imaging.tasks.classify_fit import FitResult
 from medsight.imaging.tasks.classify_folds import run_cross_validation
 from medsight.imaging.tasks.classify_run import train_classification_run
+from medsight.imaging.tasks.classify_setup import config_from_plan
 from medsight.imaging.tasks.medmnist_run import train_medmnist
 from medsight.imaging.tasks.segment_train import train_segment
 from medsight.imaging.tasks.transfer_setup import transfer_preparation
@@ -32,19 +33,6 @@ def prepare_with_progress(
     n, hits = len(prepared.cases), prepared.cache_hits
     say(f"{n} cases ({hits} from cache); plan: {run_dir / 'plan.json'}")
     return prepared
-
-
-def config_from_plan(prepared: ClassificationData, **overrides: object) -> TrainConfig:
-    """Training settings: the plan's model, depth and batch size, then the user's overrides."""
-    plan = prepared.plan
-    name = str(overrides.pop("model_name", None) or plan.model_name)
-    values: dict[str, object] = {
-        "model_name": name,
-        "model_kwargs": {"depth": plan.network_depth} if name == "lungct-cnn" else {},
-        "batch_size": plan.batch_size,
-    }
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return TrainConfig.model_validate(values)
 
 
 def fit_with_progress(

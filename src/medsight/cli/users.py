@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from medsight.cli.console import console, say
+from medsight.console import console, say
 from medsight.errors import InputError
 from medsight.serve.auth.tokens import check_password_rules
 from medsight.serve.auth.users import (

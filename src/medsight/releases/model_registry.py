@@ -35,7 +35,7 @@ from typing import Any
 
 from medsight.errors import InputError
 from medsight.imaging.models.checkpoint import CONTRACT, WEIGHTS, read_contract
-from medsight.imaging.models.ensemble import ENSEMBLE_FILE
+from medsight.runs.ensemble import ENSEMBLE_FILE
 
 INDEX, MANIFEST = "index.json", "manifest.json"
 #: files copied from a run when present (besides the weights and the contract)

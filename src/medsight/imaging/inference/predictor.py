@@ -13,7 +13,7 @@ from medsight.imaging.data.volume_loading import preprocess_image
 from medsight.imaging.inference.onnx_inference import onnx_probabilities
 from medsight.imaging.inference.onnx_run import open_run_onnx
 from medsight.imaging.models.checkpoint import ModelContract, load_checkpoint
-from medsight.imaging.models.ensemble import ensemble_members
+from medsight.runs.ensemble import ensemble_members
 
 
 class Predictor:

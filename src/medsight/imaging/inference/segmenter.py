@@ -24,8 +24,8 @@ from medsight.imaging.inference.postprocess import apply_postprocess, read_postp
 from medsight.imaging.inference.sliding_window import sliding_window_probabilities
 from medsight.imaging.io.volume import Volume
 from medsight.imaging.models.checkpoint import load_checkpoint
-from medsight.imaging.models.ensemble import ensemble_members
 from medsight.imaging.preprocess.contract import apply_contract, background_value
+from medsight.runs.ensemble import ensemble_members
 
 
 @dataclass

@@ -18,12 +18,12 @@ from medsight.evaluate.classification.classification_metrics import classificati
 from medsight.imaging.data.patient_split import patient_folds
 from medsight.imaging.inference.predictor import predict_probabilities
 from medsight.imaging.models.checkpoint import save_checkpoint
-from medsight.imaging.models.ensemble import ENSEMBLE_FILE
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import ClassificationData
 from medsight.imaging.tasks.classify_fit import fit_classifier
 from medsight.imaging.tasks.classify_run import model_contract
 from medsight.runs.atomic import write_text_atomic
+from medsight.runs.ensemble import ENSEMBLE_FILE
 
 
 def run_cross_validation(

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from medsight.cli.console import format_estimate, progress_bar, say
+from medsight.console import format_estimate, progress_bar, say
 from medsight.errors import InputError
 from medsight.evaluate.report.segmentation_report import (
     cases_to_illustrate,

@@ -21,13 +21,13 @@ import numpy as np
 from medsight.imaging.data.patient_split import patient_folds
 from medsight.imaging.inference.sliding_window import sliding_window_probabilities
 from medsight.imaging.models.checkpoint import save_checkpoint
-from medsight.imaging.models.ensemble import ENSEMBLE_FILE
 from medsight.imaging.preprocess.contract import background_value
 from medsight.imaging.tasks.segment_config import SegmentTrainConfig
 from medsight.imaging.tasks.segment_data import SegmentationData, as_cases
 from medsight.imaging.tasks.segment_fit import fit_segmenter, global_dice, overlap_counts
 from medsight.imaging.tasks.segment_run import segmentation_contract
 from medsight.runs.atomic import write_text_atomic
+from medsight.runs.ensemble import ENSEMBLE_FILE
 
 
 def run_segmentation_cross_validation(

@@ -16,7 +16,7 @@ from typing import Any
 from rich.table import Table
 
 import medsight
-from medsight.cli.console import console, progress_bar
+from medsight.console import console, progress_bar
 from medsight.imaging.evaluate.structure_measurements import measure_structures
 from medsight.imaging.explain.segmentation_overlay import write_prediction_overlays
 from medsight.imaging.inference.segmenter import Segmenter

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medsight.cli.console import progress_bar, say, stage_ticker
+from medsight.console import progress_bar, say, stage_ticker
 from medsight.errors import InputError
 from medsight.imaging.data.segmentation_manifest import parse_labels
 from medsight.imaging.evaluate.postprocess_selection import choose_for_run, choose_postprocess

@@ -1,4 +1,6 @@
-"""Shared CLI state: the --quiet/--debug flags, a rich console, and progress bars."""
+"""Shared terminal state: the --quiet/--debug flags, a rich console, and progress bars.
+
+Used by the CLI and by task plug-ins that report progress; imports nothing of medsight."""
 
 from __future__ import annotations
 

@@ -1,0 +1,72 @@
+"""Result records: one typed schema per task family, read by every consumer of a prediction.
+
+The CLI's ``--json``, the service's job result, the DICOM SR/SEG writers and the viewer all
+read these records; ``task`` is the discriminator (the run contract's task name), so a stored
+result parses back into its own type with `parse_result`. Fields that are absent stay absent
+in JSON (``exclude_none``), as the service's results always were.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class ModelIdentity(BaseModel):
+    """The served model version a result came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    version: str
+    sha256: str
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: the input as the caller named it (CLI only: the service never echoes paths)
+    input: str | None = None
+    #: files written for this input, relative to the result folder (service)
+    files: list[str] = []
+    model: ModelIdentity | None = None
+    seconds: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready dict (absent fields left out)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class ClassificationResult(_Record):
+    """Class probabilities for one input, with the conformal set when the run is calibrated."""
+
+    task: Literal["classify"] = "classify"
+    predicted: str
+    probabilities: dict[str, float]
+    #: classes the model cannot rule out at the calibrated coverage; ``refer`` when not one
+    conformal_set: list[str] | None = None
+    refer: bool | None = None
+    #: CLI: the heatmap NIfTI written by ``--heatmap``
+    heatmap: str | None = None
+
+
+class SegmentationResult(_Record):
+    """Structures found in one input: volume, components and locations per structure."""
+
+    task: Literal["segment"] = "segment"
+    structures: dict[str, Any]
+    #: CLI: where this input's files went
+    output_dir: str | None = None
+    segmentation: str | None = None
+    dicom_seg: str | None = None
+    overlays: list[str] | None = None
+
+
+ResultRecord = Annotated[ClassificationResult | SegmentationResult, Field(discriminator="task")]
+_ADAPTER: TypeAdapter[ClassificationResult | SegmentationResult] = TypeAdapter(ResultRecord)
+
+
+def parse_result(data: dict[str, Any]) -> ClassificationResult | SegmentationResult:
+    """The typed record of a stored result (raises pydantic's ValidationError if malformed)."""
+    return _ADAPTER.validate_python(data)
