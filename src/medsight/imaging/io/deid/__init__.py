@@ -1,5 +1,8 @@
 """De-identification of DICOM: the PS3.15 Basic Application Level Confidentiality Profile.
 
+Imaging layer: may import `runs`, `errors`, `console` and the rest of `imaging`; never
+`serve`, `cli` or another modality.
+
 Implemented on pydicom, with Table E.1-1 kept as data (``basic_profile.csv``, 2026c edition),
 because none of the maintained libraries evaluated meets the bar set for medsight:
 

@@ -1,0 +1,6 @@
+"""The run folder: write-then-rename atomic writes, the run contract (which task made a run),
+and the list of ensemble members.
+
+Bottom of the engine: may import only `errors` and `console`; never `tasks`, `train`,
+`evaluate`, `releases`, a modality, `serve` or `cli`.
+"""
