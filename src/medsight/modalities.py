@@ -1,1 +1,8 @@
-"""placeholder"""
+"""Every modality's task plug-ins, registered by importing them (as timm's families register).
+
+The CLI and the service import this module once; the engine never does, so a new modality
+is one package plus one line here.
+"""
+
+import medsight.imaging.tasks.classify  # noqa: F401  (registers image-classify)
+import medsight.imaging.tasks.segment  # noqa: F401  (registers image-segment)

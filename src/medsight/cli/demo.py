@@ -17,11 +17,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from medsight.cli.evaluate import DATASET_FILE, print_headline
-from medsight.cli.train import config_from_plan, fit_with_progress, prepare_with_progress
 from medsight.console import STATE, console, progress_bar, say
 from medsight.imaging.synth.chest_ct import CLASSES, write_chest_ct_dataset
-from medsight.imaging.tasks.classify_evaluate import ReportSettings, report_run
+from medsight.imaging.tasks.classify_evaluate import ReportSettings, print_headline, report_run
+from medsight.imaging.tasks.classify_setup import config_from_plan
+from medsight.imaging.tasks.classify_train import (
+    DATASET_FILE,
+    fit_with_progress,
+    prepare_with_progress,
+)
 from medsight.imaging.tasks.segment_evaluate import evaluate_segment_run, print_segment_headline
 from medsight.imaging.tasks.segment_train import (
     fit_segment_with_progress,

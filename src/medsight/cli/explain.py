@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from medsight.console import say
-from medsight.imaging.explain.explain_run import explain_input
+from medsight.tasks import task_of_run
+from medsight.tasks.options import ExplainOptions
 
 
 def explain(
@@ -34,11 +34,5 @@ def explain(
         InputError: the run, the input, the method or the class cannot be used (see
             `explain_input`).
     """
-    record = explain_input(run_dir, input, out, method, class_name, slices)
-    probability = record["probabilities"][record["class_name"]]
-    say(
-        f"{record['method']} explanation of {record['class_name']} "
-        f"(p={probability:.3f}, predicted {record['predicted']})"
-    )
-    for name in record["files"]:
-        print(out / name)
+    options = ExplainOptions(out=out, method=method, class_name=class_name, slices=slices)
+    task_of_run(run_dir).explain(run_dir, input, options)

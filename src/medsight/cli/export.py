@@ -8,7 +8,7 @@ import typer
 
 from medsight.console import say
 from medsight.errors import InputError
-from medsight.imaging.inference.onnx_run import export_run
+from medsight.tasks import task_of_run
 
 
 def export(
@@ -20,5 +20,5 @@ def export(
     """Export the run's model; `medsight predict` then uses ONNX Runtime."""
     if not onnx:
         raise InputError("choose a format: --onnx")
-    path = export_run(run_dir)
+    path = task_of_run(run_dir).export(run_dir)
     say(f"wrote {path}; `medsight predict {run_dir} ...` now runs on ONNX Runtime")

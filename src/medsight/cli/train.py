@@ -1,61 +1,13 @@
-"""`medsight train DATA --task classify -o RUN`: train a classifier from a manifest."""
+"""`medsight train DATA --task TASK -o RUN`: train a registered task's model from DATA."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from pathlib import Path
 
-import torch
 import typer
 
-from medsight.console import progress_bar, say, stage_ticker
-from medsight.errors import InputError
-from medsight.imaging.tasks.classify_config import TrainConfig
-from medsight.imaging.tasks.classify_data import ClassificationData, prepare_classification_data
-from medsight.imaging.tasks.classify_fit import FitResult
-from medsight.imaging.tasks.classify_folds import run_cross_validation
-from medsight.imaging.tasks.classify_run import train_classification_run
-from medsight.imaging.tasks.classify_setup import config_from_plan
-from medsight.imaging.tasks.medmnist_run import train_medmnist
-from medsight.imaging.tasks.segment_train import train_segment
-from medsight.imaging.tasks.transfer_setup import transfer_preparation
-from medsight.runs.atomic import write_text_atomic
-
-
-def prepare_with_progress(
-    data: Path, run_dir: Path, seed: int, classes: list[str] | None, replan: bool
-) -> ClassificationData:
-    """`prepare_classification_data` with a progress bar per stage."""
-    with progress_bar() as progress:
-        stage = stage_ticker(progress)
-        prepared = prepare_classification_data(data, run_dir, seed, classes, replan, stage)
-    n, hits = len(prepared.cases), prepared.cache_hits
-    say(f"{n} cases ({hits} from cache); plan: {run_dir / 'plan.json'}")
-    return prepared
-
-
-def fit_with_progress(
-    prepared: ClassificationData,
-    config: TrainConfig,
-    run_dir: Path,
-    resume: bool,
-    prepare_model: Callable[[torch.nn.Module], None] | None = None,
-) -> FitResult:
-    """Train with a progress bar showing the validation AUC."""
-    with progress_bar() as progress:
-        bar = progress.add_task("training", total=config.max_epochs)
-
-        def on_epoch(row: dict[str, float]) -> None:
-            progress.update(
-                bar,
-                completed=int(row["epoch"]),
-                description=f"training (val AUC {row['val_auc']:.3f})",
-            )
-
-        return train_classification_run(
-            prepared, config, run_dir, resume=resume, on_epoch=on_epoch, prepare_model=prepare_model
-        )
+from medsight.tasks import get_task
+from medsight.tasks.options import TrainOptions
 
 
 def train(
@@ -112,71 +64,25 @@ def train(
     ),
 ) -> None:
     """Train a classifier or a segmentation network: split by patient, plan, cache, fit."""
-    if task not in ("classify", "segment"):
-        raise InputError(f"--task {task}: use classify or segment")
-    if task == "segment":
-        if preset or init:
-            raise InputError("--preset and --init are for --task classify")
-        train_segment(
-            data,
-            out,
-            labels=labels,
-            seed=seed,
-            resume=resume,
-            replan=replan,
-            memory_gb=memory_gb,
-            folds=folds,
-            model_name=model_name or None,
-            max_epochs=epochs,
-            batch_size=batch_size or None,
-            learning_rate=learning_rate or None,
-            max_minutes=max_minutes or None,
-            bf16=bf16 or None,
-            iterations_per_epoch=iterations or None,
-            deep_supervision=deep_supervision or None,
-        )
-        return
-    if preset:
-        if preset != "medmnist":
-            raise InputError(f"--preset {preset}: the only preset is medmnist")
-        with progress_bar() as progress:
-            bar = progress.add_task("MedMNIST v2 protocol", total=epochs)
-            metrics = train_medmnist(
-                data, out, epochs, seed, on_epoch=lambda row: progress.advance(bar)
-            )
-        acc, auc = metrics["accuracy"], metrics["macro_auc"]
-        print(f"test ACC {acc:.3f}  AUC {auc:.3f}  ({out / 'metrics.json'})")
-        return
-    class_list = classes.split(",") if classes else None
-    prepared = prepare_with_progress(data, out, seed, class_list, replan)
-    record = {"manifest": str(data.resolve()), "classes": prepared.class_names, "seed": seed}
-    write_text_atomic(out / "dataset.json", json.dumps(record, indent=2))
-    config = config_from_plan(
-        prepared,
+    options = TrainOptions(
         model_name=model_name or None,
         max_epochs=epochs,
         batch_size=batch_size or None,
-        learning_rate=learning_rate or 1e-3,
-        max_minutes=max_minutes or None,
-        bf16=bf16 or None,
+        learning_rate=learning_rate or None,
         seed=seed,
+        classes=classes.split(",") if classes else None,
+        resume=resume,
         init_weights=init,
         freeze_backbone=freeze,
         backbone_lr_scale=backbone_lr_scale,
+        folds=folds,
+        replan=replan,
+        preset=preset,
+        labels=labels,
+        max_minutes=max_minutes or None,
+        memory_gb=memory_gb,
+        bf16=bf16 or None,
+        iterations=iterations or None,
+        deep_supervision=deep_supervision or None,
     )
-    prepare_model = transfer_preparation(config, prepared.class_names)
-    if folds:
-        if resume:
-            raise InputError("--resume is for single runs; rerun --folds from the start")
-        with progress_bar() as progress:
-            bar = progress.add_task("cross-validation", total=folds * config.max_epochs)
-            result = run_cross_validation(
-                prepared, config, out, folds, on_fold=lambda f, row: progress.advance(bar)
-            )
-        pooled = result["pooled_out_of_fold"]
-        say(f"{folds}-fold out-of-fold macro AUC {pooled['macro_auc']}: {out / 'cv_metrics.json'}")
-        return
-    fit = fit_with_progress(prepared, config, out, resume, prepare_model)
-    best = fit.history[fit.best_epoch - 1] if fit.best_epoch else {}
-    say(f"best epoch {fit.best_epoch}: val AUC {best.get('val_auc', float('nan')):.3f}")
-    say(f"model: {out / 'model.safetensors'}  contract: {out / 'model.json'}")
+    get_task(task).train(data, out, options)

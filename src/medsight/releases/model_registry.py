@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from medsight.errors import InputError
-from medsight.imaging.models.checkpoint import CONTRACT, WEIGHTS, read_contract
+from medsight.runs.contract import CONTRACT, WEIGHTS, read_run_summary
 from medsight.runs.ensemble import ENSEMBLE_FILE
 
 INDEX, MANIFEST = "index.json", "manifest.json"
@@ -123,7 +123,7 @@ class ModelRegistry:
         run_dir = Path(run_dir)
         if (run_dir / ENSEMBLE_FILE).is_file():
             raise InputError(f"{run_dir}: K-fold ensembles cannot be registered yet")
-        contract = read_contract(run_dir)
+        contract = read_run_summary(run_dir)
         if not (run_dir / WEIGHTS).is_file():
             raise InputError(f"{run_dir / WEIGHTS}: missing")
         index = self._index()

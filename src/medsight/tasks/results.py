@@ -24,7 +24,8 @@ class ModelIdentity(BaseModel):
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # tolerant when reading stored results (highdicom's charter): unknown keys are dropped
+    model_config = ConfigDict(extra="ignore")
 
     #: the input as the caller named it (CLI only: the service never echoes paths)
     input: str | None = None

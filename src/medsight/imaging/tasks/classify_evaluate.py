@@ -1,9 +1,10 @@
 """Evaluate a trained classification run and write what a clinical reviewer reads.
 
-This is the last stage before serving: it needs metrics (evaluate/) and heatmaps
-(explain/), which is why it lives here. Writes into the output folder ``metrics.json``
-(everything `evaluate_classifier` computes), ``predictions.csv`` (per test case:
-probabilities, conformal set), ``model_card.md`` and the self-contained ``report.html``.
+The image-classify task's evaluation: the engine's metrics (`medsight.evaluate`) on the
+run's test split (or an external manifest), with Grad-CAM from imaging's explain/. Writes
+into the output folder ``metrics.json`` (everything `evaluate_classifier` computes),
+``predictions.csv`` (per test case: probabilities, conformal set), ``model_card.md`` and
+the self-contained ``report.html``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from medsight.console import format_estimate, say
+from medsight.errors import InputError
 from medsight.evaluate.classification.classifier_evaluation import (
     SplitPredictions,
     evaluate_classifier,
@@ -31,14 +34,18 @@ from medsight.evaluate.report.figures import (
 from medsight.evaluate.report.html_report import write_report
 from medsight.evaluate.report.model_card import build_model_card, write_model_card
 from medsight.evaluate.report.reliability_figure import reliability_figure
-from medsight.imaging.data.volume_loading import preprocess_image
+from medsight.imaging.data.manifest import read_manifest
+from medsight.imaging.data.volume_cache import CachedVolumes
+from medsight.imaging.data.volume_loading import load_cases, preprocess_image
 from medsight.imaging.explain.gradcam import gradcam_volume, top_slice
 from medsight.imaging.explain.overlay import overlay_png
 from medsight.imaging.explain.sanity import randomisation_check
 from medsight.imaging.inference.predictor import Predictor
 from medsight.imaging.models.checkpoint import library_versions
 from medsight.imaging.tasks.classify_data import ClassificationData
+from medsight.imaging.tasks.classify_train import DATASET_FILE, prepare_with_progress
 from medsight.runs.atomic import write_text_atomic
+from medsight.tasks.options import EvaluateOptions
 from medsight.train.training_state import saved_history
 
 CONFORMAL_FILE = "conformal.json"
@@ -294,3 +301,77 @@ def report_run(
         },
     )
     return evaluation
+
+
+def read_dataset_record(run_dir: Path) -> dict:
+    """The manifest, classes and seed a run was trained with (``RUN/dataset.json``)."""
+    path = run_dir / DATASET_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: missing; train the run with `medsight train` or `medsight demo`")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            "manifest": Path(record["manifest"]),
+            "classes": list(record["classes"]),
+            "seed": int(record["seed"]),
+        }
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        raise InputError(f"{path}: not a valid dataset record") from None
+
+
+def with_external_test(
+    prepared: ClassificationData, test_manifest: Path, run_dir: Path
+) -> ClassificationData:
+    """Keep the run's validation split (calibration, thresholds) and test on another manifest."""
+    test_cases = read_manifest(test_manifest)
+    unknown = sorted({c.label for c in test_cases} - set(prepared.class_names))
+    if unknown:
+        raise InputError(f"{test_manifest}: label(s) {unknown} not among the model's classes")
+    volumes, _ = load_cases(test_cases, prepared.plan.preprocess, run_dir / "cache", workers=2)
+    val = prepared.indices("val")
+    cases = [prepared.cases[i] for i in val] + test_cases
+    splits = {c.case_id: "val" for c in cases[: len(val)]}
+    splits.update({c.case_id: "test" for c in test_cases})
+    if len(splits) != len(cases):
+        raise InputError(f"{test_manifest}: case ids collide with the run's validation cases")
+    labels = np.concatenate(
+        [prepared.labels[val], [prepared.class_names.index(c.label) for c in test_cases]]
+    )
+    paths = [prepared.volumes.paths[i] for i in val] + volumes.paths
+    return ClassificationData(
+        cases,
+        prepared.class_names,
+        labels.astype(int),
+        splits,
+        prepared.plan,
+        CachedVolumes(paths),
+        0,
+    )
+
+
+def evaluate_classify_run(run_dir: Path, options: EvaluateOptions) -> dict:
+    """`medsight evaluate` for a classification run: its test split, or ``options.data``."""
+    record = read_dataset_record(run_dir)
+    prepared = prepare_with_progress(
+        record["manifest"], run_dir, record["seed"], record["classes"], False
+    )
+    if options.data is not None:
+        prepared = with_external_test(prepared, options.data, run_dir)
+    settings = ReportSettings(
+        title=f"medsight evaluation: {run_dir.name}",
+        target_sensitivity=options.sensitivity,
+        coverage=options.coverage,
+        n_boot=options.n_boot,
+        seed=record["seed"],
+    )
+    evaluation = report_run(run_dir, prepared, options.out, settings)
+    print_headline(evaluation)
+    say(f"report: {options.out / 'report.html'}")
+    return evaluation
+
+
+def print_headline(evaluation: dict) -> None:
+    """One line per headline metric with its CI (always printed, even under --quiet)."""
+    ci = evaluation["with_ci"]
+    auc, acc = ci["macro"]["roc_auc"], ci["overall"]["accuracy"]
+    print(f"test accuracy {format_estimate(acc)}  macro AUC {format_estimate(auc)}")

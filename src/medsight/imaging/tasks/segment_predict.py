@@ -1,4 +1,8 @@
-"""`medsight predict RUN INPUT... -o OUT` for a segmentation run.
+"""Predicting with a segmentation run: label maps, DICOM SEG, structure volumes, overlays.
+
+`predict_segment` is `medsight predict RUN INPUT... -o OUT` for a segmentation run;
+`LoadedSegmenter` is the same model loaded once for the service. Both produce
+`SegmentationResult` records.
 
 Per input, in ``OUT/NNNN_name/``: ``segmentation.nii.gz`` (label values, the input's
 affine), ``segmentation.dcm`` (DICOM SEG referencing the source slices; DICOM inputs only),
@@ -17,6 +21,7 @@ from rich.table import Table
 
 import medsight
 from medsight.console import console, progress_bar
+from medsight.errors import InputError
 from medsight.imaging.evaluate.structure_measurements import measure_structures
 from medsight.imaging.explain.segmentation_overlay import write_prediction_overlays
 from medsight.imaging.inference.segmenter import Segmenter
@@ -24,6 +29,8 @@ from medsight.imaging.io.dicom_seg import describe_segment, write_dicom_seg
 from medsight.imaging.io.nifti import write_mask_nifti
 from medsight.imaging.io.read_image import read_image
 from medsight.runs.atomic import atomic_dir, write_text_atomic
+from medsight.tasks.options import PredictOptions
+from medsight.tasks.results import SegmentationResult
 
 NIFTI_FILE, SEG_FILE, STRUCTURES_FILE = "segmentation.nii.gz", "segmentation.dcm", "structures.json"
 PREDICTIONS_FILE = "predictions.json"
@@ -37,7 +44,7 @@ def _folder_name(i: int, path: Path) -> str:
     return f"{i + 1:04d}_{name or 'input'}"
 
 
-def segment_one(segmenter: Segmenter, path: Path, folder: Path) -> dict[str, Any]:
+def segment_one(segmenter: Segmenter, path: Path, folder: Path) -> SegmentationResult:
     """Segment ``path`` and write its outputs into ``folder`` (atomically, as a whole)."""
     volume = read_image(path)
     result = segmenter.segment(volume)
@@ -72,26 +79,29 @@ def segment_one(segmenter: Segmenter, path: Path, folder: Path) -> dict[str, Any
             volume, result.labels, names, result.label_values, tmp, components=pieces
         )
         record["overlays"] = [str(folder / p.name) for p in overlays]
-    return record
+    return SegmentationResult(**record)
 
 
-def predict_segment(
-    run_dir: Path,
-    paths: list[Path],
-    out: Path,
-    overlap: float,
-    mirror: bool,
-    bf16: bool,
-    as_json: bool,
-) -> None:
-    """Segment every input into ``out``."""
-    segmenter = Segmenter(run_dir, overlap=overlap, mirror=mirror, bf16=bf16)
+def predict_segment(run_dir: Path, paths: list[Path], options: PredictOptions) -> None:
+    """Segment every input into ``options.out``; print a table, or JSON with ``as_json``.
+
+    Raises:
+        InputError: no ``--out`` folder, or classification-only options.
+    """
+    if options.out is None:
+        raise InputError("a segmentation run writes files: give --out FOLDER")
+    if options.heatmap is not None:
+        raise InputError("--heatmap is for classification runs; segmentations come with overlays")
+    out, as_json = options.out, options.as_json
+    segmenter = Segmenter(
+        run_dir, overlap=options.overlap, mirror=options.mirror, bf16=options.bf16
+    )
     out.mkdir(parents=True, exist_ok=True)
     records = []
     with progress_bar() as progress:
         bar = progress.add_task("segmenting", total=len(paths))
         for i, path in enumerate(paths):
-            records.append(segment_one(segmenter, path, out / _folder_name(i, path)))
+            records.append(segment_one(segmenter, path, out / _folder_name(i, path)).to_json())
             progress.advance(bar)
     write_text_atomic(out / PREDICTIONS_FILE, json.dumps(records, indent=2))
     if as_json:
@@ -110,3 +120,37 @@ def predict_segment(
             r["output_dir"],
         )
     console.print(table)
+
+
+def _relative(value: Any, root: Path) -> Any:
+    """``value`` with every string path under ``root`` made relative to it."""
+    if isinstance(value, dict):
+        return {k: _relative(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_relative(v, root) for v in value]
+    if isinstance(value, str) and value.startswith(str(root)):
+        return Path(value).relative_to(root).as_posix()
+    return value
+
+
+class LoadedSegmenter:
+    """A segmentation run loaded once for the service."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.segmenter = Segmenter(folder)
+        self.contract = self.segmenter.contract
+
+    def is_2d(self) -> bool:
+        """True when the network segments single 2D images (a one-slice patch)."""
+        patch = self.contract.patch_size
+        return self.contract.spatial_dims == 2 or (patch is not None and patch[0] == 1)
+
+    def predict(self, source: Path, out: Path, heatmap: bool) -> SegmentationResult:
+        """The label map and its files for ``source``; paths in the record relative to ``out``.
+
+        ``heatmap`` is not used: a segmentation's overlays are always written.
+        """
+        record = segment_one(self.segmenter, source, out / "segmentation")
+        files = sorted(p.relative_to(out).as_posix() for p in (out / "segmentation").iterdir())
+        return SegmentationResult(structures=_relative(record.structures, out), files=files)

@@ -42,11 +42,13 @@ from medsight.serve.api.errors import ApiError
 from medsight.serve.api.service_metrics import ServiceMetrics
 from medsight.serve.dicom.config import NodeConfig, Peer
 from medsight.serve.dicom.receiver import NODE_ACTOR
+from medsight.serve.jobs.job_view import stored_result
 from medsight.serve.jobs.worker import input_path, result_dir
 from medsight.serve.store.audit import AuditEvent, append, job_fields
 from medsight.serve.store.database import Database
 from medsight.serve.store.reidentification import reidentify, unseal
 from medsight.serve.store.schema import Delivery, DicomSeries, Job, utcnow
+from medsight.tasks.results import SegmentationResult
 
 log = logging.getLogger("medsight.serve")
 SR_FILE, SC_FILE = "result_sr.dcm", "result_heatmap_sc.dcm"
@@ -95,7 +97,7 @@ def result_objects(job: Job, data_dir: Path, heatmap: bool = False) -> list[Data
     """
     out = result_dir(data_dir, job.id)
     result: dict[str, Any] = dict(job.result or {})
-    if result.get("task") == "segment":
+    if isinstance(stored_result(result), SegmentationResult):
         seg = out / "segmentation" / "segmentation.dcm"
         if not seg.is_file():
             raise SendError("the job has no DICOM SEG")

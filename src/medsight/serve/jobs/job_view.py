@@ -11,12 +11,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from medsight.serve.api.errors import ApiError
 from medsight.serve.auth.dependencies import Principal
 from medsight.serve.store.schema import Job, User
+from medsight.tasks.results import (
+    ClassificationResult,
+    SegmentationResult,
+    parse_result,
+)
 
 
 def _iso(at: dt.datetime | None) -> str | None:
@@ -79,3 +85,15 @@ def job_json(job: Job) -> dict[str, Any]:
     if job.error_code:
         body["error"] = {"code": job.error_code, "message": job.error_message}
     return body
+
+
+def stored_result(
+    result: dict[str, Any] | None,
+) -> ClassificationResult | SegmentationResult | None:
+    """A job's stored result as its typed record (None when absent or not a known record)."""
+    if not result:
+        return None
+    try:
+        return parse_result(result)
+    except ValidationError:
+        return None

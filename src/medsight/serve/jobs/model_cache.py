@@ -13,39 +13,29 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import medsight.modalities  # noqa: F401  (registers every task plug-in)
 from medsight.errors import InputError
-from medsight.imaging.inference.predictor import Predictor
-from medsight.imaging.inference.segmenter import Segmenter
-from medsight.imaging.models.checkpoint import ModelContract, read_contract
 from medsight.releases.model_registry import ModelRegistry
 from medsight.serve.api.errors import ApiError
 from medsight.serve.api.service_metrics import ServiceMetrics
+from medsight.tasks import Task, task_of_run
+from medsight.tasks.registry import LoadedRun
 
 
 @dataclass
 class LoadedModel:
-    """One verified, loaded model version."""
+    """One verified, loaded model version: its task and the task's loaded run."""
 
     name: str
     version: str
     sha256: str
     folder: Path
-    contract: ModelContract
-    predictor: Predictor | None = None
-    segmenter: Segmenter | None = None
-
-    @property
-    def task(self) -> str:
-        return self.contract.task
+    task: Task
+    run: LoadedRun
 
     def is_2d(self) -> bool:
         """True when the model takes single 2D images (one slice)."""
-        c = self.contract
-        if c.spatial_dims == 2:
-            return True
-        if c.task == "segment":
-            return c.patch_size is not None and c.patch_size[0] == 1
-        return c.preprocess.shape is not None and c.preprocess.shape[0] == 1
+        return self.run.is_2d()
 
     def identity(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
@@ -95,18 +85,15 @@ class ModelCache:
             start = time.perf_counter()
             try:
                 folder = self.registry.verified_path(name, version)
-                contract = read_contract(folder)
+                task = task_of_run(folder)
                 model = LoadedModel(
                     name=name,
                     version=version,
                     sha256=self.registry.entry(name, version)["sha256"],
                     folder=folder,
-                    contract=contract,
+                    task=task,
+                    run=task.load(folder),
                 )
-                if contract.task == "segment":
-                    model.segmenter = Segmenter(folder)
-                else:
-                    model.predictor = Predictor(folder, use_onnx=False)
             except InputError:
                 raise ApiError(
                     "not_found", f"model {name}:{version} failed verification or loading"

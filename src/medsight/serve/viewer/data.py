@@ -44,12 +44,13 @@ from medsight.serve.api.errors import ApiError
 from medsight.serve.api.routes.jobs import audited_read
 from medsight.serve.api.state import ServiceState, client_address, service_state
 from medsight.serve.auth.dependencies import Principal, require
-from medsight.serve.jobs.job_view import job_json, readable_jobs
+from medsight.serve.jobs.job_view import job_json, readable_jobs, stored_result
 from medsight.serve.jobs.worker import input_path, result_dir
 from medsight.serve.store.audit import AuditEvent, append, commit_audited
 from medsight.serve.store.reidentification import record_key, unseal
 from medsight.serve.store.schema import DicomSeries, Job
 from medsight.serve.viewer.routes import ViewerRoute
+from medsight.tasks.results import SegmentationResult
 
 router = APIRouter(route_class=ViewerRoute)
 Reader = Annotated[Principal, Depends(require("admin", "clinician", "service"))]
@@ -220,7 +221,7 @@ def _summary(result: dict[str, Any] | None) -> str:
     """One line for the worklist: the predicted class, or the structures found."""
     if not result:
         return ""
-    if result.get("task") == "segment":
+    if isinstance(stored_result(result), SegmentationResult):
         parts = []
         for name, s in result.get("structures", {}).items():
             n = int(s.get("n_components", 0))
