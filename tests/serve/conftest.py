@@ -67,7 +67,7 @@ def sqlite_database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'medsight.db'}"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.external)])
 def database_url(request: pytest.FixtureRequest) -> str:
     """An empty database of each backend in turn (test ids ``[sqlite]`` and ``[postgresql]``).
 

@@ -140,6 +140,7 @@ def test_bad_url_is_a_one_line_input_error(url: str) -> None:
     assert message and "\n" not in message and "secret" not in message
 
 
+@pytest.mark.external
 def test_wrong_password_is_an_input_error(postgres_url: str) -> None:
     url = make_url(postgres_url).set(password="wrong-secret").render_as_string(False)
     with pytest.raises(InputError, match="cannot be opened") as caught:
@@ -248,6 +249,7 @@ def test_sqlite_plain_session_read_then_write_would_fail(sqlite_db: Database) ->
     sqlite_db.close()
 
 
+@pytest.mark.external
 def test_each_postgres_test_gets_its_own_database(
     postgres_database_url: str, postgres_url: str
 ) -> None:

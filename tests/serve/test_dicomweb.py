@@ -356,6 +356,7 @@ def test_stow_without_a_dicom_node_is_not_ready(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.external
 def test_orthanc_pushes_a_study_over_stow_and_files_the_seg(tmp_path: Path) -> None:
     """Orthanc's DICOMweb client is the sender; Orthanc's DICOM server gets the result."""
     require_peers(orthanc=True, dicomweb=True)

@@ -42,6 +42,8 @@ from medsight.serve.dicom.sender import SendError, c_store
 from medsight.serve.store.audit import verify_chain
 from medsight.serve.store.schema import AuditRecord, Delivery, DicomSeries, Job
 
+pytestmark = pytest.mark.external  # Orthanc and dcmtk's echoscu/storescu
+
 SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4"
 SR_CLASS = "1.2.840.10008.5.1.4.1.1.88.33"
 #: seg3d takes chest CT of at least this many slices; every other CT series goes to cls3d

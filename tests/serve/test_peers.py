@@ -25,6 +25,8 @@ from pynetdicom.sop_class import CTImageStorage, Verification  # type: ignore[at
 from medsight.imaging.io.ct_writer import StudyIdentity, deterministic_uid, write_ct_series
 from medsight.imaging.io.volume import Volume
 
+pytestmark = pytest.mark.external  # Orthanc and dcmtk's echoscu/storescu
+
 SLICES = 5
 SCP_AET = "TESTSCP"
 #: the modality Orthanc is told about at start-up, so storescu may store as it

@@ -37,7 +37,7 @@ from medsight.serve.store.schema import DicomSeries, Job
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page
 
-pytestmark = pytest.mark.slow  # a service process and a browser: tens of seconds
+pytestmark = [pytest.mark.slow, pytest.mark.external]  # a service and a browser: tens of seconds
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

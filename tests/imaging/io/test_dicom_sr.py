@@ -456,6 +456,7 @@ def test_dciodvfy_finds_no_errors(source: Source) -> None:
     assert errors == []
 
 
+@pytest.mark.external
 @pytest.mark.skipif(shutil.which("dsrdump") is None, reason="dsrdump (dcmtk) not installed")
 def test_dcmtk_reads_the_report_without_complaint(source: Source) -> None:
     run = subprocess.run(["dsrdump", str(source.sr)], capture_output=True, text=True, check=False)
