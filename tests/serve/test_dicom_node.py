@@ -120,7 +120,7 @@ def test_series_is_routed_run_and_results_return_in_the_original_study(
     cls_series = ct_series_bytes(tmp_path, slices=6, seed=4)  # 6 slices -> cls3d
     originals = [pydicom.dcmread(io.BytesIO(f)) for f in (seg_series[0], cls_series[0])]
     with running_service(tmp_path, database_url, dicom_config=config) as s:
-        port = s.client.app.state.service.extras["dicom_node"].port
+        port = s.client.app.state.service.dicom_node.port
         assert set(send_series(seg_series, port, "SCANNER")) == {0}
         assert set(send_series(cls_series, port, "SCANNER")) == {0}
         wait_until(lambda: len(pacs.received) == 2, timeout=90)
@@ -164,7 +164,7 @@ def test_series_is_routed_run_and_results_return_in_the_original_study(
 def test_unknown_calling_ae_is_rejected_and_audited(tmp_path: Path, pacs: FakePacs) -> None:
     config = node_config(tmp_path, pacs.port, routes=[{"model": "cls3d"}])
     with running_service(tmp_path, f"sqlite:///{tmp_path}/m.db", dicom_config=config) as s:
-        port = s.client.app.state.service.extras["dicom_node"].port
+        port = s.client.app.state.service.dicom_node.port
         assert send_series(ct_series_bytes(tmp_path, slices=3), port, "STRANGER") == [-1]
 
         def audited() -> bool:
@@ -198,14 +198,14 @@ def test_quarantined_instance_gets_a_failure_status(tmp_path: Path, pacs: FakePa
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     with running_service(tmp_path, f"sqlite:///{tmp_path}/m.db", dicom_config=config) as s:
-        port = s.client.app.state.service.extras["dicom_node"].port
+        port = s.client.app.state.service.dicom_node.port
         assert send_series([buffer.getvalue(), files[1]], port, "SCANNER") == [0xC001, 0]
 
 
 def test_unrouted_series_is_audited_and_erased(tmp_path: Path, pacs: FakePacs) -> None:
     config = node_config(tmp_path, pacs.port, routes=[{"model": "cls3d", "modality": ["MR"]}])
     with running_service(tmp_path, f"sqlite:///{tmp_path}/m.db", dicom_config=config) as s:
-        port = s.client.app.state.service.extras["dicom_node"].port
+        port = s.client.app.state.service.dicom_node.port
         assert set(send_series(ct_series_bytes(tmp_path, slices=3), port, "SCANNER")) == {0}
 
         def unrouted() -> bool:
@@ -224,7 +224,7 @@ def test_peer_down_is_retried_then_delivered(tmp_path: Path) -> None:
     pacs_port = free_port()  # nothing listens yet
     config = node_config(tmp_path, pacs_port, routes=[{"model": "cls3d"}])
     with running_service(tmp_path, f"sqlite:///{tmp_path}/m.db", dicom_config=config) as s:
-        port = s.client.app.state.service.extras["dicom_node"].port
+        port = s.client.app.state.service.dicom_node.port
         assert set(send_series(ct_series_bytes(tmp_path, slices=4), port, "SCANNER")) == {0}
 
         def attempted() -> bool:
@@ -266,7 +266,7 @@ def test_heatmap_secondary_capture_is_sent_with_the_sr(tmp_path: Path, pacs: Fak
     originals = {pydicom.dcmread(io.BytesIO(f)).SOPInstanceUID for f in series}
     study = pydicom.dcmread(io.BytesIO(series[0])).StudyInstanceUID
     with running_service(tmp_path, f"sqlite:///{tmp_path}/m.db", dicom_config=config) as s:
-        port = s.client.app.state.service.extras["dicom_node"].port
+        port = s.client.app.state.service.dicom_node.port
         assert set(send_series(series, port, "SCANNER")) == {0}
         wait_until(lambda: len(pacs.received) == 2, timeout=90)
     by_class = {str(ds.SOPClassUID): ds for ds in pacs.received}

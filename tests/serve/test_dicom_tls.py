@@ -113,7 +113,7 @@ def test_mutual_tls_both_ways(tmp_path: Path) -> None:
     series = ct_series_bytes(tmp_path, slices=4, seed=9)
     try:
         with running_service(tmp_path, f"sqlite:///{tmp_path}/m.db", dicom_config=config) as s:
-            port = s.client.app.state.service.extras["dicom_node"].port
+            port = s.client.app.state.service.dicom_node.port
 
             def associate(with_cert: bool):  # type: ignore[no-untyped-def]
                 client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(pki["ca"]))

@@ -88,7 +88,7 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 def node_port(service: Service) -> int:
-    return int(service.client.app.state.service.extras["dicom_node"].port)
+    return int(service.client.app.state.service.dicom_node.port)
 
 
 def job_ids(service: Service) -> set[str]:

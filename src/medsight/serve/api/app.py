@@ -101,32 +101,31 @@ def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
         registry = ModelRegistry(settings.registry)
         cache = ModelCache(registry, metrics)
         worker = JobWorker(db, cache, metrics, settings.data_dir, count=settings.workers)
-        extras: dict[str, Any] = {
-            "models": cache,
-            "worker": worker,
-            "deid_policy": service_policy(settings),
-            "sync_slots": SyncSlots(settings.sync_max, settings.queue_max),
-        }
-        app.state.service = ServiceState(
+        state = ServiceState(
             settings=settings,
             db=db,
             registry=registry,
             rate_limiter=RateLimiter(settings.rate_per_minute),
             metrics=metrics,
-            extras=extras,
+            models=cache,
+            worker=worker,
+            deid_policy=service_policy(settings),
+            sync_slots=SyncSlots(settings.sync_max, settings.queue_max),
+            login_limiter=RateLimiter(routes_auth.LOGIN_PER_MINUTE),
         )
+        app.state.service = state
         node = None
         if settings.dicom_config is not None:
             node = DicomNode(
                 load_node_config(settings.dicom_config),
                 settings,
                 db,
-                extras["deid_policy"],
+                state.deid_policy,
                 cache,
                 worker,
                 metrics,
             )
-            extras["dicom_node"] = node
+            state.dicom_node = node
         if start_worker:
             worker.start()
         if node is not None:

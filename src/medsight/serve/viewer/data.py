@@ -141,10 +141,7 @@ def _layer_file(state: ServiceState, job: Job, name: str) -> Path:
 
 def _display(state: ServiceState, rows: Iterable[DicomSeries]) -> dict[int, dict[str, str]]:
     """Decrypted viewer labels by series row id; rows that do not decrypt are left out."""
-    policy = state.extras.get("deid_policy")
-    if policy is None:
-        return {}
-    key = record_key(policy.key)
+    key = record_key(state.deid_policy.key)
     labels = {}
     for row in rows:
         if row.display is None:

@@ -42,8 +42,8 @@ from medsight.serve.auth.users import (
 from medsight.serve.store.audit import AuditEvent, append
 from medsight.serve.store.schema import User
 
+#: failed logins a client address may make per minute (`ServiceState.login_limiter`)
 LOGIN_PER_MINUTE = 10
-LOGIN_LIMITER = "login_rate_limiter"  # key in `ServiceState.extras`
 
 router = APIRouter()
 
@@ -54,11 +54,7 @@ class LoginRequest(BaseModel):
 
 
 def _login_limiter(request: Request) -> RateLimiter:
-    extras = service_state(request).extras
-    limiter = extras.get(LOGIN_LIMITER)
-    if limiter is None:
-        limiter = extras.setdefault(LOGIN_LIMITER, RateLimiter(LOGIN_PER_MINUTE))
-    return limiter
+    return service_state(request).login_limiter
 
 
 def _cookie_flags(request: Request) -> dict[str, Any]:

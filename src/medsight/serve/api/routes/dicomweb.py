@@ -244,7 +244,7 @@ def _request_parts(content_type: str, body: bytes, max_parts: int) -> list[Part]
 async def store_instances(request: Request, principal: Submitter) -> JSONResponse:
     """STOW-RS: store DICOM instances through the DICOM node (de-identified, routed, run)."""
     state = service_state(request)
-    node = state.extras.get("dicom_node")
+    node = state.dicom_node
     try:
         if node is None:
             raise ApiError(
@@ -294,7 +294,7 @@ def _results(request: Request, principal: Principal, job_id: str, what: str) -> 
     if job.input_kind != "dicom":
         raise ApiError("not_found", "the job's input was not DICOM: it has no DICOM results")
     state = service_state(request)
-    node = state.extras.get("dicom_node")
+    node = state.dicom_node
     heatmap = node is not None and node.config.send_heatmap
     try:
         return result_objects(job, state.settings.data_dir, heatmap)

@@ -47,9 +47,9 @@ def readyz(request: Request, principal: AnyRole) -> dict[str, Any]:
         checks["registry"] = True
     except Exception:
         checks["registry"] = False
-    checks["worker"] = state.extras["worker"].alive()
-    if "dicom_node" in state.extras:
-        checks["dicom_node"] = state.extras["dicom_node"].alive()
+    checks["worker"] = state.worker.alive()
+    if state.dicom_node is not None:
+        checks["dicom_node"] = state.dicom_node.alive()
     if not all(checks.values()):
         failed = ", ".join(k for k, ok in checks.items() if not ok)
         raise ApiError("not_ready", f"not ready: {failed}")

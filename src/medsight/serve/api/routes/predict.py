@@ -94,7 +94,7 @@ async def _stored(
     try:
         files = await read_upload(request, state.settings)
         stored = await run_in_threadpool(
-            store_deidentified, files, dest, state.extras["deid_policy"], state.settings
+            store_deidentified, files, dest, state.deid_policy, state.settings
         )
         del files
         if (stored.slices == 1) != model.is_2d():
@@ -120,7 +120,7 @@ async def predict(
 ) -> JSONResponse:
     """Predict one input with a registered model (``NAME`` or ``NAME:VERSION``)."""
     state = service_state(request)
-    cache = state.extras["models"]
+    cache = state.models
     try:
         name, version = cache.resolve(model)
         loaded: LoadedModel = await run_in_threadpool(cache.get, name, version)
@@ -153,13 +153,13 @@ async def predict(
         except ApiError:
             shutil.rmtree(state.settings.data_dir / "uploads" / job_id, ignore_errors=True)
             raise
-        state.extras["worker"].notify()
+        state.worker.notify()
         state.metrics.queue_depth.set(depth + 1)
         return JSONResponse(
             status_code=202,
             content={**job_json(job), "status_url": f"/v1/jobs/{job.id}"},
         )
-    async with state.extras["sync_slots"]:
+    async with state.sync_slots:
         job.state, job.attempts, job.started = "running", 1, utcnow()
         try:
             _audit_submission(state, principal, request, loaded, "accepted", job)
