@@ -1,5 +1,9 @@
 """The model registry: names to constructors, filled by explicit decorators.
 
+The registry imports no model family: each family module registers itself with
+`register_model` when ``medsight.imaging.models`` (its ``__init__``) imports it, as timm's
+families do, so there is no import circle between the registry and the families.
+
 Every registered model takes ``in_channels``, ``num_classes`` and ``spatial_dims`` and
 exposes ``forward_features(x)`` (the last convolutional feature map, which Grad-CAM hooks
 through ``cam_layer``) and ``forward_head(features)`` (logits), as timm models do.
@@ -51,14 +55,8 @@ def register_model(
     return add
 
 
-def _load_builtin() -> None:
-    # importing the modules runs their @register_model decorators
-    pass
-
-
 def list_models(task: str | None = None) -> list[str]:
     """Names of every registered model (of ``task``: classify or segment, if given)."""
-    _load_builtin()
     return sorted(n for n in _MODELS if task is None or _TASKS[n] == task)
 
 
@@ -68,7 +66,6 @@ def model_task(name: str) -> str:
     Raises:
         InputError: no model has that name.
     """
-    _load_builtin()
     if name not in _TASKS:
         raise InputError(f"unknown model {name!r}; available: {', '.join(sorted(_MODELS))}")
     return _TASKS[name]
@@ -80,7 +77,6 @@ def create_model(name: str, **kwargs: object) -> nn.Module:
     Raises:
         InputError: no model has that name.
     """
-    _load_builtin()
     if name not in _MODELS:
         raise InputError(f"unknown model {name!r}; available: {', '.join(sorted(_MODELS))}")
     return _MODELS[name](**kwargs)
