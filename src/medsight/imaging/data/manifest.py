@@ -7,6 +7,10 @@ Two CSV forms are read:
 * the general classification manifest ``path, label`` (+ patient_id, split, sex, age) that
   users bring, parsed and validated by `medsight.imaging.io.image_manifest`.
 
+Either form may add a ``modality`` column (DICOM's terms: CT, MR, DX, CR, ...): it tells the
+plan what images without a modality in their header (NIfTI, PNG) are, instead of inferring
+it from their intensities (see `medsight.imaging.preprocess.modality`).
+
 Paths are relative to the CSV's folder (or absolute). A case without a patient id is its
 own patient.
 """
@@ -34,6 +38,7 @@ class Case:
     sex: str = ""
     age: str = ""
     split: str = ""  # "" unless the manifest assigns one
+    modality: str = ""  # "" unless the manifest states one
 
 
 def read_manifest(path: str | Path) -> list[Case]:
@@ -55,9 +60,20 @@ def read_manifest(path: str | Path) -> list[Case]:
     return _from_cohort_csv(path)
 
 
+def _modalities(path: Path) -> list[str]:
+    """The ``modality`` column, upper-cased, one entry per row ("" where absent)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = [{(k or "").strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
+    return [str(row.get("modality") or "").strip().upper() for row in rows]
+
+
 def _from_image_manifest(path: Path) -> list[Case]:
     cases = []
-    for i, record in enumerate(read_image_manifest(path), start=1):
+    records = read_image_manifest(path)
+    modalities = _modalities(path)
+    if len(modalities) != len(records):  # blank rows counted differently: do not guess
+        modalities = [""] * len(records)
+    for i, (record, modality) in enumerate(zip(records, modalities, strict=True), start=1):
         case_id = f"row_{i:05d}"
         cases.append(
             Case(
@@ -68,6 +84,7 @@ def _from_image_manifest(path: Path) -> list[Case]:
                 sex=record.sex,
                 age="" if record.age is None else f"{record.age:g}",
                 split=record.split,
+                modality=modality,
             )
         )
     return cases
@@ -99,6 +116,7 @@ def _from_cohort_csv(path: Path) -> list[Case]:
                     image_path=image if image.is_absolute() else path.parent / image,
                     sex=row.get("sex", "") or "",
                     age=row.get("age", "") or "",
+                    modality=(row.get("modality") or "").strip().upper(),
                 )
             )
     if not cases:

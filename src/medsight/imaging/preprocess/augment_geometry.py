@@ -1,4 +1,4 @@
-"""Deterministic geometric augmentations: flip, rotate, scale, elastic deformation.
+"""Deterministic geometric augmentations: flip, shift, rotate, scale, elastic deformation.
 
 Each function is pure: the same array and parameters give the same output, bit for bit, so
 a random augmentation only has to record its parameters (see `augment_random`,
@@ -81,6 +81,30 @@ def flip(array: np.ndarray, axes: Sequence[int], label: bool = False) -> np.ndar
     work, dtype = _prepared(array, label)
     out = np.flip(work, axis=tuple(int(a) for a in axes)) if len(axes) else work
     return np.array(out, dtype=dtype, copy=True)
+
+
+def shift(array: np.ndarray, steps_vox: Sequence[int], label: bool = False) -> np.ndarray:
+    """Shift the array by whole voxels, circularly (what leaves one side enters the other).
+
+    Circular, as ``torch.roll``: the training loop has shifted this way from the start, and
+    its crops are centred with a margin of background, so what wraps round is background.
+
+    Args:
+        array: ``[y, x]`` or ``[z, y, x]``.
+        steps_vox: one shift per axis, in voxels (positive towards higher indices).
+        label: keep the dtype (masks) instead of returning float32.
+
+    Returns:
+        A new array of the same shape.
+
+    Raises:
+        ValueError: not one step per axis.
+    """
+    work, dtype = _prepared(array, label)
+    if len(steps_vox) != work.ndim:
+        raise ValueError(f"need {work.ndim} steps for a {work.ndim}D array, got {steps_vox}")
+    out = np.roll(work, shift=tuple(int(s) for s in steps_vox), axis=tuple(range(work.ndim)))
+    return np.asarray(out, dtype=dtype)
 
 
 def _plane_rotation(ndim: int, axes: tuple[int, int], angle_deg: float) -> np.ndarray:

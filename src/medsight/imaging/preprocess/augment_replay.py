@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 import numpy as np
 
 from medsight.errors import InputError
-from medsight.imaging.preprocess.augment_geometry import elastic, flip, rotate, scale
+from medsight.imaging.preprocess.augment_geometry import elastic, flip, rotate, scale, shift
 from medsight.imaging.preprocess.augment_intensity import add_noise, bias_field, gamma
 
 
@@ -32,6 +32,7 @@ class AugmentRecord(TypedDict):
 #: Deterministic transforms that move voxels; called with ``label=`` as well.
 GEOMETRIC_TRANSFORMS: dict[str, Callable[..., np.ndarray]] = {
     "flip": flip,
+    "shift": shift,
     "rotate": rotate,
     "scale": scale,
     "elastic": elastic,
@@ -78,7 +79,7 @@ def replay(array: np.ndarray, records: Iterable[AugmentRecord], label: bool = Fa
 
     Args:
         array: the array the records were made on (or its mask, with ``label=True``).
-        records: records as returned by `medsight.imaging.preprocess.augmentation.augment`.
+        records: records as returned by a `RandomTransform` or `augmentation.augment_batch`.
         label: replay onto a label map (see `apply_record`).
 
     Returns:

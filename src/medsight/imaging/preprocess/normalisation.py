@@ -7,6 +7,13 @@ optional foreground mask so that the statistics come from the body, not from the
 it; the transform is applied to the whole array. Arrays are any shape (``[y, x]`` or
 ``[z, y, x]``); outputs are float32, statistics are computed in float64.
 
+`foreground_mask` finds the body without units: voxels above a tenth of the image's robust
+intensity range, with the holes of each axial slice filled (skull, CSF and ventricles are
+dark but inside the head). `image_zscore` is the MR scheme of the preprocessing contract:
+clip to the foreground's percentiles, z-score with the foreground's mean and standard
+deviation, and set the air outside the foreground to 0 (nnU-Net's ``use_mask_for_norm``),
+so that padding and background have one value in every image.
+
 Pure numpy: MONAI's ``ScaleIntensityRangePercentiles`` and ``NormalizeIntensity`` do the same
 on tensors, but normalisation runs before any tensor exists (see `intensity`).
 """
@@ -14,8 +21,12 @@ on tensors, but normalisation runs before any tensor exists (see `intensity`).
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from medsight.errors import InputError
+
+#: share of the image's robust intensity range above which a voxel is foreground
+FOREGROUND_FRACTION = 0.1
 
 
 def _selected(array: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -83,3 +94,49 @@ def zscore_normalise(array: np.ndarray, mask: np.ndarray | None = None) -> np.nd
     mean, std = selected.mean(), selected.std()
     out = (np.asarray(array, dtype=np.float64) - mean) / max(float(std), 1e-8)
     return out.astype(np.float32)
+
+
+def foreground_mask(array: np.ndarray, fraction: float = FOREGROUND_FRACTION) -> np.ndarray:
+    """Boolean mask of the body in an image without physical units (MR, X-ray).
+
+    Args:
+        array: intensities, ``[z, y, x]`` (or ``[y, x]``).
+        fraction: threshold as a share of the range between the image's 0.5th and 99.5th
+            percentiles, counted from the 0.5th (the background level).
+
+    Returns:
+        The mask, holes of each axial slice filled. Everything is foreground when the image
+        is flat or the threshold keeps under 1% of the voxels (no background to remove).
+    """
+    values = np.asarray(array, dtype=np.float32)
+    low, high = np.percentile(values, [0.5, 99.5])
+    everything = np.ones(values.shape, dtype=bool)
+    if not high > low:
+        return everything
+    mask = values > low + fraction * (high - low)
+    planes = mask if mask.ndim == 3 else mask[None]
+    filled = np.stack([ndimage.binary_fill_holes(plane) for plane in planes]).reshape(mask.shape)
+    if filled.sum() < 0.01 * filled.size:
+        return everything
+    return filled
+
+
+def image_zscore(
+    array: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)
+) -> tuple[np.ndarray, np.ndarray]:
+    """The MR scheme: foreground percentile clip, foreground z-score, background 0.
+
+    Args:
+        array: intensities of one image, any shape.
+        percentiles: clip bounds, percentiles of the foreground's intensities.
+
+    Returns:
+        The float32 normalised image and the foreground mask (see `foreground_mask`).
+    """
+    values = np.asarray(array, dtype=np.float64)
+    mask = foreground_mask(values)
+    low, high = np.percentile(values[mask], percentiles)
+    clipped = np.clip(values, low, high)
+    out = zscore_normalise(clipped, mask)
+    out[~mask] = 0.0
+    return out, mask

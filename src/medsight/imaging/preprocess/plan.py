@@ -1,10 +1,22 @@
 """From a dataset fingerprint to a plan: the preprocessing and training choices a run makes.
 
 The rules follow nnU-Net's (median spacing, anisotropy handling, patch from median shape,
-depth from patch size) with two additions for whole-volume classification on a CPU: the crop
-is sized from the measured lung extent, and a voxel budget coarsens the in-plane spacing
-when the crop would be too large to train in minutes. Every choice is written with the
-reason in ``notes``; a person can edit ``plan.json`` and training uses what it says.
+depth from patch size) with additions for whole-image classification on a CPU: the crop is
+sized from the measured lung extent (chest CT) or foreground extent (other 3D modalities),
+and a voxel budget coarsens the in-plane spacing when the crop would be too large to train
+in minutes. What depends on the modality (settled in the fingerprint, see `modality`):
+
+* CT: lung window, lung masking and a crop to the lungs when lung fields are found (chest
+  CT), else the body; segmentation z-scores with the dataset's statistics.
+* MR and other 3D images without a physical unit: each image z-scored on its own
+  foreground (never a HU window), a crop to the foreground, non-local-means denoising when
+  the measured noise is high.
+* X-ray and other one-slice images: planned as 2D (a 2D network, ``[1, y, x]`` inputs),
+  each image's own percentiles mapped to [0, 1], the whole image kept.
+
+3D classification reorients every image to `CANONICAL_ORIENTATION` first. Every choice is
+written with the reason in ``notes``; a person can edit ``plan.json`` and training,
+evaluation and prediction use what it says.
 """
 
 from __future__ import annotations
@@ -18,13 +30,22 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 import medsight
 from medsight.errors import InputError
+from medsight.imaging.preprocess.augmentation import AugmentSpec, augment_preset
 from medsight.imaging.preprocess.contract import PreprocessContract
 from medsight.imaging.preprocess.fingerprint import DatasetFingerprint
 from medsight.imaging.preprocess.intensity import WINDOW_PRESETS_HU
+from medsight.imaging.preprocess.modality import normalisation_scheme
 from medsight.runs.atomic import write_text_atomic
 
 #: voxels per classification input that train in minutes on two CPU cores
 CLASSIFY_VOXEL_BUDGET = 320_000
+#: pixels per 2D classification input (256 x 256)
+CLASSIFY_PIXEL_BUDGET_2D = 65_536
+#: orientation of 3D classification inputs: DICOM's patient axes (x to the patient's left,
+#: y to posterior, z to superior), what an axial DICOM series already is
+CANONICAL_ORIENTATION = "LPS"
+#: estimated noise std above this share of the foreground intensity range gets denoised
+DENOISE_NOISE_RATIO = 0.05
 #: voxels per segmentation patch on CPU (nnU-Net's GPU default is ~128^3): small patches
 #: mean many steps per minute, which on two cores matters more than context
 SEGMENT_PATCH_BUDGET = 32 * 64 * 64
@@ -43,10 +64,14 @@ class Plan(BaseModel):
     preprocess: PreprocessContract
     model_name: str
     network_depth: int
+    #: 2 for one-slice images (inputs ``[1, y, x]``, a 2D network), else 3
+    spatial_dims: Literal[2, 3] = 3
     batch_size: int
     patch_size: tuple[int, int, int] | None = None
     #: further network arguments (segmentation: depth and base filters)
     model_kwargs: dict[str, int] = {}
+    #: training-time augmentation (default: what plans made before this field did)
+    augment: AugmentSpec = augment_preset("flip+shift")
     notes: list[str]
     fingerprint: DatasetFingerprint
 
@@ -84,7 +109,26 @@ def _target_spacing(fp: DatasetFingerprint, notes: list[str]) -> tuple[float, fl
     return round(spacing[0], 3), round(spacing[1], 3), round(spacing[2], 3)
 
 
+def _one_slice(fp: DatasetFingerprint) -> bool:
+    return fp.shape_vox.max[0] == 1
+
+
 def _intensity(fp: DatasetFingerprint, task: str, notes: list[str]) -> dict[str, object]:
+    scheme = normalisation_scheme(fp.modality, _one_slice(fp))
+    if scheme == "image_zscore":
+        notes.append(
+            f"{fp.modality}: no physical unit and a scale that differs from scan to scan: each "
+            "image is clipped to the 0.5-99.5th percentile of its own foreground and z-scored "
+            "with its foreground mean/std, background set to 0 (nnU-Net's MR scheme); no HU "
+            "window"
+        )
+        return {"normalisation": "image_zscore", "percentiles": (0.5, 99.5)}
+    if scheme == "image_percentile":
+        notes.append(
+            f"{fp.modality}: exposure and detector differ from image to image: each image's own "
+            "0.5-99.5th percentiles are mapped to [0, 1]"
+        )
+        return {"normalisation": "image_percentile", "percentiles": (0.5, 99.5)}
     if fp.modality == "CT" and task == "classify" and fp.lung_extent_mm is not None:
         notes.append("CT with lung fields: lung window (-1000, 400) HU scaled to [0, 1]")
         return {"normalisation": "window", "window_hu": WINDOW_PRESETS_HU["lung"]}
@@ -101,14 +145,55 @@ def _intensity(fp: DatasetFingerprint, task: str, notes: list[str]) -> dict[str,
     }
 
 
+def _modality_note(fp: DatasetFingerprint, notes: list[str]) -> None:
+    note = f"modality {fp.modality} ({fp.modality_source or 'DICOM header'})"
+    if len(fp.modality_counts) > 1:
+        note += f"; the sample mixes {fp.modality_counts}: all get {fp.modality}'s scheme"
+    notes.append(note)
+
+
+def _denoiser(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
+    if fp.modality == "CT" or fp.noise_ratio is None:
+        notes.append("no denoising (set denoise to gaussian, median, bilateral or nl_means)")
+        return {"denoise": "none"}
+    if fp.noise_ratio <= DENOISE_NOISE_RATIO:
+        notes.append(
+            f"no denoising: estimated noise is {fp.noise_ratio:.1%} of the intensity range "
+            f"(nl_means above {DENOISE_NOISE_RATIO:.0%})"
+        )
+        return {"denoise": "none"}
+    notes.append(
+        f"non-local means denoising (h = 0.8 x the noise std, 3-voxel patches): estimated "
+        f"noise is {fp.noise_ratio:.1%} of the intensity range"
+    )
+    params = {"h_factor": 0.8, "patch_size": 3.0, "patch_distance": 3.0}
+    return {"denoise": "nl_means", "denoise_params": params}
+
+
 def _classify_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
+    _modality_note(fp, notes)
+    if _one_slice(fp):
+        return _classify_plan_2d(fp, notes)
+    if fp.orientation is not None:
+        notes.append(
+            f"reoriented to {fp.orientation} before resampling (axis flips and permutations, no "
+            "interpolation), so every image shows the anatomy along the same axes"
+        )
     spacing = _target_spacing(fp, notes)
-    lungs = fp.lung_extent_mm
-    extent = lungs.max if lungs is not None else fp.extent_mm.median
-    crop_to: Literal["lungs", "body"] = "lungs" if lungs is not None else "body"
+    is_ct = fp.modality == "CT"
+    lungs = fp.lung_extent_mm if is_ct else None
+    crop_to: Literal["lungs", "body", "foreground"]
+    if lungs is not None:
+        extent, crop_to = lungs.max, "lungs"
+    elif not is_ct and fp.foreground_extent_mm is not None:
+        extent, crop_to = fp.foreground_extent_mm.max, "foreground"
+    else:
+        extent, crop_to = fp.extent_mm.median, "body"
     notes.append(
         f"crop to the {crop_to}: largest measured extent {tuple(round(e) for e in extent)} mm + 5%"
     )
+    if lungs is not None:
+        notes.append("chest CT: voxels outside the lung fields are set to air")
 
     def shape_at(sp: tuple[float, float, float]) -> tuple[int, int, int]:
         z, y, x = (_round_up(e * 1.05 / s, 8) for e, s in zip(extent, sp, strict=True))
@@ -130,22 +215,79 @@ def _classify_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object
     cap = max(2, min(16, fp.n_cases // 75))
     batch = int(min(fits, cap))
     notes.append(f"input {shape} voxels, depth {depth}, batch {batch} (memory allows {fits})")
+    augment = augment_preset("flip+shift" if is_ct else "mr")
+    notes.append(f"augmentation {augment.name!r}")
     return {
         "preprocess": PreprocessContract(
             spacing_mm=spacing,
+            orientation=fp.orientation,
             shape=shape,
             crop_to=crop_to,
             mask_outside_lungs=lungs is not None,
             modality=fp.modality,
+            **_denoiser(fp, notes),  # type: ignore[arg-type]
             **_intensity(fp, "classify", notes),  # type: ignore[arg-type]
         ),
         "model_name": "lungct-cnn",
         "network_depth": depth,
+        "spatial_dims": 3,
         "batch_size": batch,
+        "augment": augment,
+    }
+
+
+def _classify_plan_2d(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
+    """One-slice images: the whole image, a 2D network."""
+    spacing = fp.spacing_mm.median
+    extent = fp.extent_mm.max
+
+    def shape_at(sp: tuple[float, float, float]) -> tuple[int, int, int]:
+        y, x = (_round_up(e / s, 8) for e, s in zip(extent[1:], sp[1:], strict=True))
+        return 1, y, x
+
+    shape = shape_at(spacing)
+    if math.prod(shape) > CLASSIFY_PIXEL_BUDGET_2D:
+        factor = (math.prod(shape) / CLASSIFY_PIXEL_BUDGET_2D) ** 0.5
+        spacing = (spacing[0], spacing[1] * factor, spacing[2] * factor)
+        shape = shape_at(spacing)
+        notes.append(
+            f"image over the {CLASSIFY_PIXEL_BUDGET_2D} pixel budget: pixel spacing coarsened "
+            f"by {factor:.2f}x"
+        )
+    spacing = (round(spacing[0], 3), round(spacing[1], 3), round(spacing[2], 3))
+    depth = max(1, min(len(CNN_WIDTHS), int(math.log2(min(shape[1:])))))
+    per_sample = cnn_training_bytes_per_sample(shape, depth)
+    fits = max(1, _available_memory_bytes() // 4 // per_sample)
+    cap = max(8, min(32, fp.n_cases // 10))
+    batch = int(min(fits, cap))
+    notes.append(
+        f"one-slice images: 2D, the whole image at {spacing[1:]} mm pixels (padded to "
+        f"{shape[1:]}), kept as stored (no reorientation)"
+    )
+    notes.append(f"lungct-cnn in 2D: depth {depth}, batch {batch} (memory allows {fits})")
+    augment = augment_preset("flip+shift" if fp.modality == "CT" else "xray")
+    notes.append(f"augmentation {augment.name!r}")
+    return {
+        "preprocess": PreprocessContract(
+            spacing_mm=spacing,
+            orientation=None,
+            shape=shape,
+            crop_to="center",
+            mask_outside_lungs=False,
+            modality=fp.modality,
+            **_denoiser(fp, notes),  # type: ignore[arg-type]
+            **_intensity(fp, "classify", notes),  # type: ignore[arg-type]
+        ),
+        "model_name": "lungct-cnn",
+        "network_depth": depth,
+        "spatial_dims": 2,
+        "batch_size": batch,
+        "augment": augment,
     }
 
 
 def _segment_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
+    _modality_note(fp, notes)
     spacing = _target_spacing(fp, notes)
     median_shape = [e / s for e, s in zip(fp.extent_mm.median, spacing, strict=True)]
     flat = median_shape[0] < 1.5  # one slice: 2D images

@@ -20,7 +20,13 @@ from medsight.imaging.data.manifest import Case, read_manifest
 from medsight.imaging.data.patient_split import SPLITS, patient_split, write_splits
 from medsight.imaging.data.volume_cache import CachedVolumes
 from medsight.imaging.data.volume_loading import load_cases
-from medsight.imaging.preprocess.plan import Plan, make_plan, read_plan, write_plan
+from medsight.imaging.preprocess.plan import (
+    CANONICAL_ORIENTATION,
+    Plan,
+    make_plan,
+    read_plan,
+    write_plan,
+)
 
 
 @dataclass
@@ -107,7 +113,10 @@ def prepare_classification_data(
     else:
         development = [c for c in cases if splits[c.case_id] != "test"]
         tick = on_stage("fingerprinting", min(40, len(development))) if on_stage else None
-        plan = make_plan(fingerprint_cases(development, 40, seed, on_case=tick), "classify")
+        fingerprint = fingerprint_cases(
+            development, 40, seed, on_case=tick, orientation=CANONICAL_ORIENTATION
+        )
+        plan = make_plan(fingerprint, "classify")
         write_plan(plan_path, plan)
     tick = on_stage("reading + preprocessing", len(cases)) if on_stage else None
     volumes, hits = load_cases(cases, plan.preprocess, run_dir / "cache", workers=2, on_case=tick)
