@@ -42,6 +42,12 @@ def _service(tmp_path: Path, db_url: str) -> TestClient:
         registry=ModelRegistry(tmp_path / "reg"),
         rate_limiter=RateLimiter(1000),
         metrics=None,  # type: ignore[arg-type]
+        # only the auth routes run here: no models, jobs, uploads or DICOM
+        models=None,  # type: ignore[arg-type]
+        worker=None,  # type: ignore[arg-type]
+        deid_policy=None,  # type: ignore[arg-type]
+        sync_slots=None,  # type: ignore[arg-type]
+        login_limiter=RateLimiter(routes_auth.LOGIN_PER_MINUTE),
     )
 
     @service.exception_handler(ApiError)

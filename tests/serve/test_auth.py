@@ -60,6 +60,12 @@ def _app(tmp_path: Path, db: Database) -> FastAPI:
         registry=ModelRegistry(tmp_path / "reg"),
         rate_limiter=RateLimiter(1000),
         metrics=None,  # type: ignore[arg-type]
+        # only the auth routes run here: no models, jobs, uploads or DICOM
+        models=None,  # type: ignore[arg-type]
+        worker=None,  # type: ignore[arg-type]
+        deid_policy=None,  # type: ignore[arg-type]
+        sync_slots=None,  # type: ignore[arg-type]
+        login_limiter=RateLimiter(routes_auth.LOGIN_PER_MINUTE),
     )
 
     @app.exception_handler(ApiError)
@@ -317,10 +323,8 @@ def test_per_user_rate_limit(service: Service) -> None:
     assert client.get("/t/any", headers=_bearer(service.tokens["root"])).status_code == 200
 
 
-def test_login_attempts_are_rate_limited_per_address(
-    service: Service, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(routes_auth, "LOGIN_PER_MINUTE", 3)
+def test_login_attempts_are_rate_limited_per_address(service: Service) -> None:
+    service.app.state.service.login_limiter = RateLimiter(3)
     client = service.client()
     assert [_login(client, name="nobody").status_code for _ in range(3)] == [401] * 3
     limited = _login(client)  # even the right password waits

@@ -112,7 +112,7 @@ def test_a_kill_mid_add_never_shows_a_partial_version(run: Path, tmp_path: Path)
     script = (
         "import os, shutil, sys\n"
         "from pathlib import Path\n"
-        "from medsight.serve import model_registry as r\n"
+        "from medsight.releases import model_registry as r\n"
         "real = shutil.copyfile\n"
         "def copy(a, b):\n"
         "    real(a, b)\n"
