@@ -78,7 +78,8 @@ def explain_input(
         raise InputError(f"{out_dir}: exists and is not a folder; pick another output folder")
     predictor = Predictor(run_dir)
     contract = predictor.contract
-    if contract.task != "classify" or contract.spatial_dims != 3:
+    # a segmentation contract fixes a sliding window (patch_size); a classifier's does not
+    if contract.patch_size is not None or contract.spatial_dims != 3:
         raise InputError(
             f"{run_dir}: explain works on 3D classifiers; this run is a "
             f"{contract.spatial_dims}D {contract.task!r} model"

@@ -69,7 +69,8 @@ class Segmenter:
         members = ensemble_members(self.run_dir)
         loaded = [load_checkpoint(m) for m in members] if members else [load_checkpoint(run_dir)]
         self.contract = loaded[0][1]
-        if self.contract.task != "segment" or self.contract.patch_size is None:
+        # a segmentation contract always fixes its sliding window (patch_size)
+        if self.contract.patch_size is None:
             raise InputError(f"{self.run_dir}: not a segmentation run (task {self.contract.task})")
         for _, other in loaded[1:]:
             if (other.class_names, other.preprocess, other.patch_size) != (
