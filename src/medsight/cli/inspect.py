@@ -1,8 +1,11 @@
-"""`medsight inspect PATH [--json]`: what was read, so a user can trust it before training.
+"""`medsight inspect PATH [--json] [--volume N]`: what was read, so a user can trust it.
 
 Thin wrapper over `medsight.imaging.io.input_report.describe_input`: prints kind, modality, shape,
-spacing, orientation, intensity range, slice/series counts, transfer syntax and warnings, or
-the same record as JSON. Unreadable input raises `InputError` (one line, exit 2 in `main`).
+spacing, orientation, intensity range, slice/series counts, transfer syntax and warnings (for
+a 4D NIfTI: one volume, how many there are and the dataset's channel names; for a DICOM SEG:
+its segments, referenced series and geometry; for a DICOM SR: its template, findings and
+measurements), or the same record as JSON. Unreadable input raises `InputError` (one line,
+exit 2 in `main`).
 """
 
 from __future__ import annotations
@@ -23,12 +26,19 @@ def inspect(
     series: str | None = typer.Option(
         None, "--series", help="SeriesInstanceUID to describe when a folder holds several."
     ),
+    volume: int | None = typer.Option(
+        None,
+        "--volume",
+        "--channel",
+        min=0,
+        help="Volume (channel) of a 4D NIfTI to describe; the first by default.",
+    ),
 ) -> None:
     """Describe an input: geometry, intensities, encoding and anything suspicious."""
     with warnings.catch_warnings():
         # pydicom warns on every odd value; what matters is in the record's warnings.
         warnings.simplefilter("ignore", UserWarning)
-        report = describe_input(path, series=series)
+        report = describe_input(path, series=series, volume=volume)
     if as_json:
         print(json.dumps(report, indent=2))
         return
@@ -36,12 +46,23 @@ def inspect(
         print(line)
 
 
+#: record keys listed one entry a line after the scalar keys, and the word each line starts with
+_LISTS = {
+    "series": "series",
+    "segments": "segment",
+    "referenced_series": "referenced series",
+    "evidence": "evidence",
+    "findings": "finding",
+    "measurements": "measurement",
+}
+
+
 def format_report(report: dict[str, Any]) -> list[str]:
-    """The record as aligned ``key: value`` lines, warnings last."""
-    lines = []
-    skip = {"warnings", "affine_ras", "series", "splits"}
+    """The record as aligned ``key: value`` lines, lists one entry a line, warnings last."""
+    rows: list[tuple[str, str]] = []
+    skip = {"warnings", "affine_ras", "splits", *_LISTS}
     for key, value in report.items():
-        if key in skip or value is None or value == "":
+        if key in skip or value is None or value == "" or value == {}:
             continue
         if key == "intensity":
             value = (
@@ -49,25 +70,52 @@ def format_report(report: dict[str, Any]) -> list[str]:
                 if value["min"] is not None
                 else "no finite values"
             )
+        elif key == "extent_mm":
+            value = f"{_num(value[0])} .. {_num(value[1])} along the plane normal"
         elif isinstance(value, list):
             value = (
                 " x ".join(_num(v) for v in value)
-                if key.startswith(("shape", "spacing"))
+                if key.startswith(("shape", "spacing", "frame_size", "pixel_spacing"))
                 else (", ".join(_num(v) for v in value))
             )
         elif isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
-        lines.append(f"{key:>16}: {value}")
-    for split, info in report.get("splits", {}).items():
-        lines.append(f"{'split ' + split:>16}: {info['n']} images {info['image_shape']}")
-    for entry in report.get("series", []):
-        lines.append(
-            f"{'series':>16}: {entry['series_uid'] or '(no uid)'} {entry['modality']} "
-            f"{entry['n_frames']} x {entry['rows']} x {entry['columns']}"
-        )
+        rows.append((key, str(value)))
+    for split, info in (report.get("splits") or {}).items():
+        rows.append((f"split {split}", f"{info['n']} images {info['image_shape']}"))
+    for key, word in _LISTS.items():
+        rows.extend((word, text) for text in _listed(key, report.get(key) or []))
     warnings_ = report.get("warnings", [])
-    lines.append(f"{'warnings':>16}: {len(warnings_) or 'none'}")
-    lines.extend(f"{'':>16}  - {w}" for w in warnings_)
+    rows.append(("warnings", str(len(warnings_) or "none")))
+    width = max(16, *(len(name) for name, _ in rows))
+    lines = [f"{name:>{width}}: {text}" for name, text in rows]
+    lines.extend(f"{'':>{width}}  - {w}" for w in warnings_)
+    return lines
+
+
+def _listed(key: str, entries: list[dict[str, Any]]) -> list[str]:
+    """One line of text per series, segment, referenced series, finding or measurement."""
+    lines = []
+    for entry in entries:
+        if key == "series":
+            text = (
+                f"{entry['series_uid'] or '(no uid)'} {entry['modality']} "
+                f"{entry['n_frames']} x {entry['rows']} x {entry['columns']}"
+            )
+        elif key == "segments":
+            text = (
+                f"{entry['number']} {entry['label']!r} ({entry['category']} / {entry['type']}, "
+                f"{entry['algorithm_type'].lower() or 'unknown'}), {entry['n_frames']} frame(s)"
+            )
+        elif key in ("referenced_series", "evidence"):
+            text = f"{entry['series_uid'] or '(no uid)'}: {entry['n_instances']} instance(s)"
+        elif key == "findings":
+            text = f"{entry['name']} = {entry['value']}"
+        else:  # measurements
+            of = f" ({'; '.join(entry['qualifiers'])})" if entry["qualifiers"] else ""
+            unit = f" {entry['unit']}" if entry["unit"] else ""
+            text = f"{entry['name']} = {_num(entry['value'])}{unit}{of}"
+        lines.append(text)
     return lines
 
 

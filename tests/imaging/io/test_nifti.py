@@ -63,14 +63,24 @@ def test_2d_image_is_one_slice_and_single_volume_4d_is_squeezed(tmp_path: Path) 
 
 def test_4d_needs_a_volume_index(tmp_path: Path) -> None:
     path = _save(tmp_path / "4d.nii.gz", np.arange(120.0).reshape(2, 3, 4, 5), version=2)
-    with pytest.raises(InputError, match=r"holds several volumes; pick one"):
+    with pytest.raises(InputError, match=r"holds several volumes .* --volume N") as err:
         read_nifti(path)
+    assert "read_nifti(" not in str(err.value)  # the hint is a command, not a Python call
     with pytest.raises(InputError, match=r"volume 5 is outside 0..4"):
         read_nifti(path, volume=5)
+    picked = read_nifti(path, volume=3)
     np.testing.assert_array_equal(
-        read_nifti(path, volume=3).array,
-        np.arange(120.0).reshape(2, 3, 4, 5)[..., 3].transpose(2, 1, 0),
+        picked.array, np.arange(120.0).reshape(2, 3, 4, 5)[..., 3].transpose(2, 1, 0)
     )
+    assert (picked.meta["n_volumes"], picked.meta["volume"]) == (5, 3)
+
+
+def test_a_3d_image_has_only_volume_0(tmp_path: Path) -> None:
+    path = _save(tmp_path / "3d.nii", np.arange(24.0).reshape(2, 3, 4))
+    assert read_nifti(path, volume=0).shape == (4, 3, 2)
+    assert "n_volumes" not in read_nifti(path, volume=0).meta
+    with pytest.raises(InputError, match=r"volume 1 is outside 0..0"):
+        read_nifti(path, volume=1)
 
 
 @pytest.mark.parametrize("bad", ["nan", "zero"])

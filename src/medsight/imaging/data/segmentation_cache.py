@@ -2,10 +2,13 @@
 
 A pair is checked before anything is trained: the label map must lie on the image's voxel
 grid (same shape, spacing, origin and orientation), hold whole numbers only, and use only
-declared label values. Label values are stored as channel indices (``label_values[k]`` is
-channel ``k + 1``; 0 is background), so a dataset labelled ``{1, 3}`` trains a 3-channel
-network. The image goes through the run's `PreprocessContract` (resample, normalise); the
-label map is resampled to the same grid by nearest neighbour.
+declared label values. A DICOM SEG mask is placed onto the image's grid by the frames it
+references (or their positions) after its own geometry check (`read_dicom_seg_on_image`),
+and its segment numbers become the label values the manifest matched them to. Label
+values are stored as channel indices (``label_values[k]`` is channel ``k + 1``; 0 is
+background), so a dataset labelled ``{1, 3}`` trains a 3-channel network. The image goes
+through the run's `PreprocessContract` (resample, normalise); the label map is resampled
+to the same grid by nearest neighbour.
 
 Entries are keyed like `VolumeCache`'s (content of both inputs + contract + label values)
 and written atomically: ``{key}.image.npy`` (float16) and ``{key}.labels.npy`` (uint8).
@@ -26,7 +29,9 @@ from medsight.errors import InputError
 from medsight.imaging.data.segmentation_manifest import SegmentationCase
 from medsight.imaging.data.volume_cache import CachedVolumes, input_digest
 from medsight.imaging.data.volume_loading import SPAWN
-from medsight.imaging.io.limits import ReadLimits
+from medsight.imaging.io.dicom_seg_read import read_dicom_seg_on_image
+from medsight.imaging.io.input_kind import detect_kind
+from medsight.imaging.io.limits import DEFAULT_LIMITS, ReadLimits
 from medsight.imaging.io.read_image import read_image
 from medsight.imaging.io.volume import Volume
 from medsight.imaging.preprocess.contract import PreprocessContract, apply_contract
@@ -73,6 +78,37 @@ def label_indices(array: np.ndarray, label_values: Sequence[int], where: str) ->
     return lookup[rounded.astype(np.int64)]
 
 
+def read_label_map(
+    case: SegmentationCase, image: Volume, limits: ReadLimits = DEFAULT_LIMITS
+) -> np.ndarray:
+    """The label values of ``case``'s mask on ``image``'s grid (``image`` read from it).
+
+    A label-map image must lie voxel for voxel on the image's grid (`check_same_grid`); a
+    DICOM SEG is placed onto it and its segment numbers mapped through
+    ``case.segment_values`` (segment ``n`` is value ``n`` when the case has none).
+
+    Raises:
+        InputError: the mask cannot be read, is off the image grid, or is a SEG that was not
+            drawn on this image (the message says how it differs) or has frames of a segment
+            it does not describe.
+    """
+    where = str(case.mask_path)
+    if detect_kind(case.mask_path) != "dicom-seg":
+        labels = read_image(case.mask_path, workers=1, limits=limits)
+        check_same_grid(image, labels, where)
+        return labels.array
+    numbers, described = read_dicom_seg_on_image(case.mask_path, case.image_path, image)
+    values = dict(case.segment_values) or {n: n for n in described}
+    present = set(np.unique(numbers).tolist()) - {0}
+    unmatched = sorted(present - set(values))
+    if unmatched:
+        raise InputError(f"{where}: frames of segment {unmatched[0]}, which it does not describe")
+    lookup = np.zeros(max([*values, *present]) + 1, dtype=np.uint16)
+    for number, value in values.items():
+        lookup[number] = value
+    return lookup[numbers]
+
+
 def preprocess_pair(
     image: Volume, indices: np.ndarray, contract: PreprocessContract
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -93,8 +129,9 @@ def read_pair(
     """Read, check and preprocess one case.
 
     Raises:
-        InputError: unreadable files, a label map off the image grid, undeclared label
-            values, a colour image, or an image too large for ``memory_bytes`` once resampled.
+        InputError: unreadable files, a label map off the image grid (or a DICOM SEG drawn
+            on another image), undeclared label values, a colour image, or an image too large
+            for ``memory_bytes`` once resampled.
     """
     max_voxels = max(1, memory_bytes // BYTES_PER_VOXEL)
     limits = ReadLimits(max_voxels=max_voxels)
@@ -108,9 +145,8 @@ def read_pair(
             f"{resampled * BYTES_PER_VOXEL / 2**30:.1f} GiB, over the "
             f"{memory_bytes / 2**30:.1f} GiB allowed (--memory-gb)"
         )
-    labels = read_image(case.mask_path, workers=1, limits=limits)
-    check_same_grid(image, labels, str(case.mask_path))
-    indices = label_indices(labels.array, label_values, str(case.mask_path))
+    labels = read_label_map(case, image, limits)
+    indices = label_indices(labels, label_values, str(case.mask_path))
     return preprocess_pair(image, indices, contract)
 
 
@@ -132,6 +168,8 @@ def _entry_key(job: _Job) -> str:
         repr(job.label_values),
     ):
         h.update(part.encode())
+    if job.case.segment_values:  # a SEG's numbers -> values come from the other masks too
+        h.update(repr(job.case.segment_values).encode())
     return h.hexdigest()[:32]
 
 

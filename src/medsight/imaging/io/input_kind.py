@@ -1,8 +1,12 @@
 """Tell what kind of input a path is, from its content (magic bytes), not only its name.
 
-Kinds: ``dicom`` (a Part 10 file), ``dicom-folder``, ``nifti`` (``.nii``/``.nii.gz``,
-NIfTI-1 or -2), ``png``, ``jpeg``, ``medmnist`` (``.npz``), ``segmentation-dataset`` (a
-folder with ``dataset.json``), ``image-manifest`` (``.csv``), ``unknown``.
+Kinds: ``dicom`` (a Part 10 image file), ``dicom-seg`` (a Segmentation: a label map drawn
+on another series), ``dicom-sr`` (a Structured Report: findings and measurements, no
+pixels), ``dicom-folder``, ``nifti`` (``.nii``/``.nii.gz``, NIfTI-1 or -2), ``png``,
+``jpeg``, ``medmnist`` (``.npz``), ``segmentation-dataset`` (a folder with
+``dataset.json``), ``image-manifest`` (``.csv``), ``unknown``. SEG and SR are told from
+images by the SOP class in the file meta header (MediaStorageSOPClassUID), which is read
+without the dataset.
 """
 
 from __future__ import annotations
@@ -10,10 +14,20 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_file_meta_info
+
 from medsight.errors import InputError
 
 IMAGE_KINDS = ("dicom", "dicom-folder", "nifti", "png", "jpeg")
 COLLECTION_KINDS = ("medmnist", "segmentation-dataset", "image-manifest")
+#: DICOM objects that are not images: they describe another series
+DERIVED_KINDS = ("dicom-seg", "dicom-sr")
+#: Segmentation Storage and Label Map Segmentation Storage (DICOM 2024)
+SEG_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.66.7")
+#: every Structured Report storage class (Basic Text, Enhanced, Comprehensive, 3D, KOS, CAD,
+#: dose reports...) lies under this root
+SR_SOP_CLASS_ROOT = "1.2.840.10008.5.1.4.1.1.88."
 _NIFTI1_MAGICS = (b"n+1\x00", b"ni1\x00")
 _NIFTI2_MAGICS = (b"n+2\x00", b"ni2\x00")
 
@@ -38,7 +52,7 @@ def detect_kind(path: str | Path) -> str:
         ) from None
     name = path.name.lower()
     if head[128:132] == b"DICM":
-        return "dicom"
+        return _dicom_kind(path)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "png"
     if head.startswith(b"\xff\xd8\xff"):
@@ -52,6 +66,18 @@ def detect_kind(path: str | Path) -> str:
     if name.endswith(".csv"):
         return "image-manifest"
     return "unknown"
+
+
+def _dicom_kind(path: Path) -> str:
+    try:
+        sop_class = str(read_file_meta_info(path).get("MediaStorageSOPClassUID", ""))
+    except (InvalidDicomError, OSError, ValueError, EOFError):
+        return "dicom"  # a broken meta header: the DICOM reader says what is wrong
+    if sop_class in SEG_SOP_CLASSES:
+        return "dicom-seg"
+    if sop_class.startswith(SR_SOP_CLASS_ROOT):
+        return "dicom-sr"
+    return "dicom"
 
 
 def _gunzip_head(path: Path) -> bytes:

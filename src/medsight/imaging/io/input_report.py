@@ -3,9 +3,14 @@
 For one image: kind, modality, shape ``[z, y, x]``, spacing ``(z, y, x)`` mm, orientation
 code (the RAS+ directions the voxel axes ``x, y, z`` point to, via nibabel's
 ``aff2axcodes``: an axial DICOM stack is ``LPS``, a standard NIfTI ``RAS``), intensity range,
-slice and series counts, transfer syntax and every warning the reader raised. For a
-collection (MedMNIST, Decathlon/nnU-Net, manifest): what it holds and how it splits. The
-record holds no patient data (series are listed by SeriesInstanceUID so one can be picked).
+slice and series counts, transfer syntax and every warning the reader raised. A 4D NIfTI
+(channels or time points) is described one volume at a time, with how many it holds and, in
+a Decathlon/nnU-Net dataset, the channel names its ``dataset.json`` declares. For a DICOM
+SEG: its segments, referenced series, frames and plane geometry; for a DICOM SR: its
+template, coded findings, measurements and referenced study (`dicom_seg_read`,
+`dicom_sr_read`). For a collection (MedMNIST, Decathlon/nnU-Net, manifest): what it holds
+and how it splits. The record holds no patient data (series are listed by
+SeriesInstanceUID so one can be picked; an SR's free text is counted, not copied).
 """
 
 from __future__ import annotations
@@ -19,35 +24,45 @@ import nibabel as nib
 import numpy as np
 
 from medsight.errors import InputError
+from medsight.imaging.io.dicom_seg_read import describe_dicom_seg
 from medsight.imaging.io.dicom_series import LARGEST, summarise_series
+from medsight.imaging.io.dicom_sr_read import describe_dicom_sr
 from medsight.imaging.io.image_manifest import read_image_manifest
 from medsight.imaging.io.input_kind import IMAGE_KINDS, detect_kind
 from medsight.imaging.io.limits import DEFAULT_LIMITS, ReadLimits
 from medsight.imaging.io.medmnist import read_medmnist
 from medsight.imaging.io.read_image import read_image
-from medsight.imaging.io.segmentation_dataset import read_segmentation_dataset
+from medsight.imaging.io.segmentation_dataset import channel_names_near, read_segmentation_dataset
 from medsight.imaging.io.volume import Volume
 
 
 def describe_input(
-    path: str | Path, series: str | None = None, limits: ReadLimits = DEFAULT_LIMITS
+    path: str | Path,
+    series: str | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
+    volume: int | None = None,
 ) -> dict[str, Any]:
     """Read ``path`` and describe it.
 
     Args:
-        path: anything `medsight.imaging.io.read_image` reads, or a collection.
+        path: anything `medsight.imaging.io.read_image` reads, a DICOM SEG or SR, or a
+            collection.
         series: for a DICOM folder with several series, the SeriesInstanceUID to describe;
             by default the largest is described (and all are listed).
         limits: size limits for the read.
+        volume: for a 4D NIfTI, the volume (channel) to describe; by default the first.
 
     Returns:
         A JSON-serialisable record (see the module docstring).
 
     Raises:
-        InputError: the path cannot be read (the reader's message).
+        InputError: the path cannot be read (the reader's message), or ``volume`` is given
+            for anything but a NIfTI or is out of range.
     """
     path = Path(path)
     kind = detect_kind(path)
+    if volume is not None and kind != "nifti":
+        raise InputError(f"{path}: {kind}, not a 4D NIfTI: it has no volumes to pick (--volume)")
     if kind in IMAGE_KINDS:
         listed: list[dict[str, Any]] = []
         chosen = series
@@ -56,11 +71,18 @@ def describe_input(
             listed = [asdict(i) for i in infos]
             if chosen is None and len(infos) > 1:
                 chosen = LARGEST
-        volume = read_image(path, series=chosen, limits=limits)
-        report = describe_volume(path, volume)
+        picked = 0 if kind == "nifti" and volume is None else volume
+        image = read_image(path, series=chosen, limits=limits, volume=picked)
+        report = describe_volume(path, image)
         if kind == "dicom-folder":
             report["series"] = listed
+        if "n_volumes" in image.meta:
+            _describe_volumes(report, path, image, chosen_by_user=volume is not None)
         return report
+    if kind == "dicom-seg":
+        return describe_dicom_seg(path)
+    if kind == "dicom-sr":
+        return describe_dicom_sr(path)
     if kind == "medmnist":
         return _medmnist(path, limits)
     if kind == "segmentation-dataset":
@@ -71,6 +93,31 @@ def describe_input(
         f"{path}: not a recognised input (DICOM with a DICM prefix, NIfTI, PNG, JPEG, "
         "MedMNIST .npz, Decathlon/nnU-Net folder or manifest .csv)"
     )
+
+
+def _describe_volumes(
+    report: dict[str, Any], path: Path, image: Volume, chosen_by_user: bool
+) -> None:
+    """Add to ``report`` how many volumes a 4D image holds, which one it describes and, in
+    a Decathlon/nnU-Net dataset, what its channels are called."""
+    n, index = int(image.meta["n_volumes"]), int(image.meta["volume"])
+    report["n_volumes"] = n
+    report["volume"] = index
+    found = channel_names_near(path)
+    if found is not None:
+        spec_path, names = found
+        if sorted(names) == list(range(n)):
+            report["channel_names"] = {str(k): v for k, v in names.items()}
+            report["channel"] = names[index]
+        else:
+            report["warnings"].append(
+                f"{spec_path.parent.name}/{spec_path.name} names {len(names)} channel(s), "
+                f"the image holds {n} volumes"
+            )
+    if not chosen_by_user:
+        report["warnings"].append(
+            f"{n} volumes: volume {index} is described (pick another with --volume N)"
+        )
 
 
 def describe_volume(path: Path, volume: Volume) -> dict[str, Any]:

@@ -87,18 +87,21 @@ def read_nifti(
 ) -> Volume:
     """Read a NIfTI-1 or NIfTI-2 file (``.nii`` or ``.nii.gz``) into a `Volume`.
 
-    A 2D image becomes one slice; a 4D image with one volume is squeezed.
+    A 2D image becomes one slice; a 4D image with one volume is squeezed. A volume picked
+    from a 4D image records ``n_volumes`` and ``volume`` in its meta.
 
     Args:
         path: the file.
         limits: size limits checked from the header before the data are read.
         volume: for a 4D image (time series, several channels), the index along the 4th
-            dimension to read; only that volume is read from disk.
+            dimension to read; only that volume is read from disk. 0 is accepted for a 3D
+            image (its only volume).
 
     Raises:
         InputError: the file is missing or not NIfTI; its dimensions exceed ``limits``; it
-            holds several volumes and ``volume`` does not pick one; its affine is not finite
-            or not invertible; or its data are truncated or of a type that is not a number.
+            holds several volumes and ``volume`` does not pick one, or ``volume`` is out of
+            range; its affine is not finite or not invertible; or its data are truncated or
+            of a type that is not a number.
     """
     path = Path(path)
     where = str(path)
@@ -118,15 +121,16 @@ def read_nifti(
     while len(shape) > 3 and shape[-1] == 1:
         shape = shape[:-1]
     index: tuple[int | slice, ...] = ()
+    n_volumes = shape[3] if len(shape) == 4 else 1
+    if volume is not None and not 0 <= volume < n_volumes:
+        raise InputError(f"{path}: volume {volume} is outside 0..{n_volumes - 1}")
     if len(shape) == 4 and volume is not None:
-        if not 0 <= volume < shape[3]:
-            raise InputError(f"{path}: volume {volume} is outside 0..{shape[3] - 1}")
         index = (slice(None), slice(None), slice(None), volume)
         shape = shape[:3]
     if len(shape) > 3:
         raise InputError(
-            f"{path}: {len(shape)}D image {shape} holds several volumes; pick one "
-            "(read_nifti(..., volume=i)); medsight reads 3D images"
+            f"{path}: {len(shape)}D image {shape} holds several volumes (channels or time "
+            f"points); pick one to read (`medsight inspect {path.name} --volume N`)"
         )
     shape = shape + (1,) * (3 - len(shape))
     nx, ny, nz = shape
@@ -172,6 +176,7 @@ def read_nifti(
             "n_slices": nz,
             "slice_gaps_irregular": False,
             "warnings": warnings,
+            **({"n_volumes": n_volumes, "volume": volume} if n_volumes > 1 else {}),
         },
     )
 

@@ -4,8 +4,9 @@ DICOM (a file, a series folder, a folder of several series, multi-frame), NIfTI-
 and JPEG all come back as the same type: a float32 ``[z, y, x]`` (or ``[z, y, x, 3]``)
 array with its geometry (``affine_ras()``: voxel -> RAS+ mm), spacing, modality and a
 PHI-free ``meta`` record with warnings (see `medsight.imaging.io.volume`). Collections (MedMNIST
-``.npz``, Decathlon/nnU-Net folders, manifest CSVs) hold many images and have their own
-readers, named in the error a user gets for passing one here.
+``.npz``, Decathlon/nnU-Net folders, manifest CSVs) hold many images, and DICOM SEG and SR
+files describe another series; they have their own readers, named in the error a user gets
+for passing one here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ _COLLECTION_HINTS = {
     "with medsight.imaging.io.segmentation_dataset.read_segmentation_dataset",
     "image-manifest": "a manifest lists many images: read it with "
     "medsight.imaging.io.image_manifest.read_image_manifest",
+    "dicom-seg": "a DICOM SEG is a label map drawn on another series, not an image: list it "
+    "as the mask of that series (manifest column 'mask') or describe it with `medsight inspect`",
+    "dicom-sr": "a DICOM SR holds findings and measurements, not an image: describe it with "
+    "`medsight inspect`",
 }
 
 
@@ -36,6 +41,7 @@ def read_image(
     series: str | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
     workers: int = 4,
+    volume: int | None = None,
 ) -> Volume:
     """Read one image (any supported kind) into a `Volume`.
 
@@ -45,21 +51,25 @@ def read_image(
             ``"largest"``; None requires exactly one series.
         limits: size limits checked from headers before anything is allocated.
         workers: threads that decode DICOM slices.
+        volume: for a 4D NIfTI (channels or time points), the index of the volume to read;
+            None requires a 3D image.
 
     Returns:
         The image; ``volume.warnings`` lists anything assumed or odd.
 
     Raises:
         InputError: the path is missing, of an unknown kind, a collection (the message names
-            its reader), or its reader refused it (see `read_dicom_series`, `read_nifti`,
-            `read_raster_image`).
+            its reader), ``volume`` is given for anything but a NIfTI, or its reader refused
+            it (see `read_dicom_series`, `read_nifti`, `read_raster_image`).
     """
     path = Path(path)
     kind = detect_kind(path)
+    if volume is not None and kind not in ("nifti", *_COLLECTION_HINTS):
+        raise InputError(f"{path}: {kind}, not a 4D NIfTI: it has no volumes to pick (--volume)")
     if kind in ("dicom", "dicom-folder"):
         return read_dicom_series(path, workers=workers, series=series, limits=limits)
     if kind == "nifti":
-        return read_nifti(path, limits)
+        return read_nifti(path, limits, volume=volume)
     if kind in ("png", "jpeg"):
         return read_raster_image(path, limits)
     if kind in _COLLECTION_HINTS:

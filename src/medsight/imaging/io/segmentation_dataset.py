@@ -183,6 +183,30 @@ def _nnunet_cases(
     return cases
 
 
+def channel_names_near(image: str | Path) -> tuple[Path, dict[int, str]] | None:
+    """The channel names of the dataset an image file belongs to, if it is in one.
+
+    Looks for ``dataset.json`` beside the file, then one and two folders up (``imagesTr/``
+    sits below it), and reads only its channel declaration (``channel_names`` for nnU-Net
+    v2, ``modality`` for the Decathlon); the rest of the dataset is not checked.
+
+    Returns:
+        The ``dataset.json`` found and ``{channel index: name}``, or None when there is no
+        such file or it declares no readable channels.
+    """
+    for folder in list(Path(image).resolve().parents)[:3]:
+        spec_path = folder / "dataset.json"
+        if not spec_path.is_file():
+            continue
+        try:
+            spec = json.loads(spec_path.read_text(encoding="utf-8"))
+            key = "channel_names" if "channel_names" in spec else "modality"
+            return spec_path, _channels(spec.get(key), key, spec_path)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, InputError):
+            return None
+    return None
+
+
 def _channels(raw: Any, key: str, spec_path: Path) -> dict[int, str]:
     if not isinstance(raw, dict) or not raw:
         raise InputError(f"{spec_path}: '{key}' is missing or not an object")

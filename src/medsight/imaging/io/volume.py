@@ -25,6 +25,8 @@ ID, date, UID or free-text description from the source.
   PhotometricInterpretation; ``nifti_version``: 1 or 2;
 * ``slice_gaps_irregular``: slice spacing is not uniform (see ``warnings``); ``bits``: 8 or
   16 (PNG/JPEG);
+* ``n_volumes``, ``volume``: for one volume read from a 4D NIfTI, how many it holds and
+  which one this is;
 * ``warnings``: sentences about anything the reader assumed or found odd (missing slices,
   irregular spacing, gantry tilt, geometry assumed, several series) that a user must see;
   they name files by file name only, never by full path.
