@@ -29,14 +29,16 @@ from monai.data import DataLoader, Dataset
 from monai.transforms import Compose, EnsureTyped, Lambdad, RandFlipd
 from torch.utils.flop_counter import FlopCounterMode
 
+from medsight.evaluate.classification.classification_metrics import macro_auc
 from medsight.imaging.data.volume_loading import preprocess_image
 from medsight.imaging.inference.onnx_run import export_run
 from medsight.imaging.inference.predictor import Predictor, predict_probabilities
 from medsight.imaging.synth.chest_ct import CLASSES, write_chest_ct_dataset
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import prepare_classification_data
-from medsight.imaging.tasks.classify_fit import build_model, lr_factor, macro_auc
+from medsight.imaging.tasks.classify_fit import build_model
 from medsight.imaging.tasks.classify_run import train_classification_run
+from medsight.train.loop import lr_factor
 
 TARGET_AUC = 0.90
 

@@ -8,8 +8,8 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from medsight.evaluate.classification.classification_metrics import macro_auc
 from medsight.imaging.synth.chest_ct import CLASSES, CaseSpec, case_volume, plan_cohort
-from medsight.imaging.tasks.classify_fit import macro_auc
 
 PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 

@@ -11,7 +11,10 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from medsight.evaluate.classification.classification_metrics import classification_metrics
+from medsight.evaluate.classification.classification_metrics import (
+    classification_metrics,
+    macro_auc,
+)
 
 NAMES = ["normal", "benign", "malignant"]
 
@@ -85,7 +88,7 @@ def test_two_classes() -> None:
     ("y", "probs", "match"),
     [
         (np.zeros(4, int), np.full((5, 3), 1 / 3), "4 cases but probs has 5 rows"),
-        (np.zeros(4, int), np.full((4, 2), 0.5), "2 columns but there are 3 class names"),
+        (np.zeros(4, int), np.full((4, 2), 0.5), "2 columns but there are 3 classes"),
         (np.zeros((4, 1), int), np.full((4, 3), 1 / 3), "1-D"),
         (np.zeros(4, int), np.full(4, 1 / 3), "2-D"),
         (np.array([0, 1, 3, 0]), np.full((4, 3), 1 / 3), "outside 0..2"),
@@ -95,3 +98,27 @@ def test_two_classes() -> None:
 def test_bad_inputs_raise(y: np.ndarray, probs: np.ndarray, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         classification_metrics(y, probs, NAMES)
+
+
+def test_macro_auc_is_sklearns_one_vs_rest_macro(cases: tuple[np.ndarray, np.ndarray]) -> None:
+    y, probs = cases
+    expected = roc_auc_score(y, probs, multi_class="ovr", average="macro")
+    # exactly: the training loop stops on this number, so it must not drift
+    assert macro_auc(y, probs) == expected
+    assert macro_auc(y, probs.astype(np.float32)) == expected
+
+
+def test_macro_auc_of_two_classes_is_the_positive_columns_auc() -> None:
+    rng = np.random.default_rng(1)
+    y = np.array([0, 1] * 10)
+    p1 = np.clip(0.5 * y + rng.uniform(0, 0.6, len(y)), 0, 1)
+    # a first column unrelated to the second shows which column is scored
+    scores = np.stack([rng.uniform(size=len(y)), p1], axis=1)
+    assert macro_auc(y, scores) == roc_auc_score(y, p1)
+
+
+def test_macro_auc_with_a_class_missing_is_undefined() -> None:
+    y = np.array([0, 1, 0, 1])
+    probs = np.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4], [0.1, 0.8, 0.1]])
+    assert macro_auc(y, probs) is None
+    assert macro_auc(np.zeros(4, int), probs[:, :2] / probs[:, :2].sum(1, keepdims=True)) is None

@@ -7,7 +7,12 @@ import torch
 from monai.metrics import DiceMetric, HausdorffDistanceMetric, compute_surface_dice
 from scipy import ndimage
 
-from medsight.evaluate.segmentation.segmentation_metrics import METRIC_NAMES, case_metrics
+from medsight.evaluate.segmentation.segmentation_metrics import (
+    METRIC_NAMES,
+    case_metrics,
+    global_dice,
+    overlap_counts,
+)
 
 LABELS = {1: "liver", 2: "tumour"}
 SPACING = (3.0, 1.0, 0.5)  # (z, y, x) mm, deliberately anisotropic
@@ -191,3 +196,23 @@ def test_two_dimensional_label_maps_work() -> None:
     assert m["hd95_mm"] == pytest.approx(1.5)
     assert m["dice"] == pytest.approx(0.7)
     assert m["volume_true_ml"] == pytest.approx(100 * 0.5 / 1000)
+
+
+def test_pooled_dice_counts_voxels_not_cases() -> None:
+    """A model that never finds the nodule: per case it looks perfect on nodule-free cases."""
+    shape = (8, 10, 10)
+    nodule = cube(shape, (2, 2, 2), 3)
+    empty = np.zeros(shape, dtype=np.uint8)
+    cases = [(empty, nodule), (empty, empty), (empty, empty)]  # (pred, truth)
+    counts = [overlap_counts(pred, truth, 1) for pred, truth in cases]
+    assert counts[0] == (0, 0, 27)
+    assert [global_dice([c]) for c in counts] == [0.0, 1.0, 1.0]
+    assert global_dice(counts) == 0.0
+
+
+def test_pooled_dice_of_one_case_is_that_cases_dice() -> None:
+    truth = blobby_label_map(4)
+    pred = blobby_label_map(5)
+    per_case = case_metrics(pred, truth, SPACING, LABELS)
+    for value, name in LABELS.items():
+        assert global_dice([overlap_counts(pred, truth, value)]) == per_case[name]["dice"]

@@ -1,5 +1,6 @@
-"""The training engine: Fabric setup (threads, precision, seed), per-epoch logs (`history.csv`,
-TensorBoard, MLflow) and the resumable training state.
+"""The training engine: the one Fabric loop with task hooks (`loop`), its base config
+(`config`), K-fold cross-validation (`cross_validation`), the run folder a fit writes
+(`run_folder`: settings, `history.csv` + TensorBoard/MLflow, resumable state).
 
 Engine layer: may import `runs`, `errors`, `console` (its siblings `evaluate` and
 `releases` too); never `tasks`, a modality, `serve` or `cli`.

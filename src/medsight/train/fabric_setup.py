@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 from lightning.fabric import Fabric
 
-from medsight.imaging.tasks.classify_config import TrainConfig
-from medsight.imaging.tasks.segment_config import SegmentTrainConfig
+from medsight.train.config import LoopConfig
 
 
-def start_fabric(config: TrainConfig | SegmentTrainConfig) -> tuple[Fabric, torch.memory_format]:
+def start_fabric(config: LoopConfig) -> tuple[Fabric, torch.memory_format]:
     """A seeded CPU Fabric at the config's precision, and the channels-last format to use.
 
     bf16 runs as Fabric's ``bf16-mixed`` (autocast); otherwise fp32.

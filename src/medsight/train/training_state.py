@@ -19,8 +19,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from medsight.errors import InputError
-from medsight.imaging.models.checkpoint import unshared
 from medsight.runs.atomic import atomic_path, write_text_atomic
+from medsight.runs.weights import unshared
 
 
 @dataclass
@@ -141,6 +141,8 @@ def start_or_resume(
     if state_dir is None:
         raise ValueError("resume needs a state_dir")
     loop, best = load_state(state_dir, model, optimizer, generator)
-    if loop.config_json and loop.config_json != config_json:
+    # compared as JSON values, not text: the key order changed when the task configs began
+    # to share `LoopConfig`, and states saved before that must still resume
+    if loop.config_json and json.loads(loop.config_json) != json.loads(config_json):
         raise InputError(f"{state_dir}: --resume needs the same settings as the interrupted run")
     return loop, best

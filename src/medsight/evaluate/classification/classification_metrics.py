@@ -1,4 +1,11 @@
-"""Headline metrics of a k-class classifier, as a JSON-serialisable dict.
+"""Headline metrics of a k-class classifier, and the project's macro ROC-AUC.
+
+`macro_auc` is the one macro AUC: the training loop stops on it (reading ``None`` as 0.5,
+chance, because early stopping needs a number), and the cross-validation, MedMNIST and
+evaluation tables report it. `classification_metrics` is the headline table: accuracy,
+AUCs, per-class precision/recall/F1 and the confusion matrix. ``clinical_metrics`` computes
+the same per-class AUCs batched over bootstrap case weights (equal up to rounding, checked
+in its tests) and follows the same convention: undefined is ``None``, never 0, 0.5 or 1.
 
 Labels are integer class indices ``0..k-1`` in the order of ``class_names``; ``probs`` holds
 one row of class probabilities per case (shape ``(n_cases, k)``). The predicted class is the
@@ -18,37 +25,53 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
+from medsight.evaluate.segmentation.case_arrays import checked_cases
 
-def _validated(
-    y_true: np.ndarray, probs: np.ndarray, class_names: list[str]
-) -> tuple[np.ndarray, np.ndarray]:
+
+def one_vs_rest_auc(y_true: np.ndarray, probs: np.ndarray) -> list[float | None]:
+    """ROC-AUC of each class against the rest, from its own probability column.
+
+    Args:
+        y_true: Integer class index of each case, shape ``(n_cases,)``.
+        probs: Class probabilities, shape ``(n_cases, k)``.
+
+    Returns:
+        One AUC per class; ``None`` for a class that is absent or is the only one present
+        (its AUC needs both positives and negatives and is undefined otherwise, not 0 or 1).
+    """
     y = np.asarray(y_true)
-    p = np.asarray(probs, dtype=np.float64)
-    k = len(class_names)
-    if y.ndim != 1:
-        raise ValueError(f"y_true must be 1-D (one label per case), got shape {y.shape}")
-    if p.ndim != 2:
-        raise ValueError(f"probs must be 2-D (cases, classes), got shape {p.shape}")
-    if p.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"y_true has {y.shape[0]} cases but probs has {p.shape[0]} rows; they must match"
-        )
-    if p.shape[1] != k:
-        raise ValueError(f"probs has {p.shape[1]} columns but there are {k} class names")
-    if k < 2:
-        raise ValueError(f"need at least two classes, got {k}")
-    if len(set(class_names)) != k:
-        raise ValueError(f"class names must be unique, got {class_names}")
-    if y.shape[0] == 0:
-        raise ValueError("no cases: y_true and probs are empty")
-    if not np.all(np.isfinite(p)):
-        raise ValueError("probs contains NaN or infinite values")
-    if not np.all(np.equal(np.mod(y, 1), 0)):
-        raise ValueError("y_true must hold integer class indices")
-    y = y.astype(np.int64)
-    if y.min() < 0 or y.max() >= k:
-        raise ValueError(f"y_true holds labels outside 0..{k - 1}: {sorted(set(y.tolist()))}")
-    return y, p
+    p = np.asarray(probs)
+    aucs: list[float | None] = []
+    for c in range(p.shape[1]):
+        is_c = y == c
+        aucs.append(float(roc_auc_score(is_c, p[:, c])) if 0 < is_c.sum() < len(y) else None)
+    return aucs
+
+
+def macro_auc(y_true: np.ndarray, probs: np.ndarray) -> float | None:
+    """One-vs-rest macro ROC-AUC: the unweighted mean of the per-class AUCs.
+
+    With two classes it is the AUC of the second column (scikit-learn's binary convention):
+    for probabilities (rows summing to one) the two classes' AUCs are the same number, and
+    averaging two roundings of it would only move the last bits. It is what the training
+    loop stops on (``val_auc``) and what every metrics table reports as ``macro_auc``.
+
+    Args:
+        y_true: Integer class index of each case, shape ``(n_cases,)``.
+        probs: Class probabilities, shape ``(n_cases, k)``, ``k >= 2``.
+
+    Returns:
+        The macro AUC, or ``None`` when a class is absent from ``y_true`` (or is the only
+        one present): a class without cases has no AUC, and averaging the others would
+        make the number mean different things on different data.
+    """
+    y = np.asarray(y_true)
+    aucs = one_vs_rest_auc(y, probs)
+    if any(a is None for a in aucs):
+        return None
+    if len(aucs) == 2:
+        return aucs[1]
+    return float(np.mean([a for a in aucs if a is not None]))
 
 
 def classification_metrics(
@@ -56,10 +79,9 @@ def classification_metrics(
 ) -> dict[str, Any]:
     """Accuracy, one-vs-rest ROC-AUC, per-class precision/recall/F1 and the confusion matrix.
 
-    The macro AUC is the unweighted mean of the per-class one-vs-rest AUCs, which is what
-    ``sklearn.metrics.roc_auc_score(..., multi_class="ovr", average="macro")`` computes; it is
-    computed class by class so that it is also defined for two classes and for scores whose
-    rows do not sum exactly to one.
+    The per-class AUCs are `one_vs_rest_auc`'s and the macro AUC is `macro_auc`'s (the mean
+    of the per-class AUCs, which is what ``sklearn.metrics.roc_auc_score(...,
+    multi_class="ovr", average="macro")`` computes; for two classes the positive column's).
 
     Args:
         y_true: Integer class index of each case, shape ``(n_cases,)``.
@@ -78,7 +100,9 @@ def classification_metrics(
             ``probs`` is not finite, a label is not an index into ``class_names`` or two
             classes share a name; the metrics would otherwise be silently wrong.
     """
-    y, p = _validated(y_true, probs, class_names)
+    if len(set(class_names)) != len(class_names):
+        raise ValueError(f"class names must be unique, got {list(class_names)}")
+    y, p = checked_cases(y_true, probs, len(class_names))
     k = len(class_names)
     labels = list(range(k))
     y_pred = p.argmax(axis=1)
@@ -86,13 +110,7 @@ def classification_metrics(
     precision, recall, f1, support = precision_recall_fscore_support(
         y, y_pred, labels=labels, zero_division=0
     )
-    aucs: list[float | None] = []
-    for c in labels:
-        is_c = y == c
-        # AUC needs both positives and negatives; otherwise it is undefined, not 0 or 1.
-        aucs.append(float(roc_auc_score(is_c, p[:, c])) if 0 < is_c.sum() < len(y) else None)
-    defined = [a for a in aucs if a is not None]
-    macro_auc = float(np.mean(defined)) if len(defined) == k else None
+    aucs = one_vs_rest_auc(y, p)
 
     per_class = {
         name: {
@@ -109,7 +127,7 @@ def classification_metrics(
         "n_cases": int(len(y)),
         "class_names": [str(name) for name in class_names],
         "accuracy": float(accuracy_score(y, y_pred)),
-        "macro_auc": macro_auc,
+        "macro_auc": macro_auc(y, p),
         "per_class": per_class,
         "confusion_matrix": [[int(v) for v in row] for row in cm],
     }

@@ -10,7 +10,10 @@ What is computed where:
 
 - Dice, IoU and the volumes are voxel counts, written here: they are one line of counting
   each, and computing them directly keeps the empty-structure conventions below in one
-  place instead of patching MONAI's NaNs afterwards.
+  place instead of patching MONAI's NaNs afterwards. `overlap_counts` and `global_dice`
+  are the one Dice of the project: per case here, and with voxels pooled over cases
+  (nnU-Net's validation "pseudo Dice") for the training loop's validation and the
+  cross-validation tables.
 - The surface distances are MONAI's: ``monai.metrics.utils.get_edge_surface_distance``
   finds the edge voxels of both masks (mask voxels with a background 6-neighbour) and the
   Euclidean distance in mm (via ``spacing``) from each edge voxel to the nearest edge voxel
@@ -58,7 +61,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -102,6 +105,41 @@ def checked_spacing(spacing_mm: Sequence[float], ndim: int) -> tuple[float, ...]
     if not all(math.isfinite(s) and s > 0 for s in spacing):
         raise ValueError(f"spacing_mm must be positive and finite, got {spacing}")
     return spacing
+
+
+def overlap_counts(pred: np.ndarray, truth: np.ndarray, value: int) -> tuple[int, int, int]:
+    """True-positive, false-positive and false-negative voxels of one structure.
+
+    Args:
+        pred: Predicted label map.
+        truth: Reference label map, same shape.
+        value: The structure's label value.
+
+    Returns:
+        ``(tp, fp, fn)`` voxel counts.
+    """
+    p, t = np.asarray(pred) == value, np.asarray(truth) == value
+    tp = int(np.count_nonzero(p & t))
+    return tp, int(np.count_nonzero(p)) - tp, int(np.count_nonzero(t)) - tp
+
+
+def global_dice(counts: Iterable[tuple[int, int, int]]) -> float:
+    """Dice of voxels pooled from many cases (nnU-Net's validation "pseudo Dice").
+
+    Pooling keeps cases without the structure from counting as perfect: a model that never
+    predicts nodules scores 0 here, not the share of nodule-free cases. One case's counts
+    give that case's Dice (1.0 when the structure is absent from both maps).
+
+    Args:
+        counts: ``(tp, fp, fn)`` of each case, as `overlap_counts` gives them.
+
+    Returns:
+        ``2 TP / (2 TP + FP + FN)`` over the summed counts; 1.0 when all are zero.
+    """
+    tp = fp = fn = 0
+    for case_tp, case_fp, case_fn in counts:
+        tp, fp, fn = tp + case_tp, fp + case_fp, fn + case_fn
+    return 1.0 if tp + fp + fn == 0 else 2.0 * tp / (2 * tp + fp + fn)
 
 
 def _checked_label_maps(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -224,22 +262,19 @@ def case_metrics(
 
     result: dict[str, dict[str, float | None]] = {}
     for value, name in named.items():
-        p = p_map == value
-        t = t_map == value
-        n_pred = int(np.count_nonzero(p))
-        n_true = int(np.count_nonzero(t))
-        n_both = int(np.count_nonzero(p & t))
+        tp, fp, fn = overlap_counts(p_map, t_map, value)
+        n_pred, n_true = tp + fp, tp + fn
         volume_pred = n_pred * voxel_ml
         volume_true = n_true * voxel_ml
+        dice = global_dice([(tp, fp, fn)])
         hd95: float | None
         if n_pred == 0 and n_true == 0:
-            dice, iou, hd95, nsd = 1.0, 1.0, 0.0, 1.0
+            iou, hd95, nsd = 1.0, 0.0, 1.0
         elif n_pred == 0 or n_true == 0:
-            dice, iou, hd95, nsd = 0.0, 0.0, None, 0.0
+            iou, hd95, nsd = 0.0, None, 0.0
         else:
-            dice = 2.0 * n_both / (n_pred + n_true)
-            iou = n_both / (n_pred + n_true - n_both)
-            hd95, nsd = surface_metrics(p, t, spacing, tolerance_mm)
+            iou = tp / (tp + fp + fn)
+            hd95, nsd = surface_metrics(p_map == value, t_map == value, spacing, tolerance_mm)
         result[name] = {
             "dice": dice,
             "iou": iou,

@@ -24,6 +24,7 @@ from medsight.errors import InputError
 from medsight.imaging.models.registry import create_model
 from medsight.imaging.preprocess.contract import PreprocessContract
 from medsight.runs.atomic import atomic_path, write_text_atomic
+from medsight.runs.weights import unshared
 
 WEIGHTS, CONTRACT = "model.safetensors", "model.json"
 
@@ -62,25 +63,6 @@ def library_versions() -> dict[str, str]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
-
-
-def unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``state`` on the CPU with every tensor owning its memory.
-
-    Some networks list one module under two names (MONAI's DynUNet keeps its encoder in
-    ``skip_layers`` too); safetensors refuses tensors that share memory, so the second name
-    gets a copy (loading assigns the same values to both).
-    """
-    seen: set[int] = set()
-    out = {}
-    for key, value in state.items():
-        tensor = value.detach().to("cpu").contiguous()
-        pointer = tensor.untyped_storage().data_ptr()
-        if pointer in seen:
-            tensor = tensor.clone()
-        seen.add(pointer)
-        out[key] = tensor
-    return out
 
 
 def save_checkpoint(run_dir: Path, model: nn.Module, contract: ModelContract) -> None:

@@ -1,14 +1,15 @@
-"""K-fold cross-validation on the development (train + val) cases, patient-grouped.
+"""K-fold cross-validation of a classifier on the development (train + val) cases.
 
-Each fold's held-out patients are its validation set (early stopping) and give out-of-fold
-predictions; the test split stays untouched. The K models are saved as ``fold_1`` ...
-``fold_K`` and listed in ``ensemble.json``, which `Predictor` averages.
+Folds are patient-grouped. Each fold's held-out patients are its validation set (early
+stopping) and give out-of-fold predictions; the test split stays untouched. The engine's
+driver (`medsight.train.cross_validation`) saves the K models as ``fold_1`` ... ``fold_K``
+and lists them in ``ensemble.json``, which `Predictor` averages; ``cv_metrics.json`` holds
+per-fold and pooled out-of-fold `classification_metrics`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,7 @@ from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import ClassificationData
 from medsight.imaging.tasks.classify_fit import fit_classifier
 from medsight.imaging.tasks.classify_run import model_contract
-from medsight.runs.atomic import write_text_atomic
-from medsight.runs.ensemble import ENSEMBLE_FILE
+from medsight.train.cross_validation import Fold, cross_validate
 
 
 def run_cross_validation(
@@ -41,44 +41,36 @@ def run_cross_validation(
     development = np.concatenate([data.indices("train"), data.indices("val")])
     development.sort()
     folds = np.array(patient_folds([data.cases[i] for i in development], k, config.seed))
-    oof = np.zeros((len(development), len(data.class_names)), dtype=np.float32)
-    per_fold = []
-    members = []
-    for fold in range(k):
-        held = development[folds == fold]
-        kept = development[folds != fold]
-        fold_dir = run_dir / f"fold_{fold + 1}"
 
-        def epoch_done(row: dict[str, float], fold: int = fold) -> None:
+    def fit_fold(fold: Fold) -> list[np.ndarray]:
+        def epoch_done(row: dict[str, float]) -> None:
             if on_fold:
-                on_fold(fold, row)
+                on_fold(fold.number - 1, row)
 
         fit = fit_classifier(
-            data.volumes.subset(kept),
-            data.labels[kept],
-            data.volumes.subset(held),
-            data.labels[held],
+            data.volumes.subset(fold.kept),
+            data.labels[fold.kept],
+            data.volumes.subset(fold.held),
+            data.labels[fold.held],
             len(data.class_names),
             config,
             on_epoch=epoch_done,
-            state_dir=fold_dir / "checkpoints",
+            state_dir=fold.run_dir / "checkpoints",
         )
-        contract = model_contract(data, config, {"fold": fold + 1, "best_epoch": fit.best_epoch})
-        save_checkpoint(fold_dir, fit.model, contract)
-        members.append(fold_dir.name)
-        probs = predict_probabilities(fit.model, data.volumes.subset(held))
-        oof[folds == fold] = probs
-        metrics = classification_metrics(data.labels[held], probs, data.class_names)
-        per_fold.append({"fold": fold + 1, "cases": int(len(held)), **metrics})
-    result = {
-        "folds": per_fold,
-        "pooled_out_of_fold": classification_metrics(
-            data.labels[development], oof, data.class_names
-        ),
-        "fold_of_case": {
-            data.cases[i].case_id: int(f) + 1 for i, f in zip(development, folds, strict=True)
-        },
-    }
-    write_text_atomic(run_dir / "cv_metrics.json", json.dumps(result, indent=2))
-    write_text_atomic(run_dir / ENSEMBLE_FILE, json.dumps({"members": members}, indent=2))
-    return result
+        extra = {"fold": fold.number, "best_epoch": fit.best_epoch}
+        save_checkpoint(fold.run_dir, fit.model, model_contract(data, config, extra))
+        return list(predict_probabilities(fit.model, data.volumes.subset(fold.held)))
+
+    def metrics(indices: np.ndarray, probs: Sequence[np.ndarray]) -> dict[str, Any]:
+        return classification_metrics(data.labels[indices], np.stack(probs), data.class_names)
+
+    return cross_validate(
+        run_dir,
+        development,
+        folds,
+        k,
+        [data.cases[i].case_id for i in development],
+        fit_fold,
+        score_fold=metrics,
+        score_pooled=lambda indices, probs: {"pooled_out_of_fold": metrics(indices, probs)},
+    )

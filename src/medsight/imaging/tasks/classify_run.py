@@ -9,6 +9,7 @@ preprocessing, model arguments, versions, seed).
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -16,10 +17,9 @@ import torch
 from medsight.imaging.models.checkpoint import ModelContract, library_versions, save_checkpoint
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import ClassificationData
-from medsight.imaging.tasks.classify_fit import FitResult, fit_classifier
-from medsight.runs.atomic import write_text_atomic
-from medsight.train.epoch_log import EpochLog
-from medsight.train.training_state import saved_history
+from medsight.imaging.tasks.classify_fit import fit_classifier
+from medsight.train.loop import FitResult
+from medsight.train.run_folder import fit_in_run_folder
 
 
 def model_contract(data: ClassificationData, config: TrainConfig, extra: dict) -> ModelContract:
@@ -49,33 +49,25 @@ def train_classification_run(
 
     Raises:
         InputError: ``resume`` with nothing to resume, or with other settings than the
-            interrupted run (checked by `fit_classifier`).
+            interrupted run (checked by the training loop).
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "train_config.json", config.model_dump_json(indent=2))
     train, val = data.indices("train"), data.indices("val")
-    with EpochLog(run_dir, params=config.model_dump()) as log:
-        if resume:
-            for row in saved_history(run_dir / "checkpoints"):
-                log.rows.append(row)
-
-        def epoch_done(row: dict[str, float]) -> None:
-            log.log(row)
-            if on_epoch:
-                on_epoch(row)
-
-        fit = fit_classifier(
+    fit = fit_in_run_folder(
+        run_dir,
+        config,
+        partial(
+            fit_classifier,
             data.volumes.subset(train),
             data.labels[train],
             data.volumes.subset(val),
             data.labels[val],
             len(data.class_names),
             config,
-            on_epoch=epoch_done,
-            state_dir=run_dir / "checkpoints",
-            resume=resume,
             prepare_model=prepare_model,
-        )
+        ),
+        resume=resume,
+        on_epoch=on_epoch,
+    )
     contract = model_contract(
         data, config, {"best_epoch": fit.best_epoch, "epochs_run": len(fit.history)}
     )

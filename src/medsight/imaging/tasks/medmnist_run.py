@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +29,7 @@ from medsight.imaging.preprocess.contract import PreprocessContract
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_fit import fit_classifier
 from medsight.runs.atomic import write_text_atomic
-from medsight.train.epoch_log import EpochLog
+from medsight.train.run_folder import fit_in_run_folder
 
 PRESET: dict[str, Any] = {
     "model_name": "resnet18-small",
@@ -86,25 +87,12 @@ def train_medmnist(
         patience=epochs,  # the protocol trains every epoch and keeps the best validation AUC
         max_minutes=24 * 60,
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "train_config.json", config.model_dump_json(indent=2))
-    with EpochLog(run_dir, params=config.model_dump()) as log:
-
-        def epoch_done(row: dict[str, float]) -> None:
-            log.log(row)
-            if on_epoch:
-                on_epoch(row)
-
-        fit = fit_classifier(
-            x["train"],
-            y["train"],
-            x["val"],
-            y["val"],
-            k,
-            config,
-            on_epoch=epoch_done,
-            state_dir=run_dir / "checkpoints",
-        )
+    fit = fit_in_run_folder(
+        run_dir,
+        config,
+        partial(fit_classifier, x["train"], y["train"], x["val"], y["val"], k, config),
+        on_epoch=on_epoch,
+    )
     contract = ModelContract(
         model_name=config.model_name,
         class_names=names,

@@ -1,21 +1,20 @@
-"""Fit a segmentation network on cached cases with Lightning Fabric.
+"""Segmentation's hooks into the training loop (`medsight.train.loop`): `fit_segmenter`.
 
-The loop mirrors `classifier_fit`'s guarantees (seeded batches, per-epoch resumable state in
-safetensors, closed-form learning-rate schedule, wall-time budget, best-epoch weights) with
-nnU-Net's training recipe: epochs of a fixed number of patch batches, foreground
-oversampling (`PatchSampler`), Dice + cross-entropy (MONAI ``DiceCELoss``: batch Dice over
-the structures, background excluded) and optional deep supervision. After each epoch a
-fixed subset of validation cases is segmented whole with the sliding window, and the epoch
-with the best mean Dice over the structures is kept.
+nnU-Net's training recipe on the engine's loop (seeded batches, resumable state, closed-form
+schedule, wall-time budget, best-epoch weights): epochs of a fixed number of patch batches,
+foreground oversampling (`PatchSampler`), Dice + cross-entropy (MONAI ``DiceCELoss``: batch
+Dice over the structures, background excluded), optional deep supervision, AdamW with the
+gradient norm clipped to 12. An epoch is long, so the time budget is checked before every
+batch. After each epoch a fixed subset of validation cases is segmented whole with the
+sliding window, and the epoch with the best Dice (voxels pooled over the cases, averaged
+over the structures) is kept.
 
 Arrays are ``[z, y, x]``: images in model units, labels as channel indices (0 background).
 """
 
 from __future__ import annotations
 
-import copy
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,17 +22,18 @@ import torch
 from monai.losses import DiceCELoss
 
 from medsight.errors import InputError
+from medsight.evaluate.segmentation.segmentation_metrics import global_dice, overlap_counts
 from medsight.imaging.data.patch_sampling import PatchSampler
 from medsight.imaging.data.volume_cache import CachedVolumes
 from medsight.imaging.inference.sliding_window import sliding_window_probabilities
 from medsight.imaging.models.registry import create_model
-from medsight.imaging.tasks.classify_fit import FitResult, is_better, lr_factor
 from medsight.imaging.tasks.segment_config import SegmentTrainConfig
-from medsight.train.fabric_setup import start_fabric
-from medsight.train.training_state import save_state, start_or_resume
+from medsight.train.loop import Batch, FitResult, LoopHooks, StoppingKey, TrainedEpoch, fit
 
 #: validation Dice differences below this are noise
 DICE_TOLERANCE = 0.002
+#: gradient-norm clipping of every step (nnU-Net's)
+CLIP_GRAD_NORM = 12.0
 
 
 def build_segmenter(config: SegmentTrainConfig, num_classes: int) -> torch.nn.Module:
@@ -50,28 +50,6 @@ def build_segmenter(config: SegmentTrainConfig, num_classes: int) -> torch.nn.Mo
         spatial_dims=config.spatial_dims,
         **kwargs,
     )
-
-
-def dice_per_class(pred: np.ndarray, truth: np.ndarray, num_classes: int) -> list[float]:
-    """Dice of each structure 1..num_classes-1 (1.0 when both are empty)."""
-    return [global_dice([overlap_counts(pred, truth, k)]) for k in range(1, num_classes)]
-
-
-def overlap_counts(pred: np.ndarray, truth: np.ndarray, k: int) -> tuple[int, int, int]:
-    """True-positive, false-positive and false-negative voxels of structure ``k``."""
-    p, t = pred == k, truth == k
-    tp = int((p & t).sum())
-    return tp, int(p.sum()) - tp, int(t.sum()) - tp
-
-
-def global_dice(counts: list[tuple[int, int, int]]) -> float:
-    """Dice over voxels pooled from many cases (nnU-Net's validation "pseudo Dice").
-
-    Pooling keeps cases without the structure from counting as perfect: a model that never
-    predicts nodules scores 0 here, not the share of nodule-free cases.
-    """
-    tp, fp, fn = (sum(c[i] for c in counts) for i in range(3))
-    return 1.0 if tp + fp + fn == 0 else 2.0 * tp / (2 * tp + fp + fn)
 
 
 def _loss_fn(config: SegmentTrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
@@ -109,22 +87,20 @@ def fit_segmenter(
 ) -> FitResult:
     """Train ``config.model_name`` and return the weights of the best validation epoch.
 
+    Args:
+        train_images, train_labels: the training cases (images and label maps).
+        val_images, val_labels: the validation cases.
+        num_classes: output channels, background included.
+        config: training settings.
+        background: the image value outside the body (pads patches and windows).
+        on_epoch: called with each epoch's history row (after its state is saved).
+        state_dir: where per-epoch resumable state is written (None: not written).
+        resume: continue from ``state_dir``'s last epoch instead of starting afresh.
+
     Raises:
-        InputError: ``resume`` without a readable saved state, or with other settings.
+        InputError: deep supervision with a network other than dynunet; ``resume`` without
+            a readable saved state, or with other settings.
     """
-    fabric, memory_format = start_fabric(config)
-    model = build_segmenter(config, num_classes)
-    if config.channels_last:
-        model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
-    generator = torch.Generator().manual_seed(config.seed)
-    loop, best_state = start_or_resume(
-        state_dir, model, optimizer, generator, config.model_dump_json(), resume
-    )
-    model, optimizer = fabric.setup(model, optimizer)
     sampler = PatchSampler(
         train_images,
         train_labels,
@@ -137,32 +113,16 @@ def fit_segmenter(
     rng = np.random.default_rng(config.seed)
     n_val = min(config.val_cases_per_epoch, len(val_images))
     val_subset = sorted(rng.choice(len(val_images), size=n_val, replace=False).tolist())
-    loss_fn = _loss_fn(config)
-    start = time.perf_counter() - (loop.history[-1]["seconds"] if loop.history else 0.0)
-    budget_s = config.max_minutes * 60
-    for epoch in range(loop.epoch + 1, config.max_epochs + 1):
-        if loop.stale >= config.patience or time.perf_counter() - start > budget_s:
-            break
-        for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
-            group["lr"] = base * lr_factor(config, epoch - 1)  # type: ignore[arg-type]
-        model.train()
-        losses: list[float] = []
+
+    def epoch_batches(generator: torch.Generator) -> Iterator[Batch]:
         for _ in range(config.iterations_per_epoch):
-            if losses and time.perf_counter() - start > budget_s:
-                break  # out of time: validate this shortened epoch and stop
-            x, y = sampler.batch(config.batch_size, generator)
-            if config.channels_last:
-                x = x.contiguous(memory_format=memory_format)
-            loss = loss_fn(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
-            optimizer.step()
-            losses.append(float(loss.detach()))
+            yield sampler.batch(config.batch_size, generator)
+
+    def validate(trained: TrainedEpoch) -> tuple[dict[str, float], StoppingKey]:
         counts: list[list[tuple[int, int, int]]] = [[] for _ in range(1, num_classes)]
         for i in val_subset:
             probs = sliding_window_probabilities(
-                model.module,
+                trained.network,
                 val_images[i],
                 config.patch_size,
                 num_classes,
@@ -175,31 +135,34 @@ def fit_segmenter(
             for k in range(1, num_classes):
                 counts[k - 1].append(overlap_counts(pred, truth, k))
         per_class = np.array([global_dice(c) for c in counts])
-        row: dict[str, float] = {
-            "epoch": epoch,
-            "train_loss": float(np.mean(losses)),
-            "val_dice": float(per_class.mean()),
+        val_dice = float(per_class.mean())
+        metrics = {
+            "val_dice": val_dice,
             **{f"val_dice_{k}": float(v) for k, v in enumerate(per_class, start=1)},
-            "lr": float(optimizer.param_groups[0]["lr"]),
-            "seconds": time.perf_counter() - start,
         }
-        loop.history.append(row)
-        loop.epoch = epoch
-        key = (row["val_dice"], -row["train_loss"])
-        if is_better(key, loop.best_key, DICE_TOLERANCE):
-            loop.best_key, loop.best_epoch, loop.stale = key, epoch, 0
-            best_state = copy.deepcopy(model.module.state_dict())
-        else:
-            loop.stale += 1
-        if state_dir is not None:
-            save_state(state_dir, model.module, optimizer, generator, loop, best_state)
-        if on_epoch:
-            on_epoch(row)
-    final = build_segmenter(config.model_copy(update={"deep_supervision": False}), num_classes)
-    if best_state is not None:
-        # deep-supervision heads are training-only: drop them
-        missing, _ = final.load_state_dict(best_state, strict=False)
-        if missing:
-            raise RuntimeError(f"best weights lack {missing[:3]}")
-    seconds = loop.history[-1]["seconds"] if loop.history else 0.0
-    return FitResult(final.eval(), loop.history, loop.best_epoch, seconds)
+        return metrics, (val_dice, -trained.train_loss)
+
+    def final_model(best_state: dict[str, torch.Tensor] | None) -> torch.nn.Module:
+        plain = config.model_copy(update={"deep_supervision": False})
+        model = build_segmenter(plain, num_classes)
+        if best_state is not None:
+            # deep-supervision heads are training-only: drop them
+            missing, _ = model.load_state_dict(best_state, strict=False)
+            if missing:
+                raise RuntimeError(f"best weights lack {missing[:3]}")
+        return model
+
+    hooks = LoopHooks(
+        build_model=lambda: build_segmenter(config, num_classes),
+        make_optimizer=lambda model: torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        ),
+        epoch_batches=epoch_batches,
+        loss=_loss_fn(config),
+        validate=validate,
+        final_model=final_model,
+        tolerance=DICE_TOLERANCE,
+        clip_grad_norm=CLIP_GRAD_NORM,
+        stop_mid_epoch=True,
+    )
+    return fit(config, hooks, on_epoch=on_epoch, state_dir=state_dir, resume=resume)

@@ -9,18 +9,17 @@ values, the plan's preprocessing, the patch (sliding window), model arguments, v
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from medsight.imaging.models.checkpoint import ModelContract, library_versions, save_checkpoint
 from medsight.imaging.preprocess.contract import background_value
 from medsight.imaging.preprocess.plan import Plan
-from medsight.imaging.tasks.classify_fit import FitResult
 from medsight.imaging.tasks.segment_config import SegmentTrainConfig
 from medsight.imaging.tasks.segment_data import SegmentationData
 from medsight.imaging.tasks.segment_fit import fit_segmenter
-from medsight.runs.atomic import write_text_atomic
-from medsight.train.epoch_log import EpochLog
-from medsight.train.training_state import saved_history
+from medsight.train.loop import FitResult
+from medsight.train.run_folder import fit_in_run_folder
 
 
 def config_from_plan(plan: Plan, **overrides: object) -> SegmentTrainConfig:
@@ -68,20 +67,12 @@ def train_segmentation_run(
     Raises:
         InputError: ``resume`` with nothing to resume, or with other settings.
     """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "train_config.json", config.model_dump_json(indent=2))
     train, val = data.indices("train"), data.indices("val")
-    with EpochLog(run_dir, params=config.model_dump()) as log:
-        if resume:
-            for row in saved_history(run_dir / "checkpoints"):
-                log.rows.append(row)
-
-        def epoch_done(row: dict[str, float]) -> None:
-            log.log(row)
-            if on_epoch:
-                on_epoch(row)
-
-        fit = fit_segmenter(
+    fit = fit_in_run_folder(
+        run_dir,
+        config,
+        partial(
+            fit_segmenter,
             data.images.subset(train),
             data.labels.subset(train),
             data.images.subset(val),
@@ -89,10 +80,10 @@ def train_segmentation_run(
             len(data.class_names),
             config,
             background_value(data.plan.preprocess),
-            on_epoch=epoch_done,
-            state_dir=run_dir / "checkpoints",
-            resume=resume,
-        )
+        ),
+        resume=resume,
+        on_epoch=on_epoch,
+    )
     contract = segmentation_contract(
         data, config, {"best_epoch": fit.best_epoch, "epochs_run": len(fit.history)}
     )

@@ -1,0 +1,50 @@
+"""The settings every training loop shares (`LoopConfig`); each task's config extends it.
+
+A task's config adds its own fields and may change a shared field's default (by declaring
+it again with the same type alias below), never its validation. Configs are frozen and
+saved as ``train_config.json`` in every run, so a run can be reproduced from its folder.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: at least one (epochs, batches, channels, patience)
+AtLeastOne = Annotated[int, Field(ge=1)]
+#: a learning rate
+Positive = Annotated[float, Field(gt=0)]
+#: a weight decay
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class LoopConfig(BaseModel):
+    """How `medsight.train.loop.fit` trains: network, optimiser, schedule, stopping, hardware."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    #: a name in the task's model registry
+    model_name: str
+    #: extra constructor arguments, e.g. {"depth": 5} from the plan
+    model_kwargs: dict[str, int] = {}
+    spatial_dims: Literal[2, 3] = 3
+    in_channels: AtLeastOne = 1
+    max_epochs: AtLeastOne = 40
+    batch_size: AtLeastOne = 4
+    learning_rate: Positive = 1e-3
+    weight_decay: NonNegative = 1e-4
+    #: "cosine": cosine decay over max_epochs; "steps": x0.1 at 50% and 75% of the epochs
+    #: (the MedMNIST v2 protocol); "constant"
+    schedule: Literal["cosine", "steps", "constant"] = "cosine"
+    #: epochs without a better validation score before stopping
+    patience: AtLeastOne = 10
+    seed: int = 0
+    #: bf16 autocast is opt-in: bf16 conv3d training on this CPU (oneDNN) gave NaN losses
+    #: and run-to-run drift; fp32 + channels_last was deterministic and almost as fast
+    bf16: bool = False
+    channels_last: bool = True
+    #: stop after this much training wall time and keep the best epoch so far
+    max_minutes: Annotated[float, Field(gt=0)] = 10.0
+    #: torch CPU threads; 0 = all cores
+    threads: Annotated[int, Field(ge=0)] = 0
