@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from medsight.evaluate.segmentation.segmentation_summary import case_record, summarise_segmentation
-from medsight.imaging.data.segmentation_cache import check_same_grid, label_indices
+from medsight.imaging.data.segmentation_cache import label_indices, read_label_map
 from medsight.imaging.data.segmentation_manifest import SegmentationCase
 from medsight.imaging.inference.segmenter import Segmenter
 from medsight.imaging.io.nifti import write_mask_nifti
@@ -63,9 +63,8 @@ def evaluate_segmentation(
     per_case: list[dict[str, Any]] = []
     for case in cases:
         volume = read_image(case.image_path)
-        reference = read_image(case.mask_path)
-        check_same_grid(volume, reference, str(case.mask_path))
-        truth = label_indices(reference.array, values, str(case.mask_path))
+        # a NIfTI label map (grid checked) or a DICOM SEG (geometry checked, segments mapped)
+        truth = label_indices(read_label_map(case, volume), values, str(case.mask_path))
         pred = segmenter.indices(volume)
         record = case_record(
             case.case_id, pred, truth, volume.spacing_mm, labels, tolerance_mm, lesion_names
@@ -109,6 +108,6 @@ def load_case_pair(
 ) -> tuple[Volume, np.ndarray, np.ndarray]:
     """Image, reference indices and predicted indices of an evaluated case (for overlays)."""
     volume = read_image(case.image_path)
-    truth = label_indices(read_image(case.mask_path).array, label_values, str(case.mask_path))
+    truth = label_indices(read_label_map(case, volume), label_values, str(case.mask_path))
     pred = label_indices(read_image(prediction).array, label_values, str(prediction))
     return volume, truth, pred
