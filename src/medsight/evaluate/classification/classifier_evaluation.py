@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from medsight.errors import InputError
 from medsight.evaluate.bootstrap import metrics_with_ci
 from medsight.evaluate.classification.calibration import TemperatureScaler, calibration_report
 from medsight.evaluate.classification.classification_metrics import classification_metrics
@@ -71,7 +72,10 @@ def evaluate_classifier(
         method="sensitivity" if target_sensitivity else "youden",
         target_sensitivity=target_sensitivity or 0.95,
     ).fit(val.probs, val.y)
-    conformal = ConformalClassifier(alpha=1 - coverage).fit(val.probs, val.y)
+    try:
+        conformal = ConformalClassifier(alpha=1 - coverage).fit(val.probs, val.y)
+    except ValueError as exc:  # too few validation cases for the coverage: the user's choice
+        raise InputError(f"conformal sets: {exc} (lower --coverage or add cases)") from None
     sets = conformal.predict_set_lists(test.probs)
     return {
         "split": "test",
