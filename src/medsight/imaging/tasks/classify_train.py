@@ -15,7 +15,6 @@ from medsight.console import progress_bar, say, stage_ticker
 from medsight.errors import InputError
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import ClassificationData, prepare_classification_data
-from medsight.imaging.tasks.classify_fit import FitResult
 from medsight.imaging.tasks.classify_folds import run_cross_validation
 from medsight.imaging.tasks.classify_run import train_classification_run
 from medsight.imaging.tasks.classify_setup import config_from_plan
@@ -23,6 +22,7 @@ from medsight.imaging.tasks.medmnist_run import train_medmnist
 from medsight.imaging.tasks.transfer_setup import transfer_preparation
 from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import TrainOptions
+from medsight.train.loop import FitResult
 
 #: the manifest, classes and seed a run was trained with (read by `medsight evaluate`)
 DATASET_FILE = "dataset.json"

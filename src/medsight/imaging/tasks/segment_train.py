@@ -11,11 +11,11 @@ from medsight.imaging.data.segmentation_manifest import parse_labels
 from medsight.imaging.evaluate.postprocess_selection import choose_for_run, choose_postprocess
 from medsight.imaging.inference.postprocess import POSTPROCESS_FILE
 from medsight.imaging.inference.segmenter import Segmenter
-from medsight.imaging.tasks.classify_fit import FitResult
 from medsight.imaging.tasks.segment_data import SegmentationData, prepare_segmentation_data
 from medsight.imaging.tasks.segment_folds import run_segmentation_cross_validation
 from medsight.imaging.tasks.segment_run import config_from_plan, train_segmentation_run
 from medsight.runs.atomic import write_text_atomic
+from medsight.train.loop import FitResult
 
 #: what `medsight evaluate` reads to find the dataset of a segmentation run
 SEGMENT_DATASET_FILE = "dataset.json"
