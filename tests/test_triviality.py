@@ -3,6 +3,7 @@
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
+import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
@@ -19,6 +20,7 @@ def _features(spec: CaseSpec) -> np.ndarray:
     return np.array([hu.mean(), hu.std(), *np.percentile(hu, PERCENTILES)])
 
 
+@pytest.mark.slow  # synthesises and fits a whole cohort: about a minute on 2 cores
 def test_logistic_regression_on_global_stats_stays_below_auc_075() -> None:
     specs = plan_cohort(150, seed=0)
     with ProcessPoolExecutor(max_workers=2) as pool:

@@ -22,6 +22,7 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"medsight {medsight.__version__}"
 
 
+@pytest.mark.slow  # twelve `python -m medsight` processes
 @pytest.mark.parametrize(
     "verb",
     [
@@ -53,18 +54,21 @@ def _assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments:
         assert fragment in lines[0]
 
 
+@pytest.mark.slow  # a `python -m medsight` process
 def test_predict_on_missing_run(tmp_path: Path) -> None:
     _assert_one_line_error(
         run("predict", str(tmp_path / "run"), str(tmp_path)), "model.json", "missing"
     )
 
 
+@pytest.mark.slow  # a `python -m medsight` process
 def test_synth_rejects_unknown_size(tmp_path: Path) -> None:
     result = run("synth", "chest-ct", str(tmp_path / "out"), "--size", "huge")
     _assert_one_line_error(result, "--size")
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow  # a `python -m medsight` process
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = run("--debug", "predict", str(tmp_path / "run"), str(tmp_path))
     assert result.returncode != 0 and "Traceback" in result.stderr

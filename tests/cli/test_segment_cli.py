@@ -17,6 +17,8 @@ import pytest
 from medsight.imaging.io.dicom_seg_read import read_dicom_seg
 from medsight.imaging.io.read_image import read_image
 
+pytestmark = pytest.mark.slow  # `python -m medsight` processes, and a trained run
+
 
 def medsight(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -54,7 +56,6 @@ def trained(toy_segmentation_dicom: Path, tmp_path_factory: pytest.TempPathFacto
     return run
 
 
-@pytest.mark.slow
 def test_train_uses_the_edited_plan_and_leaves_a_complete_run(trained: Path) -> None:
     contract = json.loads((trained / "model.json").read_text())
     assert contract["task"] == "segment" and contract["model_kwargs"]["base_filters"] == 4
@@ -63,7 +64,6 @@ def test_train_uses_the_edited_plan_and_leaves_a_complete_run(trained: Path) -> 
         assert (trained / name).is_file()
 
 
-@pytest.mark.slow
 def test_predict_writes_nifti_in_the_input_geometry_and_a_matching_dicom_seg(
     trained: Path, toy_segmentation_dicom: Path, tmp_path: Path
 ) -> None:
@@ -90,7 +90,6 @@ def test_predict_writes_nifti_in_the_input_geometry_and_a_matching_dicom_seg(
     assert record["overlays"] and all(Path(p).is_file() for p in record["overlays"])
 
 
-@pytest.mark.slow
 def test_evaluate_writes_metrics_with_cis_and_a_report(trained: Path) -> None:
     result = medsight("evaluate", str(trained), "--n-boot", "100")
     assert result.returncode == 0, result.stderr
@@ -119,7 +118,6 @@ def test_segment_predict_needs_an_output_folder(
     assert result.returncode == 2 and "--out" in result.stderr
 
 
-@pytest.mark.slow
 def test_folds_make_an_ensemble_that_predict_averages(
     toy_segmentation: Path, tmp_path: Path
 ) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs `python -m medsight train`
+
 
 def medsight(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

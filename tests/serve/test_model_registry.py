@@ -141,6 +141,7 @@ def test_ensembles_and_runs_without_weights_are_refused(run: Path, tmp_path: Pat
         ModelRegistry(tmp_path / "reg").add(run, "m")
 
 
+@pytest.mark.slow  # one `medsight registry` process per step
 def test_cli_add_list_show_retire(run: Path, tmp_path: Path) -> None:
     root = str(tmp_path / "reg")
 

@@ -256,6 +256,7 @@ def test_identifiers_stay_out_of_logs_responses_and_storage(
 # ---------------------------------------------------------------- the real process
 
 
+@pytest.mark.slow  # starts a real service process
 def test_service_process_console_holds_no_identifiers(tmp_path: Path) -> None:
     inputs, work = tmp_path / "inputs", tmp_path / "service"
     database_url = f"sqlite:///{work}/medsight.db"

@@ -1,9 +1,11 @@
+import pytest
 import torch
 
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_fit import fit_classifier
 
 
+@pytest.mark.slow  # two full fits, to compare their weights
 def test_fit_learns_and_is_deterministic(toy) -> None:
     tx, ty = toy(36, 0)
     vx, vy = toy(12, 1)

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from medsight.imaging.models.checkpoint import load_checkpoint
 from medsight.imaging.tasks.medmnist_run import PRESET, train_medmnist
@@ -30,6 +31,7 @@ def test_preset_is_the_published_protocol() -> None:
     assert PRESET["learning_rate"] == 1e-3 and PRESET["schedule"] == "steps"
 
 
+@pytest.mark.slow  # trains the preset end to end
 def test_medmnist_preset_trains_and_tests(tmp_path: Path) -> None:
     for colour in (False, True):
         run = tmp_path / f"run_{colour}"

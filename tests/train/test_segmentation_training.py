@@ -13,6 +13,8 @@ from medsight.imaging.inference.segmenter import Segmenter
 from medsight.imaging.tasks.segment_data import prepare_segmentation_data
 from medsight.imaging.tasks.segment_run import config_from_plan, train_segmentation_run
 
+pytestmark = pytest.mark.slow  # every test plans, caches or fits: seconds to tens of seconds
+
 FAST = {"iterations_per_epoch": 8, "val_cases_per_epoch": 3, "learning_rate": 1e-2}
 
 
@@ -29,7 +31,6 @@ def test_plan_and_split_come_from_the_data(toy_segmentation: Path, tmp_path: Pat
     assert data.images[0].shape == data.labels[0].shape
 
 
-@pytest.mark.slow
 def test_training_learns_the_organ_and_saves_a_usable_run(
     toy_segmentation: Path, tmp_path: Path
 ) -> None:
