@@ -101,6 +101,7 @@ def test_dicom_seg_and_sr_are_described(derived: tuple[Path, Path]) -> None:
     assert {"name": "Finding", "value": "mass"} in report["findings"]
 
 
+@pytest.mark.slow  # a `python -m medsight` process
 def test_a_volume_that_is_not_there_is_one_error_line(brain: Path) -> None:
     result = medsight("inspect", str(brain), "--volume", "7")
     assert result.returncode == 2 and "volume 7 is outside 0..3" in result.stderr

@@ -36,6 +36,7 @@ def test_the_registry_has_both_kinds() -> None:
     assert not set(CLASSIFIERS) & set(SEGMENTERS)
 
 
+@pytest.mark.slow  # 3D DenseNet-121 and ResNet-50 steps: tens of seconds
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifier_trains_one_step_and_every_weight_gets_a_gradient(name: str) -> None:
     torch.manual_seed(0)
@@ -65,6 +66,7 @@ def test_cam_layer_is_a_spatial_map_hooked_once(name: str) -> None:
     assert logits.shape == (1, 3)
 
 
+@pytest.mark.slow  # 3D Grad-CAM on every classifier: tens of seconds
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_gradcam_on_every_classifier_in_3d(name: str) -> None:
     torch.manual_seed(0)
@@ -78,6 +80,7 @@ def test_gradcam_on_every_classifier_in_3d(name: str) -> None:
         assert torch.equal(model(x), model(x))
 
 
+@pytest.mark.slow  # an ONNX export of every classifier: tens of seconds
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifier_onnx_matches_pytorch(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
