@@ -17,6 +17,7 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow  # a `python -m medsight` process
 def test_version() -> None:
     result = run("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"medsight {medsight.__version__}"

@@ -100,6 +100,7 @@ def pacs():  # type: ignore[no-untyped-def]
     server.stop()
 
 
+@pytest.mark.slow  # a 3D job end to end, waiting on the series' quiet period
 def test_series_is_routed_run_and_results_return_in_the_original_study(
     tmp_path: Path, pacs: FakePacs, database_url: str
 ) -> None:
@@ -220,6 +221,7 @@ def test_unrouted_series_is_audited_and_erased(tmp_path: Path, pacs: FakePacs) -
             assert row.reidentification is None
 
 
+@pytest.mark.slow  # waits out the sender's retry backoff
 def test_peer_down_is_retried_then_delivered(tmp_path: Path) -> None:
     pacs_port = free_port()  # nothing listens yet
     config = node_config(tmp_path, pacs_port, routes=[{"model": "cls3d"}])
@@ -260,6 +262,7 @@ def test_peer_down_is_retried_then_delivered(tmp_path: Path) -> None:
             assert len(outcomes) == row.attempts
 
 
+@pytest.mark.slow  # a 3D job end to end, waiting on the series' quiet period
 def test_heatmap_secondary_capture_is_sent_with_the_sr(tmp_path: Path, pacs: FakePacs) -> None:
     config = node_config(tmp_path, pacs.port, routes=[{"model": "cls3d"}], heatmap=True)
     series = ct_series_bytes(tmp_path, slices=6, seed=7)

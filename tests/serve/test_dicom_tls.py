@@ -10,6 +10,7 @@ import ssl
 from pathlib import Path
 
 import pydicom
+import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -72,6 +73,7 @@ def make_pki(folder: Path) -> dict[str, Path]:
     return files
 
 
+@pytest.mark.slow  # a 3D job end to end over mutual TLS, both directions
 def test_mutual_tls_both_ways(tmp_path: Path) -> None:
     pki = make_pki(tmp_path)
     received: list[pydicom.Dataset] = []

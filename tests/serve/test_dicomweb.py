@@ -108,6 +108,7 @@ def pacs() -> Iterator[FakePacs]:
     server.stop()
 
 
+@pytest.mark.slow  # a 3D job end to end, then C-STORE of its results
 def test_stow_series_is_routed_run_sent_and_its_seg_read_back(
     tmp_path: Path, pacs: FakePacs, database_url: str
 ) -> None:

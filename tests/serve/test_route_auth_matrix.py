@@ -183,6 +183,7 @@ def test_only_health_login_and_viewer_assets_answer_without_credentials(matrix: 
     assert answered == {path for (_, path), access in EXPECTED.items() if access == PUBLIC}
 
 
+@pytest.mark.slow  # every protected route x every bad credential, each audited
 def test_bad_credentials_are_refused_on_every_protected_route(matrix: Matrix) -> None:
     """Each protected route x method x bad credential answers 401 ``unauthenticated``."""
     protected = [key for key, access in EXPECTED.items() if access != PUBLIC]

@@ -52,6 +52,7 @@ def assert_untouched(model: nn.Module) -> None:
         assert not module._forward_hooks and not module._backward_hooks
 
 
+@pytest.mark.slow  # 3D occlusion: one forward pass per patch
 @pytest.mark.parametrize("method", ["gradcampp", "occlusion"])
 def test_3d_map_shape_range_and_localisation(
     position_cnn: nn.Module, make_cube_volume: Callable[..., torch.Tensor], method: str
@@ -147,6 +148,7 @@ def test_occlusion_options(
     assert default_mask_size((2, 3)) == (1, 1)
 
 
+@pytest.mark.slow  # one forward pass per occluded patch
 def test_occlusion_explains_the_asked_class(
     position_cnn: nn.Module, make_cube_volume: Callable[..., torch.Tensor]
 ) -> None:

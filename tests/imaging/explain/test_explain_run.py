@@ -67,6 +67,7 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root / "series" / "case_0001"
 
 
+@pytest.mark.slow  # occlusion: one forward pass per patch
 @pytest.mark.parametrize("method", ["gradcam", "gradcampp", "occlusion"])
 def test_explain_input_writes_aligned_files(
     run_dir: Path, series: Path, tmp_path: Path, method: str
@@ -156,6 +157,7 @@ def test_cli_prints_the_written_files(run_dir: Path, series: Path, tmp_path: Pat
     assert isinstance(bad.exception, InputError)
 
 
+@pytest.mark.slow  # explains with every member model
 def test_an_ensemble_is_explained_by_all_its_members(
     ensemble_run_dir: Path, series: Path, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ def test_registry_offers_the_founding_cnn_and_densenet() -> None:
     assert {"lungct-cnn", "densenet121"} <= set(list_models())
 
 
+@pytest.mark.slow  # 3D ResNet-50 and DenseNet-121, twice each: most of a minute
 @pytest.mark.parametrize("name", list_models("classify"))
 @pytest.mark.parametrize("dims", [2, 3])
 def test_every_model_shapes_surface_and_determinism(name: str, dims: int) -> None:

@@ -61,6 +61,7 @@ def test_lungct_cnn_3d_onnx_matches_pytorch(tmp_path: Path) -> None:
     assert np.abs(no_flip - _softmax(expected)).max() < TOLERANCE
 
 
+@pytest.mark.slow  # an ONNX export; the 3D lungct-cnn one stays in the fast lane
 def test_resnet18_small_2d_onnx_matches_pytorch(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = _trained_looking(
