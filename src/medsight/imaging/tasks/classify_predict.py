@@ -48,9 +48,9 @@ def predict_classify(run_dir: Path, paths: list[Path], options: PredictOptions) 
     Raises:
         InputError: segmentation-only options, or an input that cannot be read.
     """
+    predictor = Predictor(run_dir)  # first: a missing run says which command makes it
     if options.out is not None:
         raise InputError("--out is for segmentation runs; use --heatmap FOLDER for heatmaps")
-    predictor = Predictor(run_dir)
     names = predictor.class_names
     contract = predictor.contract.preprocess
     chunks = []
