@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from medsight.imaging.preprocess.augmentation import AugmentSpec, augment_preset
 from medsight.train.config import LoopConfig, NonNegative
 
 
@@ -21,6 +22,9 @@ class TrainConfig(LoopConfig):
     #: "loss": class-weighted cross-entropy; "sampler": class-balanced batches; "none"
     imbalance: Literal["loss", "sampler", "none"] = "loss"
     augment: bool = True
+    #: the plan's augmentation (`medsight.imaging.preprocess.augmentation`); the default is
+    #: what training did before plans chose it (left-right flips and small shifts)
+    augmentation: AugmentSpec = augment_preset("flip+shift")
     #: validation AUC differences below this are noise; ties go to the lower validation loss
     auc_tolerance: NonNegative = 0.01
     #: transfer learning: start from these safetensors weights (head replaced if classes differ)

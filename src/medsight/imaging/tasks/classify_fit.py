@@ -1,7 +1,9 @@
 """Classification's hooks into the training loop (`medsight.train.loop`): `fit_classifier`.
 
 Adam (per-group learning rates when fine-tuning), class-weighted cross-entropy or
-class-balanced batches, seeded flips and shifts, and early stopping on the validation macro
+class-balanced batches, the plan's seeded augmentation (its per-sample records written to
+``checkpoints/augmentation/epoch_NNNN.json`` so any batch can be replayed; `replay_batch`),
+and early stopping on the validation macro
 AUC (ties within ``auc_tolerance`` go to the lower validation loss). The loop itself (Fabric,
 resumable state, schedule, patience, time budget) is the engine's.
 
@@ -12,6 +14,7 @@ already have one (``(N, C, *spatial)``, e.g. colour MedMNIST images).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -24,28 +27,17 @@ from medsight.imaging.data.volume_cache import CachedVolumes
 from medsight.imaging.inference.predictor import predict_probabilities, with_channel_axis
 from medsight.imaging.models.registry import create_model
 from medsight.imaging.models.transfer import param_groups
+from medsight.imaging.preprocess.augmentation import augment_batch
 from medsight.imaging.tasks.classify_config import TrainConfig
+from medsight.runs.atomic import write_text_atomic
 from medsight.train.loop import Batch, FitResult, LoopHooks, StoppingKey, TrainedEpoch, fit
+from medsight.train.training_state import saved_history
 
 Arrays = np.ndarray | CachedVolumes
 
 #: the validation AUC when a class is missing from the validation split: chance, so that
 #: early stopping still has a number (the reports say ``None``)
 AUC_UNDEFINED = 0.5
-
-
-def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Seeded left-right flips and small shifts of a batch ``(N, C, *spatial)``."""
-    spatial = x.ndim - 2
-    out = []
-    for sample in x:
-        if torch.rand((), generator=generator) < 0.5:
-            sample = sample.flip(-1)
-        steps = [int(v) for v in torch.randint(-3, 4, (spatial,), generator=generator)]
-        # in-plane shifts are doubled: the in-plane grid is finer than the slice spacing
-        shifts = tuple(s if spatial == 3 and a == 0 else 2 * s for a, s in enumerate(steps))
-        out.append(torch.roll(sample, shifts=shifts, dims=tuple(range(1, spatial + 1))))
-    return torch.stack(out)
 
 
 def build_model(config: TrainConfig, num_classes: int) -> torch.nn.Module:
@@ -126,14 +118,27 @@ def fit_classifier(
         return model
 
     def epoch_batches(generator: torch.Generator) -> Iterator[Batch]:
+        # the epoch about to run: one more than the saved state holds
+        epoch = len(saved_history(state_dir)) + 1 if state_dir is not None else 0
         order = _epoch_order(np.asarray(train_y), config, generator)
+        drawn: list[dict[str, object]] = []
         for i in range(0, len(order), config.batch_size):
             idx = order[i : i + config.batch_size]
             batch = with_channel_axis(
                 torch.from_numpy(np.asarray(train_x[idx.numpy()], dtype=np.float32)),
                 config.spatial_dims,
             )
-            yield (_augment(batch, generator) if config.augment else batch), labels[idx]
+            if config.augment:
+                batch, records = augment_batch(batch, generator, config.augmentation)
+                drawn += [
+                    {"index": int(k), "records": r} for k, r in zip(idx, records, strict=True)
+                ]
+            yield batch, labels[idx]
+        if state_dir is not None and config.augment:
+            write_text_atomic(
+                state_dir / "augmentation" / f"epoch_{epoch:04d}.json",
+                json.dumps({"spec": config.augmentation.name, "samples": drawn}),
+            )
 
     def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.float(), target, weight=weights)
