@@ -3,9 +3,10 @@
 `macro_auc` is the one macro AUC: the training loop stops on it (reading ``None`` as 0.5,
 chance, because early stopping needs a number), and the cross-validation, MedMNIST and
 evaluation tables report it. `classification_metrics` is the headline table: accuracy,
-AUCs, per-class precision/recall/F1 and the confusion matrix. ``clinical_metrics`` computes
-the same per-class AUCs batched over bootstrap case weights (equal up to rounding, checked
-in its tests) and follows the same convention: undefined is ``None``, never 0, 0.5 or 1.
+AUCs, per-class precision/recall/F1 and the confusion matrix. Every ROC-AUC in medsight is
+``clinical_metrics.ranking_metrics`` (the weighted Mann-Whitney statistic, batched over
+bootstrap case weights; here with every weight 1), so the point estimate and its bootstrap
+CI come from one implementation; undefined is ``None``, never 0, 0.5 or 1.
 
 Labels are integer class indices ``0..k-1`` in the order of ``class_names``; ``probs`` holds
 one row of class probabilities per case (shape ``(n_cases, k)``). The predicted class is the
@@ -22,9 +23,9 @@ from sklearn.metrics import (
     accuracy_score,
     confusion_matrix,
     precision_recall_fscore_support,
-    roc_auc_score,
 )
 
+from medsight.evaluate.classification.clinical_metrics import ranking_metrics
 from medsight.evaluate.segmentation.case_arrays import checked_cases
 
 
@@ -41,10 +42,12 @@ def one_vs_rest_auc(y_true: np.ndarray, probs: np.ndarray) -> list[float | None]
     """
     y = np.asarray(y_true)
     p = np.asarray(probs)
+    unit = np.ones((1, len(y)))  # every case once: the bootstrap's weights at the point
     aucs: list[float | None] = []
     for c in range(p.shape[1]):
         is_c = y == c
-        aucs.append(float(roc_auc_score(is_c, p[:, c])) if 0 < is_c.sum() < len(y) else None)
+        auc = float(ranking_metrics(is_c, p[:, c], unit)[0][0])
+        aucs.append(auc if 0 < is_c.sum() < len(y) else None)
     return aucs
 
 
