@@ -3,12 +3,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from medsight.errors import InputError
 from medsight.imaging.data.volume_cache import VolumeCache
 from medsight.imaging.io.volume import Volume
-from medsight.imaging.preprocess.contract import PreprocessContract, apply_contract
+from medsight.imaging.preprocess.contract import (
+    PreprocessContract,
+    apply_contract,
+    canonical_volume,
+)
 from medsight.imaging.preprocess.geometry import crop_or_pad, resample_to_spacing
 from medsight.imaging.preprocess.intensity import window_hu
 from medsight.imaging.preprocess.lung_mask import lung_mask
+from medsight.imaging.preprocess.orientation import orientation_code, reorient
 from medsight.imaging.synth.chest_ct import case_volume, plan_cohort
 
 
@@ -92,3 +98,108 @@ def test_cache_hits_and_invalidates(tmp_path: Path) -> None:
     )
     other.get(series, compute)
     assert len(calls) == 3
+
+
+def _head_volume(scale: float, offset: float = 0.0) -> Volume:
+    """An MR-like head (no HU): bright scalp, dark bone, brain with a bright focus."""
+    z, y, x = np.mgrid[0:12, 0:40, 0:36]
+    rho = np.sqrt(((z - 6) / 7) ** 2 + ((y - 20) / 16) ** 2 + ((x - 18) / 14) ** 2)
+    image = np.zeros(z.shape)
+    image[rho < 1.0] = 1.0
+    image[rho < 0.85] = 0.05
+    image[rho < 0.7] = 0.6
+    image[5:7, 18:21, 14:17] = 1.4
+    noise = np.random.default_rng(0).normal(0.0, 0.01, image.shape)
+    array = ((image + noise) * scale + offset).astype(np.float32)
+    return Volume(array, (4.0, 2.0, 2.0), modality="MR", meta={"kind": "nifti"})
+
+
+MR_CONTRACT = PreprocessContract(
+    spacing_mm=(4.0, 3.0, 3.0),
+    normalisation="image_zscore",
+    percentiles=(0.5, 99.99),
+    shape=(16, 32, 32),
+    crop_to="foreground",
+    mask_outside_lungs=False,
+    modality="MR",
+)
+
+
+def test_mr_contract_gives_the_same_input_at_any_scan_scale() -> None:
+    out = apply_contract(_head_volume(1.0), MR_CONTRACT)
+    scaled = apply_contract(_head_volume(40.0, offset=120.0), MR_CONTRACT)
+    assert out.shape == MR_CONTRACT.shape and out.dtype == np.float32
+    np.testing.assert_allclose(out, scaled, atol=1e-4)
+    assert out.max() > 2.0  # the focus stands out in z units
+    # the dataset-wide CT scheme does not: the same tissue lands at different values
+    ct_scheme = MR_CONTRACT.model_copy(update={"normalisation": "zscore", "window_hu": (0, 1e4)})
+    assert not np.allclose(
+        apply_contract(_head_volume(1.0), ct_scheme),
+        apply_contract(_head_volume(40.0, 120.0), ct_scheme),
+        atol=0.1,
+    )
+
+
+def test_xray_contract_maps_each_image_to_its_own_percentiles() -> None:
+    rng = np.random.default_rng(2)
+    pixels = rng.uniform(0, 1, (1, 50, 40)) ** 2
+    contract = PreprocessContract(
+        spacing_mm=(1.0, 1.0, 1.0),
+        normalisation="image_percentile",
+        shape=(56, 48),  # 2D: what a 2D network takes
+        crop_to="center",
+        mask_outside_lungs=False,
+        modality="DX",
+    )
+    outs = [
+        apply_contract(Volume((pixels * gain + base).astype(np.float32), (1.0, 1.0, 1.0)), contract)
+        for gain, base in ((1000.0, 0.0), (30000.0, 2000.0))
+    ]
+    assert outs[0].shape == (56, 48) and outs[0].min() >= 0.0 and outs[0].max() <= 1.0
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-5)
+    assert (outs[0][:3] == 0).all() and (outs[0][:, :4] == 0).all()  # padding: darkest value
+    volume = Volume(np.zeros((5, 50, 40), dtype=np.float32), (1.0, 1.0, 1.0))
+    with pytest.raises(InputError, match="one-slice"):
+        apply_contract(volume, contract)
+
+
+def test_reorientation_makes_ras_and_lps_storage_agree() -> None:
+    lps = _head_volume(1.0)
+    lps.array[2:4, 5:8, 3:6] = 1.2  # something asymmetric
+    ras = reorient(lps, "RAS")
+    assert orientation_code(ras) == "RAS" and not np.array_equal(ras.array, lps.array)
+    contract = MR_CONTRACT.model_copy(update={"orientation": "LPS"})
+    np.testing.assert_array_equal(apply_contract(ras, contract), apply_contract(lps, contract))
+    assert canonical_volume(lps, contract) is lps  # already canonical: not copied
+    as_read = MR_CONTRACT  # orientation None: arrays are used as stored
+    assert not np.array_equal(apply_contract(ras, as_read), apply_contract(lps, as_read))
+
+
+def test_denoising_is_a_contract_step() -> None:
+    volume = _head_volume(1.0)
+    volume.array += np.random.default_rng(5).normal(0, 0.2, volume.array.shape).astype(np.float32)
+    plain = apply_contract(volume, MR_CONTRACT)
+    for method, params in (("gaussian", {"sigma_vox": 1.0}), ("nl_means", {"h_factor": 0.8})):
+        contract = MR_CONTRACT.model_copy(update={"denoise": method, "denoise_params": params})
+        smoothed = apply_contract(volume, contract)
+        assert smoothed.shape == plain.shape
+        # neighbouring voxels of the brain agree more after denoising
+        assert (
+            np.abs(np.diff(smoothed[6:10], axis=-1)).mean()
+            < np.abs(np.diff(plain[6:10], axis=-1)).mean()
+        )
+
+
+def test_a_contract_written_before_the_new_steps_reads_as_it_worked() -> None:
+    old = (
+        '{"spacing_mm": [5.0, 3.0, 3.0], "normalisation": "window", "window_hu": [-1000, 400], '
+        '"mean": 0.0, "std": 1.0, "shape": [40, 72, 104], "crop_to": "lungs", '
+        '"mask_outside_lungs": true, "modality": "CT"}'
+    )
+    contract = PreprocessContract.model_validate_json(old)
+    assert contract.orientation is None and contract.denoise == "none"
+    assert contract == PreprocessContract()
+    with pytest.raises(ValueError, match="orientation"):
+        PreprocessContract(orientation="LPQ")
+    with pytest.raises(ValueError, match="percentiles"):
+        PreprocessContract(percentiles=(99.0, 1.0))

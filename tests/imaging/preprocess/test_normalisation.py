@@ -2,7 +2,12 @@ import numpy as np
 import pytest
 
 from medsight.errors import InputError
-from medsight.imaging.preprocess.normalisation import percentile_normalise, zscore_normalise
+from medsight.imaging.preprocess.normalisation import (
+    foreground_mask,
+    image_zscore,
+    percentile_normalise,
+    zscore_normalise,
+)
 
 
 def _mr_like() -> tuple[np.ndarray, np.ndarray]:
@@ -51,3 +56,42 @@ def test_normalisation_rejects_empty_mask_and_bad_percentiles() -> None:
         percentile_normalise(image, mask=np.zeros_like(body))
     with pytest.raises(ValueError):
         percentile_normalise(image, 99.0, 1.0)
+
+
+def _head(scale: float, offset: float = 0.0) -> np.ndarray:
+    """A bright shell (scalp) around dark bone and mid-grey brain, in air; then scaled."""
+    z, y, x = np.mgrid[0:10, 0:40, 0:36]
+    rho = np.sqrt(((y - 20) / 16) ** 2 + ((x - 18) / 14) ** 2)
+    image = np.zeros(z.shape)
+    image[rho < 1.0] = 1.0  # scalp
+    image[rho < 0.85] = 0.05  # bone, darker than the threshold
+    image[rho < 0.7] = 0.6  # brain
+    rng = np.random.default_rng(0)
+    return (image + rng.normal(0.0, 0.01, image.shape)) * scale + offset
+
+
+def test_foreground_keeps_what_the_body_encloses() -> None:
+    image = _head(1.0)
+    mask = foreground_mask(image)
+    z, y, x = np.mgrid[0:10, 0:40, 0:36]
+    inside = np.sqrt(((y - 20) / 16) ** 2 + ((x - 18) / 14) ** 2) < 0.95
+    assert mask[inside].all()  # the dark bone ring is inside the head, not background
+    assert not mask[:, :2].any() and not mask[:, :, :2].any()
+    assert foreground_mask(np.full((4, 8, 8), 3.0)).all()  # flat: nothing to remove
+
+
+def test_image_zscore_ignores_the_scan_scale() -> None:
+    out, mask = image_zscore(_head(1.0))
+    scaled, scaled_mask = image_zscore(_head(37.0, offset=250.0))
+    np.testing.assert_array_equal(mask, scaled_mask)
+    np.testing.assert_allclose(out, scaled, atol=1e-4)
+    assert abs(float(out[mask].mean())) < 1e-4 and abs(float(out[mask].std()) - 1) < 1e-3
+    assert (out[~mask] == 0).all()  # background is 0 in every image
+
+
+def test_foreground_ignores_noise_specks_in_the_air() -> None:
+    image = _head(1.0)
+    image[3, 2, 2] = image[7, 38, 33] = 0.9  # two bright noise voxels far outside the head
+    mask = foreground_mask(image)
+    assert not mask[3, 2, 2] and not mask[7, 38, 33]
+    assert mask[5, 20, 18]

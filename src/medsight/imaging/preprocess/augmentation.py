@@ -13,9 +13,13 @@ batch), applies the deterministic transforms, and returns one list of records pe
 Presets (`augment_preset`): ``"flip+shift"`` is exactly what classification training did
 before augmentation was planned (a left-right flip with probability 1/2, then a circular
 shift of -3..3 steps per axis, in-plane steps of 2 voxels), drawn from the generator in the
-same order, so runs that use it give the same batches as before. ``"mr"`` and ``"xray"``
-add small rotations, scaling, gamma and noise (no mirror for X-rays: a chest's left and
-right differ); ``"none"`` switches augmentation off.
+same order, so runs that use it give the same batches as before. ``"mr"`` adds small
+in-plane rotations and scaling, and no intensity change (after a per-scan z-score, gamma,
+noise and bias fields change what the units mean): on the synthetic MR set (120 training
+scans, a focus of 2-3 voxels radius) a stronger preset with gamma and noise stayed at chance
+for 17 epochs, this one learned in 6. ``"xray"`` adds rotations, scaling, gamma (an
+exposure curve) and faint noise, and no mirror (a chest's left and right differ). ``"none"``
+switches augmentation off.
 
 Batches are ``(N, C, *spatial)`` tensors, 2D or 3D; every channel of a sample gets the same
 transform.
@@ -88,17 +92,15 @@ AUGMENT_PRESETS: dict[str, tuple[AugmentStep, ...]] = {
     "mr": (
         _step("flip", 0.5, axes=[-1]),
         _step("shift", max_steps=3),
-        _step("rotate", 0.5, range_deg=[-10.0, 10.0], in_plane_only=True),
-        _step("scale", 0.5, factor_range=[0.9, 1.1]),
-        _step("gamma", 0.3, log_gamma_range=[-0.2, 0.2]),
-        _step("noise", 0.3, std_range=[0.0, 0.05]),
+        _step("rotate", 0.3, range_deg=[-8.0, 8.0], in_plane_only=True),
+        _step("scale", 0.3, factor_range=[0.93, 1.07]),
     ),
     "xray": (
         _step("shift", max_steps=3),
-        _step("rotate", 0.5, range_deg=[-7.0, 7.0]),
-        _step("scale", 0.5, factor_range=[0.92, 1.08]),
+        _step("rotate", 0.3, range_deg=[-7.0, 7.0]),
+        _step("scale", 0.3, factor_range=[0.93, 1.07]),
         _step("gamma", 0.3, log_gamma_range=[-0.2, 0.2]),
-        _step("noise", 0.3, std_range=[0.0, 0.02]),
+        _step("noise", 0.2, std_range=[0.0, 0.02]),
     ),
 }
 

@@ -20,7 +20,9 @@ in order:
    value (air), so the model sees lung fields only (see `lung_mask`);
 7. crop/pad to ``shape`` around the centre (padding with the background value).
 
-Arrays are ``[z, y, x]``; a one-slice (2D) image stays ``[1, y, x]``. Units: mm, HU for CT.
+Arrays are ``[z, y, x]``. A 2D contract (``shape`` of two numbers, for one-slice images
+such as X-rays) works on the ``[1, y, x]`` image and returns ``[y, x]``, what a 2D network
+takes. Units: mm, HU for CT.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from medsight.errors import InputError
 from medsight.imaging.io.volume import Volume
 from medsight.imaging.preprocess.denoising import denoise
 from medsight.imaging.preprocess.geometry import (
@@ -74,8 +77,9 @@ class PreprocessContract(BaseModel):
     std: float = 1.0
     #: percentiles of each image's own intensities (image_zscore, image_percentile)
     percentiles: tuple[float, float] = (0.5, 99.5)
-    #: output size; None keeps the resampled size (segmentation works on patches)
-    shape: tuple[int, int, int] | None = (40, 72, 104)
+    #: output size, ``(z, y, x)`` or ``(y, x)`` for 2D models; None keeps the resampled size
+    #: (segmentation works on patches)
+    shape: tuple[int, int] | tuple[int, int, int] | None = (40, 72, 104)
     crop_to: Literal["lungs", "body", "foreground", "center"] = "lungs"
     mask_outside_lungs: bool = True
     modality: str = "CT"
@@ -85,6 +89,15 @@ class PreprocessContract(BaseModel):
     def _positive_spacing(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         if not all(np.isfinite(s) and s > 0 for s in v):
             raise ValueError("spacing_mm must be finite and positive")
+        return v
+
+    @field_validator("shape")
+    @classmethod
+    def _positive_shape(
+        cls, v: tuple[int, int] | tuple[int, int, int] | None
+    ) -> tuple[int, int] | tuple[int, int, int] | None:
+        if v is not None and min(v) < 1:
+            raise ValueError("shape must be positive")
         return v
 
     @field_validator("std")
@@ -183,4 +196,12 @@ def apply_contract(volume: Volume, contract: PreprocessContract) -> np.ndarray:
         array = np.where(lungs, array, np.float32(background)).astype(np.float32)  # type: ignore[arg-type]
     if contract.shape is None:
         return array.astype(np.float32, copy=False)
-    return crop_or_pad(array, contract.shape, center, fill=background)
+    if len(contract.shape) == 3:
+        return crop_or_pad(array, contract.shape, center, fill=background)
+    if array.shape[0] != 1:
+        raise InputError(
+            f"this model takes one-slice (2D) images; the input has {array.shape[0]} slices "
+            f"at {contract.spacing_mm[0]} mm"
+        )
+    y, x = contract.shape
+    return crop_or_pad(array, (1, y, x), center, fill=background)[0]

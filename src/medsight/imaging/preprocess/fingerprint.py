@@ -66,7 +66,7 @@ class DatasetFingerprint(BaseModel):
     foreground_mean: float
     foreground_std: float
     #: median over images (not CT) of the estimated noise standard deviation divided by
-    #: the image's foreground intensity range (0.5th to 99.5th percentile)
+    #: the image's mean foreground intensity (1 / SNR)
     noise_ratio: float | None = None
 
 
@@ -147,9 +147,9 @@ def fingerprint_dataset(
             if lungs.sum() > 0.01 * lungs.size:
                 lung_extents.append(_bbox_extent_mm(lungs, volume.spacing_mm))
         else:
-            low, high = np.percentile(values, [0.5, 99.5])
-            if high > low:
-                noise_ratios.append(estimate_noise_std(array) / float(high - low))
+            signal = float(np.mean(values))
+            if signal > 0:
+                noise_ratios.append(estimate_noise_std(array) / signal)
     if not spacings:
         raise ValueError("fingerprint needs at least one volume")
     pooled = np.concatenate(samples).astype(np.float64)

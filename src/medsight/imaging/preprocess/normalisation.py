@@ -8,11 +8,12 @@ it; the transform is applied to the whole array. Arrays are any shape (``[y, x]`
 ``[z, y, x]``); outputs are float32, statistics are computed in float64.
 
 `foreground_mask` finds the body without units: voxels above a tenth of the image's robust
-intensity range, with the holes of each axial slice filled (skull, CSF and ventricles are
-dark but inside the head). `image_zscore` is the MR scheme of the preprocessing contract:
-clip to the foreground's percentiles, z-score with the foreground's mean and standard
-deviation, and set the air outside the foreground to 0 (nnU-Net's ``use_mask_for_norm``),
-so that padding and background have one value in every image.
+intensity range, without the specks that background noise puts above it (parts under a
+tenth of the largest are dropped), with the holes of each axial slice filled (skull, CSF
+and ventricles are dark but inside the head). `image_zscore` is the MR scheme of the
+preprocessing contract: clip to the foreground's percentiles, z-score with the foreground's
+mean and standard deviation, and set the air outside the foreground to 0 (nnU-Net's
+``use_mask_for_norm``), so that padding and background have one value in every image.
 
 Pure numpy: MONAI's ``ScaleIntensityRangePercentiles`` and ``NormalizeIntensity`` do the same
 on tensors, but normalisation runs before any tensor exists (see `intensity`).
@@ -105,8 +106,9 @@ def foreground_mask(array: np.ndarray, fraction: float = FOREGROUND_FRACTION) ->
             percentiles, counted from the 0.5th (the background level).
 
     Returns:
-        The mask, holes of each axial slice filled. Everything is foreground when the image
-        is flat or the threshold keeps under 1% of the voxels (no background to remove).
+        The mask: connected parts of at least a tenth of the largest part's size, holes of
+        each axial slice filled. Everything is foreground when the image is flat or the
+        threshold keeps under 1% of the voxels (no background to remove).
     """
     values = np.asarray(array, dtype=np.float32)
     low, high = np.percentile(values, [0.5, 99.5])
@@ -114,6 +116,10 @@ def foreground_mask(array: np.ndarray, fraction: float = FOREGROUND_FRACTION) ->
     if not high > low:
         return everything
     mask = values > low + fraction * (high - low)
+    labels, n = ndimage.label(mask)
+    if n > 1:
+        sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
+        mask = np.isin(labels, np.nonzero(sizes >= 0.1 * sizes.max())[0] + 1)
     planes = mask if mask.ndim == 3 else mask[None]
     filled = np.stack([ndimage.binary_fill_holes(plane) for plane in planes]).reshape(mask.shape)
     if filled.sum() < 0.01 * filled.size:
@@ -122,7 +128,7 @@ def foreground_mask(array: np.ndarray, fraction: float = FOREGROUND_FRACTION) ->
 
 
 def image_zscore(
-    array: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.5)
+    array: np.ndarray, percentiles: tuple[float, float] = (0.5, 99.99)
 ) -> tuple[np.ndarray, np.ndarray]:
     """The MR scheme: foreground percentile clip, foreground z-score, background 0.
 

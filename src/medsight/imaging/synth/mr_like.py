@@ -31,8 +31,10 @@ from medsight.runs.atomic import atomic_dir
 
 MR_CLASSES = ("normal", "focus")
 MANIFEST = "manifest.csv"
-SHAPE_ZYX = (32, 48, 40)
-SPACING_MM = 4.0
+SHAPE_ZYX = (26, 38, 32)
+SPACING_MM = 5.0
+FOCUS_RADIUS_MM = (10.0, 14.0)
+FOCUS_CONTRAST = (1.3, 1.6)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,10 @@ class MRCase:
 
 
 def render_head(
-    nodule: bool, rng: np.random.Generator, shape: tuple[int, int, int] = SHAPE_ZYX
+    nodule: bool,
+    rng: np.random.Generator,
+    shape: tuple[int, int, int] = SHAPE_ZYX,
+    focus_radius_mm: tuple[float, float] = FOCUS_RADIUS_MM,
 ) -> tuple[np.ndarray, np.ndarray, tuple[float, float, float] | None]:
     """T1-like tissue intensities (white matter about 0.75), the brain mask, the focus centre.
 
@@ -56,6 +61,7 @@ def render_head(
         nodule: draw a bright focus in the white matter.
         rng: the generator every random choice is drawn from.
         shape: ``(z, y, x)`` voxels at `SPACING_MM`.
+        focus_radius_mm: range the focus radius is drawn from.
     """
     z, y, x = (np.mgrid[0 : shape[0], 0 : shape[1], 0 : shape[2]] + 0.5) * SPACING_MM
     centre = np.asarray(shape) * SPACING_MM / 2 + rng.uniform(-4, 4, size=3)
@@ -89,8 +95,8 @@ def render_head(
         inner = ndimage.binary_erosion(white, iterations=2) & (image > 0.5)
         candidates = np.argwhere(inner)
         fz, fy, fx = candidates[int(rng.integers(len(candidates)))]
-        radius_mm = float(rng.uniform(6.0, 10.0))
-        contrast = float(rng.uniform(1.3, 1.6))
+        radius_mm = float(rng.uniform(*focus_radius_mm))
+        contrast = float(rng.uniform(*FOCUS_CONTRAST))
         dist = np.sqrt(
             (z - (fz + 0.5) * SPACING_MM) ** 2
             + (y - (fy + 0.5) * SPACING_MM) ** 2

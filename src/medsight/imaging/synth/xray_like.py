@@ -5,7 +5,8 @@ What it is for: checking that a two-class X-ray-like dataset is learnable out of
 lung-specific step). It is not a radiograph simulator. Each image is a frontal chest
 projection drawn as attenuation in [0, 1]: air outside the body, soft tissue, two darker
 lung fields with vessel-like texture, rib shadows, a bright mediastinum and spine, and a
-diaphragm dome; ``nodule`` images add a Gaussian blob (sigma 2-3.5 px) inside a lung field.
+diaphragm dome; ``nodule`` images add a Gaussian blob (sigma 3-5% of the image width) inside
+a lung field.
 Every image then gets its own detector response (gain over a 4x range, offset) and noise,
 and is written as a 16-bit grey-scale PNG, so intensities are not comparable between images,
 as with real DX/CR exports.
@@ -77,27 +78,28 @@ def render_xray(
     image = np.full((size, size), 0.04)
     image[body] = 0.62
     lungs = left | right
-    texture = ndimage.gaussian_filter(rng.standard_normal((size, size)), 1.5) * 0.06
+    px = size / 64  # lengths below are in pixels of a 64-pixel image
+    texture = ndimage.gaussian_filter(rng.standard_normal((size, size)), 1.5 * px) * 0.06
     image[lungs] = 0.26 + texture[lungs]
     # ribs: curved bands across the chest, faint over the lungs
     period = float(rng.uniform(0.085, 0.1)) * size
     phase = float(rng.uniform(0, 2 * np.pi))
-    ribs = np.sin(2 * np.pi * (rows + 0.004 * (cols - cc) ** 2) / period + phase) > 0.55
+    ribs = np.sin(2 * np.pi * (rows + 0.5 * (cols - cc) ** 2 / size) / period + phase) > 0.55
     image[ribs & body] += 0.04
     # mediastinum and spine between the lungs
     mediastinum = body & (np.abs(cols - cc) < 0.07 * size) & (rows > 0.2 * size)
     image[mediastinum] += 0.25
     centre: tuple[float, float] | None = None
     if nodule:
-        inner = ndimage.binary_erosion(lungs, iterations=4)
+        inner = ndimage.binary_erosion(lungs, iterations=max(1, round(3 * px)))
         candidates = np.argwhere(inner)
         r, c = candidates[int(rng.integers(len(candidates)))]
-        sigma = float(rng.uniform(2.0, 3.5))
-        amplitude = float(rng.uniform(0.2, 0.3))
+        sigma = float(rng.uniform(0.035, 0.055)) * size
+        amplitude = float(rng.uniform(0.25, 0.35))
         image += amplitude * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * sigma**2))
         centre = (float(r), float(c))
     # detector blur
-    return ndimage.gaussian_filter(image, 0.8).astype(np.float32), centre, lungs
+    return ndimage.gaussian_filter(image, 0.6 * px).astype(np.float32), centre, lungs
 
 
 def make_xray_case(index: int, label: str, size: int, seed: int) -> XrayCase:
@@ -112,7 +114,7 @@ def make_xray_case(index: int, label: str, size: int, seed: int) -> XrayCase:
     return XrayCase(f"xr_{index:04d}", label, pixels, centre, lungs)
 
 
-def write_xray_dataset(out: Path, n_cases: int = 160, seed: int = 0, size: int = 128) -> Path:
+def write_xray_dataset(out: Path, n_cases: int = 160, seed: int = 0, size: int = 64) -> Path:
     """Write ``n_cases`` PNGs (half ``normal``, half ``nodule``) and their manifest.
 
     Args:
@@ -126,10 +128,10 @@ def write_xray_dataset(out: Path, n_cases: int = 160, seed: int = 0, size: int =
         The path of ``manifest.csv``.
 
     Raises:
-        ValueError: fewer than 2 cases or an image under 64 pixels.
+        ValueError: fewer than 2 cases or an image under 32 pixels.
     """
-    if n_cases < 2 or size < 64:
-        raise ValueError(f"need n_cases >= 2 and size >= 64, got {n_cases}, {size}")
+    if n_cases < 2 or size < 32:
+        raise ValueError(f"need n_cases >= 2 and size >= 32, got {n_cases}, {size}")
     with atomic_dir(out) as tmp:
         (tmp / "images").mkdir()
         rows = []
