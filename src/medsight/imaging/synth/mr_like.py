@@ -5,13 +5,14 @@ scan is learnable out of the box (`medsight train` infers MR from the intensitie
 each scan on its own foreground, and uses no lung-specific step). It is not an MR
 simulator. Each volume is a T1-like head: scalp (bright, its brightness varies between
 scans), skull (dark), CSF, grey and white matter with a smooth texture, and two ventricles;
-``focus`` volumes add a bright sphere (radius 6-10 mm) in the white matter. Every scan
+``focus`` volumes add a bright sphere (radius 10-14 mm, 1.3-1.6x white matter) in the
+white matter. Every scan
 then gets its own intensity scale (a 25x range), a smooth bias field and Rician noise, and
-is stored as int16 NIfTI-1 (``.nii.gz``) with a RAS affine (4 mm voxels), as many
-research exports are.
+is stored as int16 NIfTI-1 (``.nii.gz``) with a RAS affine (5 mm voxels, 26 x 38 x 32),
+as many research exports are.
 
 The classes are separated only partly by a one-line feature (the maximum intensity after
-per-scan scaling has a ROC-AUC around 0.9: the brightest scalps rival the faintest foci),
+per-scan scaling has a ROC-AUC of about 0.93: the brightest scalps rival the faintest foci),
 and not at all by raw intensities.
 
 Array convention: ``[z, y, x]``; the affine maps voxel ``(x, y, z)`` to RAS+ millimetres.
@@ -127,19 +128,20 @@ def make_mr_case(index: int, label: str, seed: int) -> MRCase:
 
 
 def mr_affine_ras(shape: tuple[int, int, int] = SHAPE_ZYX) -> np.ndarray:
-    """RAS affine of the scans: 4 mm voxels, the field of view centred on the origin."""
+    """RAS affine of the scans: `SPACING_MM` voxels, the field of view centred on the origin."""
     affine = np.diag([SPACING_MM, SPACING_MM, SPACING_MM, 1.0])
     affine[:3, 3] = -np.asarray(shape[::-1], dtype=float) * SPACING_MM / 2
     return affine
 
 
-def write_mr_dataset(out: Path, n_cases: int = 120, seed: int = 0) -> Path:
+def write_mr_dataset(out: Path, n_cases: int = 200, seed: int = 0) -> Path:
     """Write ``n_cases`` NIfTI scans (half ``normal``, half ``focus``) and their manifest.
 
     Args:
         out: destination folder (replaced only once complete); holds ``manifest.csv``
             (``path,label,patient_id``, one patient per scan) and ``images/``.
-        n_cases: number of scans (at least 2).
+        n_cases: number of scans (at least 2); the default 200 trains to a test AUC of 1.0 in
+            about a minute on two CPU cores (tests/imaging/test_learnability.py).
         seed: the same seed gives byte-identical files.
 
     Returns:

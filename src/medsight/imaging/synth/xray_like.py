@@ -114,13 +114,14 @@ def make_xray_case(index: int, label: str, size: int, seed: int) -> XrayCase:
     return XrayCase(f"xr_{index:04d}", label, pixels, centre, lungs)
 
 
-def write_xray_dataset(out: Path, n_cases: int = 160, seed: int = 0, size: int = 64) -> Path:
+def write_xray_dataset(out: Path, n_cases: int = 320, seed: int = 0, size: int = 64) -> Path:
     """Write ``n_cases`` PNGs (half ``normal``, half ``nodule``) and their manifest.
 
     Args:
         out: destination folder (replaced only once complete); holds ``manifest.csv``
             (``path,label,patient_id``, one patient per image) and ``images/``.
-        n_cases: number of images (at least 2).
+        n_cases: number of images (at least 2); the default 320 (64 x 64 pixels) trains to a
+            test AUC of 1.0 in about 20 s on two CPU cores (tests/imaging/test_learnability.py).
         seed: the same seed gives byte-identical files.
         size: image edge in pixels.
 
