@@ -86,16 +86,8 @@ def _medsight(*args: str) -> str:
     return result.stdout
 
 
-#: `medsight evaluate` draws its Grad-CAM gallery with 3D-only code (``top_slice`` of a
-#: ``[z, y, x]`` map) and stops on a 2D model; training and predict work, and with the
-#: gallery skipped the X-ray test AUC is 1.0. Strict: this fails once the gallery handles 2D.
-EVALUATE_2D = pytest.mark.xfail(
-    reason="classify_evaluate's Grad-CAM gallery is 3D-only", strict=True, raises=AssertionError
-)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", [pytest.param("xray", marks=EVALUATE_2D), "mr"])
+@pytest.mark.parametrize("kind", ["xray", "mr"])
 def test_a_small_set_is_learnable_out_of_the_box(kind: str, tmp_path: Path) -> None:
     if kind == "xray":
         manifest = write_xray_dataset(tmp_path / "data", N_XRAY, seed=0)

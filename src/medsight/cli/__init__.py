@@ -4,3 +4,6 @@ module per verb (plan, train, evaluate, predict, explain, export, deid, serve, u
 Top layer: may import any medsight package; nothing else in medsight imports `cli` (only
 `python -m medsight`).
 """
+
+# every verb dispatches through the task registry: register the modalities' tasks once
+import medsight.modalities  # noqa: E402, F401

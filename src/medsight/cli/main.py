@@ -11,7 +11,6 @@ import sys
 import typer
 
 import medsight
-import medsight.modalities  # noqa: F401  (registers every task plug-in)
 from medsight.cli import audit as audit_cli
 from medsight.cli import deid as deid_cli
 from medsight.cli import demo as demo_cli

@@ -14,7 +14,8 @@ from medsight.imaging.preprocess.plan import (
     CLASSIFY_PIXEL_BUDGET_2D,
     CLASSIFY_VOXEL_BUDGET,
     SEGMENT_PATCH_BUDGET,
-    make_plan,
+    make_classify_plan,
+    make_segment_plan,
     read_plan,
     write_plan,
 )
@@ -47,7 +48,7 @@ def test_fingerprint_measures_the_data(fingerprint) -> None:
 
 
 def test_classify_plan_fits_the_lungs_and_the_budget(fingerprint) -> None:
-    plan = make_plan(fingerprint, "classify")
+    plan = make_classify_plan(fingerprint)
     contract = plan.preprocess
     assert contract.shape is not None and np.prod(contract.shape) <= CLASSIFY_VOXEL_BUDGET * 1.2
     lungs = fingerprint.lung_extent_mm
@@ -60,7 +61,7 @@ def test_classify_plan_fits_the_lungs_and_the_budget(fingerprint) -> None:
 
 
 def test_segment_plan_has_patch_and_zscore(fingerprint) -> None:
-    plan = make_plan(fingerprint, "segment")
+    plan = make_segment_plan(fingerprint)
     assert plan.patch_size is not None
     # the network halves the size depth - 1 times
     assert all(p % 2 ** (plan.network_depth - 1) == 0 for p in plan.patch_size)
@@ -70,8 +71,8 @@ def test_segment_plan_has_patch_and_zscore(fingerprint) -> None:
 
 
 def test_plan_round_trips_and_edits_are_validated(fingerprint, tmp_path: Path) -> None:
-    path = write_plan(tmp_path / "plan.json", make_plan(fingerprint, "classify"))
-    assert read_plan(path) == make_plan(fingerprint, "classify")
+    path = write_plan(tmp_path / "plan.json", make_classify_plan(fingerprint))
+    assert read_plan(path) == make_classify_plan(fingerprint)
     edited = json.loads(path.read_text())
     edited["preprocess"]["spacing_mm"] = [5.0, -1.0, 3.0]
     path.write_text(json.dumps(edited))
@@ -87,7 +88,7 @@ def test_segment_plan_for_one_slice_images_is_2d() -> None:
         Volume(rng.normal(0, 50, (1, 256, 224)).astype(np.float32), (1.0, 0.5, 0.5), modality="CR")
         for _ in range(4)
     ]
-    plan = make_plan(fingerprint_dataset(volumes, ["x"] * 4, ["a", "b", "c", "d"]), "segment")
+    plan = make_segment_plan(fingerprint_dataset(volumes, ["x"] * 4, ["a", "b", "c", "d"]))
     assert plan.patch_size is not None and plan.patch_size[0] == 1
     assert plan.patch_size[1] >= 128 and plan.patch_size[2] >= 128
     assert plan.model_name == "dynunet" and plan.model_kwargs["z_levels"] == 0
@@ -137,7 +138,7 @@ def test_mr_plan_normalises_each_scan_and_has_no_lung_step() -> None:
     fp = _fingerprint(_mr_volumes(), orientation=CANONICAL_ORIENTATION)
     assert fp.modality == "MR" and "inferred" in fp.modality_source
     assert fp.foreground_extent_mm is not None and fp.noise_ratio is not None
-    plan = make_plan(fp, "classify")
+    plan = make_classify_plan(fp)
     contract = plan.preprocess
     assert contract.normalisation == "image_zscore" and contract.orientation == "LPS"
     assert contract.crop_to == "foreground" and not contract.mask_outside_lungs
@@ -160,17 +161,17 @@ def test_noisy_mr_is_planned_with_non_local_means() -> None:
     for volume in volumes:
         noise = np.random.default_rng(0).normal(0, 1, volume.array.shape).astype(np.float32)
         volume.array += 0.3 * float(volume.array.max()) * noise
-    plan = make_plan(_fingerprint(volumes), "classify")
+    plan = make_classify_plan(_fingerprint(volumes))
     assert plan.preprocess.denoise == "nl_means"
     assert plan.preprocess.denoise_params["h_factor"] > 0
-    quiet = make_plan(_fingerprint(_mr_volumes()), "classify")
+    quiet = make_classify_plan(_fingerprint(_mr_volumes()))
     assert quiet.preprocess.denoise == "none"
 
 
 def test_one_slice_images_are_planned_2d() -> None:
     fp = _fingerprint(_xray_volumes())
     assert fp.modality == "DX"
-    plan = make_plan(fp, "classify")
+    plan = make_classify_plan(fp)
     contract = plan.preprocess
     assert plan.spatial_dims == 2 and plan.model_name == "lungct-cnn"
     assert contract.shape is not None and len(contract.shape) == 2
@@ -186,7 +187,7 @@ def test_one_slice_images_are_planned_2d() -> None:
 
 
 def test_chest_ct_plan_keeps_its_scheme(fingerprint) -> None:
-    plan = make_plan(fingerprint, "classify")
+    plan = make_classify_plan(fingerprint)
     assert plan.augment.name == "flip+shift" and plan.spatial_dims == 3
     assert plan.preprocess.denoise == "none" and plan.network_depth == 5
     assert plan.preprocess.orientation is None  # measured as read, so kept as read
@@ -195,7 +196,7 @@ def test_chest_ct_plan_keeps_its_scheme(fingerprint) -> None:
 def test_a_plan_written_before_modality_planning_reads_with_old_behaviour(
     fingerprint, tmp_path: Path
 ) -> None:
-    stored = json.loads(make_plan(fingerprint, "classify").model_dump_json())
+    stored = json.loads(make_classify_plan(fingerprint).model_dump_json())
     for key in ("spatial_dims", "augment"):
         del stored[key]
     for key in ("orientation", "denoise", "denoise_params", "percentiles"):

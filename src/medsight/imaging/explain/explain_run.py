@@ -35,7 +35,7 @@ from medsight.imaging.explain.overlay import overlay_png
 from medsight.imaging.inference.predictor import Predictor
 from medsight.imaging.io.nifti import write_nifti
 from medsight.imaging.io.read_image import read_image
-from medsight.imaging.preprocess.contract import apply_contract
+from medsight.imaging.preprocess.contract import apply_contract, canonical_volume
 from medsight.runs.atomic import atomic_path, write_text_atomic
 
 HEATMAP_FILE = "heatmap.nii.gz"
@@ -107,6 +107,8 @@ def explain_input(
     )
 
     grid = model_grid(volume, contract.preprocess)
+    # maps go back onto the input in the contract's orientation, written with its affine
+    oriented = canonical_volume(volume, contract.preprocess)
     display = apply_contract(
         volume,
         contract.preprocess.model_copy(
@@ -121,7 +123,7 @@ def explain_input(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     files = [HEATMAP_FILE]
-    write_nifti(out_dir / HEATMAP_FILE, heatmap_to_input(heat, grid), volume.affine_ras())
+    write_nifti(out_dir / HEATMAP_FILE, heatmap_to_input(heat, grid), oriented.affine_ras())
     slices = []
     centre_yx = [(grid.crop_shape[1] - 1) / 2, (grid.crop_shape[2] - 1) / 2]
     for z in _top_slices(heat, n_slices):

@@ -25,9 +25,13 @@ import torch
 import torch.nn.functional as F
 
 from medsight.imaging.io.volume import Volume
-from medsight.imaging.preprocess.contract import BODY_THRESHOLD_HU, PreprocessContract
-from medsight.imaging.preprocess.geometry import foreground_center, resample_to_spacing
-from medsight.imaging.preprocess.lung_mask import lung_mask
+from medsight.imaging.preprocess.contract import (
+    PreprocessContract,
+    canonical_volume,
+    crop_center,
+)
+from medsight.imaging.preprocess.denoising import denoise
+from medsight.imaging.preprocess.geometry import resample_to_spacing
 
 Shape3 = tuple[int, int, int]
 
@@ -80,6 +84,9 @@ class ModelGrid:
 def model_grid(volume: Volume, contract: PreprocessContract) -> ModelGrid:
     """The box `apply_contract` cuts from ``volume``, in resampled voxels.
 
+    The grid lies on ``canonical_volume(volume, contract)`` (the input in the contract's
+    orientation): write maps placed with it using that volume's affine.
+
     Args:
         volume: The grey-scale input volume (HU for CT), as `read_image` returns it.
         contract: The preprocessing contract of the model.
@@ -93,18 +100,18 @@ def model_grid(volume: Volume, contract: PreprocessContract) -> ModelGrid:
     """
     if volume.channels != 1:
         raise ValueError("model_grid needs a grey-scale volume; this one has colour")
+    volume = canonical_volume(volume, contract)
     resampled = resample_to_spacing(volume.array, volume.spacing_mm, contract.spacing_mm)
+    if contract.denoise != "none":
+        resampled = denoise(resampled, contract.denoise, **contract.denoise_params)  # type: ignore[arg-type]
     resampled_shape = _shape3(resampled.shape)
     if contract.shape is None:
         return ModelGrid(volume.shape, resampled_shape, (0, 0, 0), resampled_shape)
-    center = foreground_center(resampled, BODY_THRESHOLD_HU)
-    if contract.crop_to == "lungs":
-        lungs = lung_mask(resampled, BODY_THRESHOLD_HU)
-        if lungs.any():
-            center = foreground_center(lungs.astype(np.float32), 0.5)
+    center = crop_center(resampled, contract)
+    shape = contract.shape if len(contract.shape) == 3 else (1, *contract.shape)
     # the rounding of crop_or_pad
-    start = tuple(int(round(c - (n - 1) / 2)) for c, n in zip(center, contract.shape, strict=True))
-    return ModelGrid(volume.shape, resampled_shape, _shape3(start), _shape3(contract.shape))
+    start = tuple(int(round(c - (n - 1) / 2)) for c, n in zip(center, shape, strict=True))
+    return ModelGrid(volume.shape, resampled_shape, _shape3(start), _shape3(shape))
 
 
 def heatmap_to_input(heatmap: np.ndarray, grid: ModelGrid) -> np.ndarray:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -133,7 +134,8 @@ def _one_slice(fp: DatasetFingerprint) -> bool:
     return fp.shape_vox.max[0] == 1
 
 
-def _intensity(fp: DatasetFingerprint, task: str, notes: list[str]) -> dict[str, object]:
+def _intensity(fp: DatasetFingerprint, lung_window: bool, notes: list[str]) -> dict[str, object]:
+    """The normalisation; ``lung_window``: chest CT with lung fields gets the lung window."""
     scheme = normalisation_scheme(fp.modality, _one_slice(fp))
     if scheme == "image_zscore":
         notes.append(
@@ -150,7 +152,7 @@ def _intensity(fp: DatasetFingerprint, task: str, notes: list[str]) -> dict[str,
             "0.5-99.5th percentiles are mapped to [0, 1]"
         )
         return {"normalisation": "image_percentile", "percentiles": (0.5, 99.5)}
-    if fp.modality == "CT" and task == "classify" and fp.lung_extent_mm is not None:
+    if fp.modality == "CT" and lung_window and fp.lung_extent_mm is not None:
         notes.append("CT with lung fields: lung window (-1000, 400) HU scaled to [0, 1]")
         return {"normalisation": "window", "window_hu": WINDOW_PRESETS_HU["lung"]}
     low, high = fp.foreground_percentiles_hu["p0.5"], fp.foreground_percentiles_hu["p99.5"]
@@ -250,7 +252,7 @@ def _classify_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object
             mask_outside_lungs=lungs is not None,
             modality=fp.modality,
             **_denoiser(fp, notes),  # type: ignore[arg-type]
-            **_intensity(fp, "classify", notes),  # type: ignore[arg-type]
+            **_intensity(fp, True, notes),  # type: ignore[arg-type]
         ),
         "model_name": "lungct-cnn",
         "network_depth": depth,
@@ -306,7 +308,7 @@ def _classify_plan_2d(fp: DatasetFingerprint, notes: list[str]) -> dict[str, obj
             mask_outside_lungs=False,
             modality=fp.modality,
             **_denoiser(fp, notes),  # type: ignore[arg-type]
-            **_intensity(fp, "classify", notes),  # type: ignore[arg-type]
+            **_intensity(fp, True, notes),  # type: ignore[arg-type]
         ),
         "model_name": "lungct-cnn",
         "network_depth": depth,
@@ -366,7 +368,7 @@ def _segment_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]
             crop_to="body",
             mask_outside_lungs=False,
             modality=fp.modality,
-            **_intensity(fp, "segment", notes),  # type: ignore[arg-type]
+            **_intensity(fp, False, notes),  # type: ignore[arg-type]
         ),
         "model_name": model,
         "network_depth": depth,
@@ -376,14 +378,13 @@ def _segment_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]
     }
 
 
-def make_plan(fingerprint: DatasetFingerprint, task: Literal["classify", "segment"]) -> Plan:
-    """Derive the plan for ``task`` from ``fingerprint``."""
+def _plan(
+    fingerprint: DatasetFingerprint,
+    task: Literal["classify", "segment"],
+    choose: Callable[[DatasetFingerprint, list[str]], dict[str, object]],
+) -> Plan:
     notes: list[str] = []
-    choices = (
-        _classify_plan(fingerprint, notes)
-        if task == "classify"
-        else _segment_plan(fingerprint, notes)
-    )
+    choices = choose(fingerprint, notes)
     return Plan(
         task=task,
         created_by=f"medsight {medsight.__version__}",
@@ -391,6 +392,16 @@ def make_plan(fingerprint: DatasetFingerprint, task: Literal["classify", "segmen
         fingerprint=fingerprint,
         **choices,  # type: ignore[arg-type]
     )
+
+
+def make_classify_plan(fingerprint: DatasetFingerprint) -> Plan:
+    """The plan of a classification run (the image-classify task's) from ``fingerprint``."""
+    return _plan(fingerprint, "classify", _classify_plan)
+
+
+def make_segment_plan(fingerprint: DatasetFingerprint) -> Plan:
+    """The plan of a segmentation run (the image-segment task's) from ``fingerprint``."""
+    return _plan(fingerprint, "segment", _segment_plan)
 
 
 def write_plan(path: Path, plan: Plan) -> Path:

@@ -12,6 +12,7 @@ from medsight.console import say
 from medsight.imaging.data.manifest import read_manifest
 from medsight.imaging.explain.explain_run import explain_input
 from medsight.imaging.inference.onnx_run import export_run
+from medsight.imaging.preprocess.plan import CANONICAL_ORIENTATION, make_classify_plan
 from medsight.imaging.tasks.classify_evaluate import evaluate_classify_run
 from medsight.imaging.tasks.classify_predict import LoadedClassifier, predict_classify
 from medsight.imaging.tasks.classify_train import train_classify
@@ -29,7 +30,9 @@ class ClassifyTask:
     aliases: tuple[str, ...] = ()
 
     def plan(self, data: Path, out: Path, sample: int, seed: int) -> list[str]:
-        return plan_cases(read_manifest(data), self.run_name, out, sample, seed).notes
+        cases = read_manifest(data)
+        plan = plan_cases(cases, make_classify_plan, out, sample, seed, CANONICAL_ORIENTATION)
+        return plan.notes
 
     def train(self, data: Path, run_dir: Path, options: TrainOptions) -> None:
         train_classify(data, run_dir, options)

@@ -23,7 +23,7 @@ from medsight.imaging.data.volume_loading import load_cases
 from medsight.imaging.preprocess.plan import (
     CANONICAL_ORIENTATION,
     Plan,
-    make_plan,
+    make_classify_plan,
     read_plan,
     write_plan,
 )
@@ -116,7 +116,7 @@ def prepare_classification_data(
         fingerprint = fingerprint_cases(
             development, 40, seed, on_case=tick, orientation=CANONICAL_ORIENTATION
         )
-        plan = make_plan(fingerprint, "classify")
+        plan = make_classify_plan(fingerprint)
         write_plan(plan_path, plan)
     tick = on_stage("reading + preprocessing", len(cases)) if on_stage else None
     volumes, hits = load_cases(cases, plan.preprocess, run_dir / "cache", workers=2, on_case=tick)

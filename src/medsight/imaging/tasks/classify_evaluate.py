@@ -135,9 +135,11 @@ def _gallery(
                 np.asarray(data.volumes[int(rows[i])], dtype=np.float32)[None, None]
             )
             heat = gradcam_volume(model, x, int(predicted[i]), str(model.cam_layer))
+            display = preprocess_image(case.image_path, display_contract)
+            if heat.ndim == 2:  # a 2D model (one-slice images): its map is the one slice
+                heat, display, x = heat[None], display[None], x[:, :, None]
             # slices outside the lung fields (all zero in the model input) are never shown
             k = top_slice(heat * (x[0, 0].numpy() > 0)) if bool((x > 0).any()) else top_slice(heat)
-            display = preprocess_image(case.image_path, display_contract)
             truth, guess = data.class_names[test.y[i]], data.class_names[predicted[i]]
             members_of = sets.get(case.case_id, [])
             title = (

@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from medsight.console import progress_bar
 from medsight.imaging.data.dataset_fingerprint import fingerprint_cases
 from medsight.imaging.data.manifest import Case
-from medsight.imaging.preprocess.plan import Plan, make_plan, write_plan
+from medsight.imaging.preprocess.fingerprint import DatasetFingerprint
+from medsight.imaging.preprocess.plan import Plan, write_plan
 
 
-def plan_cases(cases: list[Case], purpose: str, out: Path, sample: int, seed: int) -> Plan:
-    """Fingerprint up to ``sample`` of ``cases`` and write the plan for ``purpose`` to ``out``.
+def plan_cases(
+    cases: list[Case],
+    make: Callable[[DatasetFingerprint], Plan],
+    out: Path,
+    sample: int,
+    seed: int,
+    orientation: str | None = None,
+) -> Plan:
+    """Fingerprint up to ``sample`` of ``cases``, derive the plan with ``make``, write it.
 
-    ``purpose`` is the run contract's task name the plan is for (``classify``/``segment``).
+    ``orientation``: the orientation the task reads images in (classification reorients
+    to one canonical orientation), so the fingerprint describes what training will see.
     """
     with progress_bar() as progress:
         bar = progress.add_task("fingerprinting", total=min(sample, len(cases)))
-        fingerprint = fingerprint_cases(cases, sample, seed, on_case=lambda: progress.advance(bar))
-    plan = make_plan(fingerprint, purpose)  # type: ignore[arg-type]
+        fingerprint = fingerprint_cases(
+            cases, sample, seed, on_case=lambda: progress.advance(bar), orientation=orientation
+        )
+    plan = make(fingerprint)
     write_plan(out, plan)
     return plan

@@ -12,6 +12,7 @@ from medsight.console import say
 from medsight.errors import InputError
 from medsight.imaging.data.segmentation_manifest import read_segmentation_source
 from medsight.imaging.inference.onnx_run import export_run
+from medsight.imaging.preprocess.plan import make_segment_plan
 from medsight.imaging.tasks.plan_dataset import plan_cases
 from medsight.imaging.tasks.segment_data import as_cases
 from medsight.imaging.tasks.segment_evaluate import evaluate_segment_run, print_segment_headline
@@ -31,7 +32,7 @@ class SegmentTask:
 
     def plan(self, data: Path, out: Path, sample: int, seed: int) -> list[str]:
         cases = as_cases(read_segmentation_source(data).cases)
-        return plan_cases(cases, self.run_name, out, sample, seed).notes
+        return plan_cases(cases, make_segment_plan, out, sample, seed).notes
 
     def train(self, data: Path, run_dir: Path, options: TrainOptions) -> None:
         if options.preset or options.init_weights:

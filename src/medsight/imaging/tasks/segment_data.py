@@ -24,7 +24,7 @@ from medsight.imaging.data.patient_split import SPLITS, patient_split, write_spl
 from medsight.imaging.data.segmentation_cache import cache_pairs
 from medsight.imaging.data.segmentation_manifest import SegmentationCase, read_segmentation_source
 from medsight.imaging.data.volume_cache import CachedVolumes
-from medsight.imaging.preprocess.plan import Plan, make_plan, read_plan, write_plan
+from medsight.imaging.preprocess.plan import Plan, make_segment_plan, read_plan, write_plan
 
 
 def default_memory_bytes() -> int:
@@ -128,7 +128,7 @@ def prepare_segmentation_data(
     else:
         development = [c for c in as_cases(cases) if splits[c.case_id] != "test"]
         tick = on_stage("fingerprinting", min(40, len(development))) if on_stage else None
-        plan = make_plan(fingerprint_cases(development, 40, seed, on_case=tick), "segment")
+        plan = make_segment_plan(fingerprint_cases(development, 40, seed, on_case=tick))
         write_plan(plan_path, plan)
     tick = on_stage("reading + preprocessing", len(cases)) if on_stage else None
     values = list(source.labels.values())
