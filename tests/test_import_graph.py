@@ -66,3 +66,18 @@ def test_the_cycle_finder_finds_a_circle() -> None:
     graph.add_import(importer="pkg.b", imported="pkg.a")
     graph.add_import(importer="pkg.c", imported="pkg.a")
     assert _cycles(graph) == [["pkg.a", "pkg.b"]]
+
+
+def test_the_layers_contract_holds() -> None:
+    """The import-linter contract of pyproject.toml (also run by `make lint`), here for CI."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "1 kept, 0 broken" in result.stdout
