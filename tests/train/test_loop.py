@@ -51,7 +51,9 @@ class Tiny:
     def build(self) -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
 
-    def batches(self, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def batches(
+        self, generator: torch.Generator, epoch: int
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self.y), generator=generator)
         for i in range(0, len(order), self.config.batch_size):
             self.batches_drawn += 1

@@ -28,7 +28,7 @@ def _fit(config: LoopConfig):
         hooks = LoopHooks(
             build_model=lambda: nn.Sequential(nn.Flatten(), nn.Linear(4, 2)),
             make_optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.1),
-            epoch_batches=lambda g: [(x[i : i + 4], y[i : i + 4]) for i in range(0, 16, 4)],
+            epoch_batches=lambda g, epoch: [(x[i : i + 4], y[i : i + 4]) for i in range(0, 16, 4)],
             loss=nn.functional.cross_entropy,
             validate=validate,
             final_model=lambda best: nn.Sequential(nn.Flatten(), nn.Linear(4, 2)),

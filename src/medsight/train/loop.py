@@ -73,8 +73,9 @@ class LoopHooks:
         build_model: a new network, ready to train (e.g. with pretrained weights loaded);
             called once, after Fabric has seeded the global random state.
         make_optimizer: the optimiser of that network (before Fabric wraps either).
-        epoch_batches: one epoch's batches, drawn lazily from the given generator (the
-            loop may stop asking mid-epoch); inputs are made channels-last by the loop.
+        epoch_batches: the batches of the given epoch (1-based), drawn lazily from the
+            given generator (the loop may stop asking mid-epoch); inputs are made
+            channels-last by the loop.
         loss: ``loss(model output, target)``, a scalar.
         validate: the epoch's validation metrics (history columns, e.g. ``val_auc``) and
             its early-stopping key (see `is_better`).
@@ -88,7 +89,7 @@ class LoopHooks:
 
     build_model: Callable[[], nn.Module]
     make_optimizer: Callable[[nn.Module], torch.optim.Optimizer]
-    epoch_batches: Callable[[torch.Generator], Iterable[Batch]]
+    epoch_batches: Callable[[torch.Generator, int], Iterable[Batch]]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     validate: Callable[[TrainedEpoch], tuple[dict[str, float], StoppingKey]]
     final_model: Callable[[dict[str, torch.Tensor] | None], nn.Module]
@@ -175,7 +176,7 @@ def fit(
             group["lr"] = base * lr_factor(config, epoch - 1)
         model.train()
         losses: list[float] = []
-        batches = iter(hooks.epoch_batches(generator))
+        batches = iter(hooks.epoch_batches(generator, epoch))
         while True:
             # checked before the next batch is drawn, so a cut epoch draws nothing extra
             if hooks.stop_mid_epoch and losses and out_of_time():

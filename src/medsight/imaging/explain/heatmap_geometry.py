@@ -2,12 +2,12 @@
 
 `apply_contract` resamples a volume to ``contract.spacing_mm`` and then cuts (or pads) a
 ``contract.shape`` box around the lungs (or the body); a heatmap computed on the model's
-input is indexed on that box. `model_grid` repeats the geometric half of `apply_contract`
-(same functions: `resample_to_spacing`, `foreground_center`, `lung_mask`, same rounding) to
-find the box, and `heatmap_to_input` undoes it: the map is placed into the resampled grid
-(0 outside the box: the model never saw those voxels), then resampled trilinearly back to
-the input's shape, so it can be written with the input's own affine and overlaid on the
-input in any viewer.
+input is indexed on that box. `model_grid` runs the geometric half of `apply_contract`
+itself (`contract_geometry`: orientation, resampling, denoising, crop centre; then the same
+rounding) to find the box, and `heatmap_to_input` undoes it: the map is placed into the
+resampled grid (0 outside the box: the model never saw those voxels), then resampled
+trilinearly back to the reoriented input's shape, so it can be written with that volume's
+affine and overlaid on the input in any viewer.
 
 Conventions: arrays and index triples are ``[z, y, x]``; affines map voxel ``(x, y, z)``
 to RAS+ millimetres (NIfTI). Resampling is torch's interpolation with
@@ -25,13 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from medsight.imaging.io.volume import Volume
-from medsight.imaging.preprocess.contract import (
-    PreprocessContract,
-    canonical_volume,
-    crop_center,
-)
-from medsight.imaging.preprocess.denoising import denoise
-from medsight.imaging.preprocess.geometry import resample_to_spacing
+from medsight.imaging.preprocess.contract import PreprocessContract, contract_geometry
 
 Shape3 = tuple[int, int, int]
 
@@ -100,14 +94,10 @@ def model_grid(volume: Volume, contract: PreprocessContract) -> ModelGrid:
     """
     if volume.channels != 1:
         raise ValueError("model_grid needs a grey-scale volume; this one has colour")
-    volume = canonical_volume(volume, contract)
-    resampled = resample_to_spacing(volume.array, volume.spacing_mm, contract.spacing_mm)
-    if contract.denoise != "none":
-        resampled = denoise(resampled, contract.denoise, **contract.denoise_params)  # type: ignore[arg-type]
+    volume, resampled, _, center = contract_geometry(volume, contract)
     resampled_shape = _shape3(resampled.shape)
-    if contract.shape is None:
+    if contract.shape is None or center is None:
         return ModelGrid(volume.shape, resampled_shape, (0, 0, 0), resampled_shape)
-    center = crop_center(resampled, contract)
     shape = contract.shape if len(contract.shape) == 3 else (1, *contract.shape)
     # the rounding of crop_or_pad
     start = tuple(int(round(c - (n - 1) / 2)) for c, n in zip(center, shape, strict=True))

@@ -180,16 +180,31 @@ def normalise(array: np.ndarray, contract: PreprocessContract) -> np.ndarray:
     return percentile_normalise(array, low, high)
 
 
-def apply_contract(volume: Volume, contract: PreprocessContract) -> np.ndarray:
-    """Turn an image into the float32 array the model expects (``contract.shape`` if set)."""
+def contract_geometry(
+    volume: Volume, contract: PreprocessContract
+) -> tuple[Volume, np.ndarray, np.ndarray | None, tuple[float, float, float] | None]:
+    """The geometric steps of `apply_contract`, shared with whoever maps results back.
+
+    Returns:
+        The volume in the contract's orientation (`canonical_volume`), its array resampled
+        to ``contract.spacing_mm`` and denoised (not yet normalised), the lung mask of that
+        array (when ``crop_to`` is ``"lungs"``), and the centre of the ``contract.shape``
+        box (None when the contract keeps the whole image).
+    """
     volume = canonical_volume(volume, contract)
     array = resample_to_spacing(volume.array, volume.spacing_mm, contract.spacing_mm)
     if contract.denoise != "none":
         array = denoise(array, contract.denoise, **contract.denoise_params)  # type: ignore[arg-type]
     lungs = lung_mask(array, BODY_THRESHOLD_HU) if contract.crop_to == "lungs" else None
-    has_lungs = lungs is not None and bool(lungs.any())
     # only a fixed-size crop needs a centre
     center = crop_center(array, contract, lungs) if contract.shape is not None else None
+    return volume, array, lungs, center
+
+
+def apply_contract(volume: Volume, contract: PreprocessContract) -> np.ndarray:
+    """Turn an image into the float32 array the model expects (``contract.shape`` if set)."""
+    _, array, lungs, center = contract_geometry(volume, contract)
+    has_lungs = lungs is not None and bool(lungs.any())
     background = background_value(contract)
     array = normalise(array, contract)
     if contract.mask_outside_lungs and has_lungs:

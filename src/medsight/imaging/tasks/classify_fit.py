@@ -31,7 +31,6 @@ from medsight.imaging.preprocess.augmentation import augment_batch
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.runs.atomic import write_text_atomic
 from medsight.train.loop import Batch, FitResult, LoopHooks, StoppingKey, TrainedEpoch, fit
-from medsight.train.training_state import saved_history
 
 Arrays = np.ndarray | CachedVolumes
 
@@ -117,9 +116,7 @@ def fit_classifier(
             prepare_model(model)
         return model
 
-    def epoch_batches(generator: torch.Generator) -> Iterator[Batch]:
-        # the epoch about to run: one more than the saved state holds
-        epoch = len(saved_history(state_dir)) + 1 if state_dir is not None else 0
+    def epoch_batches(generator: torch.Generator, epoch: int) -> Iterator[Batch]:
         order = _epoch_order(np.asarray(train_y), config, generator)
         drawn: list[dict[str, object]] = []
         for i in range(0, len(order), config.batch_size):

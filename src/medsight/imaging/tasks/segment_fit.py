@@ -114,7 +114,7 @@ def fit_segmenter(
     n_val = min(config.val_cases_per_epoch, len(val_images))
     val_subset = sorted(rng.choice(len(val_images), size=n_val, replace=False).tolist())
 
-    def epoch_batches(generator: torch.Generator) -> Iterator[Batch]:
+    def epoch_batches(generator: torch.Generator, epoch: int) -> Iterator[Batch]:
         for _ in range(config.iterations_per_epoch):
             yield sampler.batch(config.batch_size, generator)
 
