@@ -14,6 +14,7 @@ import medsight
 from medsight.cli import audit as audit_cli
 from medsight.cli import deid as deid_cli
 from medsight.cli import demo as demo_cli
+from medsight.cli import ehr as ehr_cli
 from medsight.cli import evaluate as evaluate_cli
 from medsight.cli import explain as explain_cli
 from medsight.cli import export as export_cli
@@ -36,6 +37,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(synth_cli.app, name="synth")
+app.add_typer(ehr_cli.app, name="ehr")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(users_cli.app, name="users")
 app.add_typer(audit_cli.app, name="audit")

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,8 +37,9 @@ from medsight.train.config import LoopConfig
 from medsight.train.fabric_setup import start_fabric
 from medsight.train.training_state import save_state, start_or_resume
 
-#: a batch: model input ``(N, C, *spatial)`` and its target
-Batch = tuple[torch.Tensor, torch.Tensor]
+#: a batch: model input (images ``(N, C, *spatial)``, or a dict of tensors for tasks whose
+#: networks take several inputs, e.g. event codes, values and times) and its target
+Batch = tuple[Any, torch.Tensor]
 #: early-stopping key ``(score, tie-breaker)``, both higher-is-better
 StoppingKey = tuple[float, float]
 
