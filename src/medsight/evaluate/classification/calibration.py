@@ -239,3 +239,34 @@ class TemperatureScaler:
         if not hasattr(self, "temperature_"):
             raise RuntimeError("TemperatureScaler is not fitted: call fit(scores, y) first")
         return np.asarray(softmax(self._logits(scores) / self.temperature_, axis=1))
+
+
+def risk_calibration_error(
+    y_true: np.ndarray, risk: np.ndarray, n_bins: int = DEFAULT_BINS
+) -> float:
+    """ECE of a binary risk score: mean |observed rate - mean risk| over equal-width risk bins.
+
+    Unlike `expected_calibration_error` (top-class confidence), this bins the probability of
+    the event itself, which is what a clinician reads off a risk model: with a rare outcome
+    the top-class confidence is near 1 for almost everyone and hides a miscalibrated tail.
+
+    Args:
+        y_true: 0/1 outcome of each case, shape ``(n_cases,)``.
+        risk: predicted probability of the event, shape ``(n_cases,)``.
+        n_bins: number of equal-width bins on [0, 1].
+
+    Returns:
+        The count-weighted mean gap, in ``[0, 1]``.
+
+    Raises:
+        ValueError: inconsistent shapes, no cases, or risks outside [0, 1].
+    """
+    y = np.asarray(y_true, dtype=np.float64).ravel()
+    p = np.asarray(risk, dtype=np.float64).ravel()
+    if y.shape != p.shape or y.size == 0:
+        raise ValueError(f"need one risk per outcome, got {y.shape} and {p.shape}")
+    if not np.all((p >= 0) & (p <= 1)):
+        raise ValueError("risks must lie in [0, 1]")
+    bins = np.clip(np.ceil(p * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    gaps = np.bincount(bins, weights=y - p, minlength=n_bins)
+    return float(np.abs(gaps).sum() / y.size)
