@@ -14,7 +14,9 @@ app = typer.Typer(help="Electronic health records: import to MEDS, make task lab
 @app.command("import")
 def import_(
     source: Path = typer.Argument(..., help="The export: a file or folder (see --from)."),
-    out: Path = typer.Option(..., "--out", "-o", help="MEDS folder to write (replaced when whole)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="MEDS folder to write (replaced when whole)."
+    ),
     kind: str = typer.Option(
         ..., "--from", help="events-csv, meds, mimic3, mimic4, eicu, omop or fhir."
     ),
@@ -37,11 +39,12 @@ def import_(
 def label(
     data: Path = typer.Argument(..., help="A MEDS folder (from `medsight ehr import`)."),
     task: str = typer.Option(
-        ...,
+        None,
         "--task",
-        help="death, readmission or first-code; or a JSON/YAML file holding the whole spec.",
+        help="death, readmission, first-code or in-hospital-death; or a JSON/YAML file "
+        "holding the whole spec.",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Labels file to write (.parquet or .csv)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Labels file to write (.parquet or .csv)."),
     within: int = typer.Option(365, "--within", min=1, help="Outcome window in days."),
     codes: str = typer.Option(
         "", "--codes", help="first-code: code prefixes, comma-separated (e.g. ICD10CM//E11.2)."
@@ -49,7 +52,8 @@ def label(
     at: str = typer.Option(
         "each-discharge",
         "--at",
-        help="Prediction times: each-discharge, each-visit, date:YYYY-MM-DD or age:YEARS.",
+        help="Prediction times: each-discharge, each-visit, each-admission (inpatient), "
+        "date:YYYY-MM-DD or age:YEARS.",
     ),
     min_history_days: int = typer.Option(
         0, "--min-history-days", min=0, help="Drop prediction times with less history than this."
@@ -57,9 +61,40 @@ def label(
     min_events: int = typer.Option(
         1, "--min-events", min=0, help="Drop prediction times with fewer earlier events."
     ),
+    censor: bool = typer.Option(
+        True,
+        "--censor/--no-censor",
+        help="Drop prediction times whose records end before the window closes (label "
+        "unknown); --no-censor takes the records as complete.",
+    ),
+    labels: Path = typer.Option(
+        None,
+        "--labels",
+        help="Check your own labels file (parquet/CSV: subject_id, prediction_time, "
+        "boolean_value) against DATA instead; with -o, write it in the MEDS label schema.",
+    ),
 ) -> None:
-    """Write MEDS labels (subject_id, prediction_time, boolean_value) for a built-in task."""
-    from medsight.ehr.labels.templates import label_spec_from_options, write_labels
+    """Write MEDS labels (subject_id, prediction_time, boolean_value) for a built-in task,
+    or check your own labels file against DATA (--labels)."""
+    from medsight.errors import InputError
+
+    if labels is not None:
+        from medsight.ehr.io.meds_dataset import open_meds
+        from medsight.ehr.labels.label_file import read_labels, write_label_table
+
+        table = read_labels(labels, open_meds(data))
+        if out is not None:
+            write_label_table(table, out)
+        positives = sum(table.column("boolean_value").to_pylist())
+        subjects = len(set(table.column("subject_id").to_pylist()))
+        where = f"wrote {out}" if out is not None else f"{labels} is valid"
+        counts = f"{table.num_rows} prediction times of {subjects} subjects"
+        say(f"{where}: {counts}, {positives} positive")
+        return
+    if task is None or out is None:
+        raise InputError("ehr label: give --task and -o LABELS (or --labels FILE to check yours)")
+    from medsight.ehr.labels.label_spec import label_spec_from_options
+    from medsight.ehr.labels.templates import write_labels
 
     spec = label_spec_from_options(
         task,
@@ -68,9 +103,12 @@ def label(
         at=at,
         min_history_days=min_history_days,
         min_events=min_events,
+        censor=censor,
     )
     summary = write_labels(data, spec, out)
+    reasons = ", ".join(f"{n} {reason}" for reason, n in summary["excluded_by"].items())
     say(
         f"wrote {out}: {summary['rows']} prediction times of {summary['subjects']} subjects, "
-        f"{summary['positives']} positive ({summary['excluded']} excluded)"
+        f"{summary['positives']} positive ({summary['excluded']} excluded"
+        + (f": {reasons})" if reasons else ")")
     )
