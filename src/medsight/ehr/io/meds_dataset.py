@@ -27,6 +27,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from medsight.ehr.io.units import UnitCounter, canonical_units, normalise_units, warn_dropped
 from medsight.errors import InputError
 
 #: the MEDS event schema: subject_id int64, time timestamp[us], code string,
@@ -53,6 +55,8 @@ DEATH = meds.death_code
 MEDS_CODE_PREFIX = "MEDS_"
 #: rows held in memory before they are spilled to the bucket files
 SPILL_ROWS = 400_000
+#: the optional column of `MedsWriter.add` giving each value's unit (not written to data/)
+UNIT_COLUMN = "unit"
 
 
 def has_vocabulary(code: str) -> bool:
@@ -145,7 +149,10 @@ class MedsWriter:
         self._pending_rows = 0
         self._spills = 0
         self._tmp: Path | None = None
+        self._units = UnitCounter()
         self.rows = 0
+        #: rows dropped because their unit does not convert to their code's unit, per code
+        self.dropped_units: Counter[str] = Counter()
 
     # -- writing ---------------------------------------------------------------------------
     def __enter__(self) -> MedsWriter:
@@ -189,16 +196,32 @@ class MedsWriter:
     def add(self, table: pa.Table | Mapping[str, Any]) -> None:
         """Add events (a table or column arrays with the MEDS column names).
 
+        An optional ``unit`` column gives each numeric value's unit: a code whose rows carry
+        several units is normalised to its most frequent one (see `units`), and the code's
+        unit goes to ``codes.parquet``.
+
         Raises:
             InputError: a code without a vocabulary (``VOCAB//value``), or a NaN/inf value.
         """
-        if not isinstance(table, pa.Table):
-            table = events_table(table)
-        else:
-            table = events_table({name: table.column(name) for name in table.column_names})
+        if isinstance(table, pa.Table):
+            table = {name: table.column(name) for name in table.column_names}
+        unit = table.get(UNIT_COLUMN)
+        table = events_table(table)
         if table.num_rows == 0:
             return
         self._check(table)
+        if unit is None:
+            units = pa.nulls(table.num_rows, pa.string())
+        else:
+            if not isinstance(unit, pa.Array | pa.ChunkedArray):
+                unit = pa.array(unit, pa.string())
+            units = canonical_units(unit)
+            self._units.add(
+                table.column("code").combine_chunks(),
+                units,
+                table.column("numeric_value").combine_chunks(),
+            )
+        table = table.append_column(UNIT_COLUMN, units)
         codes = table.column("code").value_counts()
         for item in codes.to_pylist():
             self._codes.setdefault(item["values"], _CodeInfo()).count += item["counts"]
@@ -250,12 +273,18 @@ class MedsWriter:
         if self.rows == 0:
             raise InputError(f"{self.source}: no events to write")
         tmp = self._tmp
+        mixed = self._units.mixed()
+        for code, unit in self._units.targets().items():
+            self._codes.setdefault(code, _CodeInfo()).unit = unit
         subjects_per_split: dict[str, list[int]] = {s: [] for s in SPLITS}
         for b in range(self.buckets):
             folder = tmp / "spill" / str(b)
             if not folder.exists():
                 continue
             table = pq.read_table(sorted(folder.glob("*.parquet")))
+            table, dropped = normalise_units(table, mixed, UNIT_COLUMN)
+            self._forget(dropped)
+            table = table.drop_columns([UNIT_COLUMN])
             table = table.take(
                 pc.sort_indices(
                     table,
@@ -277,11 +306,25 @@ class MedsWriter:
                 (tmp / "data" / name).mkdir(parents=True, exist_ok=True)
                 pq.write_table(part, tmp / "data" / name / f"{b}.parquet")
             shutil.rmtree(folder)
+        warn_dropped(self.source, self.dropped_units)
+        if self.rows == 0:
+            raise InputError(f"{self.source}: no events left after unit normalisation")
         self._write_metadata(tmp, subjects_per_split)
         shutil.rmtree(tmp / "spill", ignore_errors=True)
         if self.out.exists():
             shutil.rmtree(self.out)
         os.replace(tmp, self.out)
+
+    def _forget(self, dropped: pa.Table) -> None:
+        if not dropped.num_rows:
+            return
+        for item in dropped.column("code").value_counts().to_pylist():
+            code, n = item["values"], item["counts"]
+            self.dropped_units[code] += n
+            self._codes[code].count -= n
+            if self._codes[code].count <= 0:
+                del self._codes[code]
+        self.rows -= dropped.num_rows
 
     def _split(self, subject_id: int) -> str:
         return self._splits.get(subject_id) or split_of(subject_id, self.seed)
