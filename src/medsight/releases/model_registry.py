@@ -38,8 +38,15 @@ from medsight.runs.contract import CONTRACT, WEIGHTS, read_run_summary
 from medsight.runs.ensemble import ENSEMBLE_FILE
 
 INDEX, MANIFEST = "index.json", "manifest.json"
-#: files copied from a run when present (besides the weights and the contract)
-OPTIONAL_FILES = ("postprocess.json", "conformal.json", "model_card.md", "plan.json")
+#: files copied from a run when present (besides the weights and the contract); an EHR risk
+#: run's ``calibration.json`` (calibration map, threshold, conformal quantile) among them
+OPTIONAL_FILES = (
+    "postprocess.json",
+    "conformal.json",
+    "calibration.json",
+    "model_card.md",
+    "plan.json",
+)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 

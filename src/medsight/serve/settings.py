@@ -29,6 +29,8 @@ class ServiceSettings(BaseSettings):
         deid_key: key for the keyed hashes of de-identification; empty means a random key
             kept in ``DATA_DIR/deid.key`` (mode 0600), made on first start.
         max_upload_bytes: request body size (checked from Content-Length, then counted).
+        max_record_bytes: body size of one patient's record (FHIR Bundle or MEDS rows JSON),
+            also checked before reading: a parsed JSON takes several times its size in memory.
         max_files: files in one upload (zip members included).
         max_decompressed_bytes: total uncompressed size of a zip's members.
         max_voxels: voxels of one input image (checked from headers before decoding).
@@ -49,6 +51,7 @@ class ServiceSettings(BaseSettings):
     registry: Path = Path("medsight-registry")
     deid_key: str = Field(default="", repr=False)
     max_upload_bytes: int = 256 * MIB
+    max_record_bytes: int = 16 * MIB
     max_files: int = 2000
     max_decompressed_bytes: int = 1024 * MIB
     max_voxels: int = 2**27

@@ -8,6 +8,7 @@ in JSON (``exclude_none``), as the service's results always were.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
@@ -64,10 +65,54 @@ class SegmentationResult(_Record):
     overlays: list[str] | None = None
 
 
-ResultRecord = Annotated[ClassificationResult | SegmentationResult, Field(discriminator="task")]
-_ADAPTER: TypeAdapter[ClassificationResult | SegmentationResult] = TypeAdapter(ResultRecord)
+class RiskContribution(BaseModel):
+    """One event of the patient's record and how much it moved the risk."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    #: the MEDS code (``LOINC//4548-4``)
+    code: str
+    #: the code's description from the run's vocabulary, when it has one
+    description: str | None = None
+    #: how long before the prediction time the event happened (hours, >= 0)
+    hours_before: float
+    #: the event's numeric value (in the code's unit), when it has one
+    value: float | None = None
+    #: signed share of the score (positive raises the risk): integrated gradients or attention
+    contribution: float
 
 
-def parse_result(data: dict[str, Any]) -> ClassificationResult | SegmentationResult:
+class RiskResult(_Record):
+    """A calibrated disease-event risk for one patient's record, with the events behind it."""
+
+    task: Literal["ehr-risk"] = "ehr-risk"
+    #: the model's own probability of the event (uncalibrated)
+    risk: float
+    #: the calibrated probability of the event
+    probability: float
+    #: referral flag: the calibrated probability reaches the decision threshold
+    refer: bool
+    #: the decision threshold on the calibrated probability (chosen on tuning patients)
+    threshold: float
+    #: how the probability was calibrated, one sentence for the result page
+    calibration: str
+    #: the conformal set is not a single outcome: the model cannot rule either out
+    uncertain: bool | None = None
+    #: the events that drove the risk, strongest first
+    contributions: list[RiskContribution] = []
+    #: the time the risk is predicted at (de-identified: shifted with the record's dates)
+    prediction_time: dt.datetime | None = None
+    #: the label the model predicts, as the run defines it ("death within 30 days", ...)
+    label_definition: str | None = None
+    #: the network inside the run that scored the record (``gru``, ``transformer``, ...)
+    network: str | None = None
+
+
+AnyResult = ClassificationResult | SegmentationResult | RiskResult
+ResultRecord = Annotated[AnyResult, Field(discriminator="task")]
+_ADAPTER: TypeAdapter[AnyResult] = TypeAdapter(ResultRecord)
+
+
+def parse_result(data: dict[str, Any]) -> AnyResult:
     """The typed record of a stored result (raises pydantic's ValidationError if malformed)."""
     return _ADAPTER.validate_python(data)

@@ -18,11 +18,7 @@ from sqlalchemy.orm import Session
 from medsight.serve.api.errors import ApiError
 from medsight.serve.auth.dependencies import Principal
 from medsight.serve.store.schema import Job, User
-from medsight.tasks.results import (
-    ClassificationResult,
-    SegmentationResult,
-    parse_result,
-)
+from medsight.tasks.results import AnyResult, parse_result
 
 
 def _iso(at: dt.datetime | None) -> str | None:
@@ -89,7 +85,7 @@ def job_json(job: Job) -> dict[str, Any]:
 
 def stored_result(
     result: dict[str, Any] | None,
-) -> ClassificationResult | SegmentationResult | None:
+) -> AnyResult | None:
     """A job's stored result as its typed record (None when absent or not a known record)."""
     if not result:
         return None

@@ -20,6 +20,11 @@ from medsight.serve.api.errors import ApiError
 from medsight.serve.api.service_metrics import ServiceMetrics
 from medsight.tasks import Task, task_of_run
 from medsight.tasks.registry import LoadedRun
+from medsight.tasks.results import RiskResult
+
+#: tasks whose models read one patient's record (FHIR Bundle or MEDS rows), not images: those
+#: whose result record is a `RiskResult` (the record type names the task it belongs to)
+RECORD_TASKS = frozenset({RiskResult.model_fields["task"].default})
 
 
 @dataclass
@@ -36,6 +41,10 @@ class LoadedModel:
     def is_2d(self) -> bool:
         """True when the model takes single 2D images (one slice)."""
         return self.run.is_2d()
+
+    def takes_records(self) -> bool:
+        """True when the model reads a patient's record rather than an image."""
+        return self.task.run_name in RECORD_TASKS
 
     def identity(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}

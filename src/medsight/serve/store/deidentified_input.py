@@ -37,6 +37,9 @@ from medsight.serve.settings import ServiceSettings
 
 PNG_MAGIC, JPEG_MAGIC, GZIP_MAGIC = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"\x1f\x8b"
 NIFTI_FILE, RASTER_FILE = "image.nii.gz", "image.png"
+#: a patient's record is stored as de-identified MEDS rows (`deidentified_record`)
+RECORD_FILE = "events.parquet"
+RECORD_KINDS = ("fhir", "meds")
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,11 @@ class StoredInput:
 
     Attributes:
         path: what a reader opens: the series folder (DICOM) or the file.
-        kind: ``dicom``, ``nifti`` or ``raster``.
-        sha256: SHA-256 over the stored files (sorted by name).
-        slices: slices (frames) in the image: 1 means a 2D input.
+        kind: ``dicom``, ``nifti`` or ``raster``; for a patient's record ``fhir`` or ``meds``
+            (what was sent; stored as MEDS rows either way).
+        sha256: SHA-256 over the stored files (sorted by name); for a record, over the
+            de-identified record's canonical JSON.
+        slices: slices (frames) in the image: 1 means a 2D input (0 for a record).
     """
 
     path: Path
@@ -197,6 +202,8 @@ def stored_path(folder: Path, kind: str) -> Path:
     """What a reader opens for an input of ``kind`` stored in ``folder``."""
     if kind == "dicom":
         return folder
+    if kind in RECORD_KINDS:
+        return folder / RECORD_FILE
     return folder / (NIFTI_FILE if kind == "nifti" else RASTER_FILE)
 
 

@@ -1,10 +1,16 @@
-"""``POST /v1/predict/{model}``: upload an image, get a result (2D) or a job (3D).
+"""``POST /v1/predict/{model}``: upload an image or a patient's record, get a result or a job.
 
-The upload is read in memory under the limits (`upload_parts`), de-identified and stored
-(`deidentified_input`); the original is never written. A single 2D image (one PNG/JPEG, one
-single-frame DICOM, a one-slice NIfTI) is predicted while the client waits, within
-`SyncSlots`; anything else becomes a job for the worker (202 + ``status_url``). Every
-submission, accepted or refused, has an audit record committed before the answer.
+Images: the upload is read in memory under the limits (`upload_parts`), de-identified and
+stored (`deidentified_input`); the original is never written. A single 2D image (one
+PNG/JPEG, one single-frame DICOM, a one-slice NIfTI) is predicted while the client waits,
+within `SyncSlots`; anything else becomes a job for the worker (202 + ``status_url``).
+
+Records (models of a record task, e.g. ``ehr-risk``): one patient's FHIR R4 Bundle
+(``application/fhir+json``) or MEDS rows (``application/json``, ``{"events": [...]}``), read
+under the record limit (`record_body`), de-identified, converted to MEDS rows and stored
+(`deidentified_record`), then predicted while the client waits, as a 2D image is.
+
+Every submission, accepted or refused, has an audit record committed before the answer.
 Roles: clinician and service (admins manage users and models; they do not predict).
 """
 
@@ -19,6 +25,7 @@ from fastapi.responses import JSONResponse
 
 from medsight.errors import InputError
 from medsight.serve.api.errors import ApiError
+from medsight.serve.api.record_body import media_type, read_record_body
 from medsight.serve.api.state import ServiceState, client_address, service_state
 from medsight.serve.api.upload_parts import read_upload
 from medsight.serve.auth.dependencies import Principal, require
@@ -29,6 +36,7 @@ from medsight.serve.jobs.queue import active_jobs, finish, new_job_id
 from medsight.serve.jobs.worker import clean_message, result_dir
 from medsight.serve.store.audit import AuditEvent, append, commit_audited
 from medsight.serve.store.deidentified_input import StoredInput, store_deidentified
+from medsight.serve.store.deidentified_record import RECORD_MEDIA, store_record
 from medsight.serve.store.schema import Job, utcnow
 
 router = APIRouter()
@@ -38,6 +46,20 @@ UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
+            "application/fhir+json": {
+                "schema": {
+                    "type": "object",
+                    "description": "record models: one patient's FHIR R4 Bundle",
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["events"],
+                    "description": "record models: one patient's MEDS rows, "
+                    '{"events": [{"time", "code", "numeric_value"}, ...]}',
+                }
+            },
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
@@ -51,7 +73,7 @@ UPLOAD_BODY: dict[str, Any] = {
                         }
                     },
                 }
-            }
+            },
         },
     }
 }
@@ -92,6 +114,11 @@ async def _stored(
 
     dest = state.settings.data_dir / "uploads" / job_id
     try:
+        if media_type(request) in RECORD_MEDIA:
+            raise ApiError(
+                "unsupported_media_type",
+                f"model {model.name}:{model.version} takes images: send multipart/form-data",
+            )
         files = await read_upload(request, state.settings)
         stored = await run_in_threadpool(
             store_deidentified, files, dest, state.deid_policy, state.settings
@@ -107,6 +134,76 @@ async def _stored(
         raise
 
 
+async def _stored_record(
+    state: ServiceState, request: Request, principal: Principal, model: LoadedModel, job_id: str
+) -> StoredInput:
+    dest = state.settings.data_dir / "uploads" / job_id
+    try:
+        media = media_type(request)
+        if media not in RECORD_MEDIA:
+            raise ApiError(
+                "unsupported_media_type",
+                f"model {model.name}:{model.version} takes one patient's record: send a FHIR "
+                "R4 Bundle as application/fhir+json or MEDS rows as application/json",
+            )
+        body = await read_record_body(request, state.settings)
+        stored = await run_in_threadpool(store_record, body, media, dest, state.deid_policy.key)
+        del body
+        return stored
+    except ApiError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        _audit_submission(state, principal, request, model, f"refused:{exc.code}")
+        raise
+
+
+async def _answer_now(
+    state: ServiceState,
+    principal: Principal,
+    request: Request,
+    loaded: LoadedModel,
+    job: Job,
+    stored: StoredInput,
+    heatmap: bool,
+) -> JSONResponse:
+    """Predict while the client waits (within `SyncSlots`): the finished job's JSON."""
+    async with state.sync_slots:
+        job.state, job.attempts, job.started = "running", 1, utcnow()
+        try:
+            _audit_submission(state, principal, request, loaded, "accepted", job)
+        except ApiError:
+            shutil.rmtree(state.settings.data_dir / "uploads" / job.id, ignore_errors=True)
+            raise
+        out = result_dir(state.settings.data_dir, job.id)
+        result, error = None, None
+        try:
+            result = await run_in_threadpool(
+                run_prediction, loaded, stored.path, out, state.metrics, heatmap
+            )
+        except InputError as exc:
+            error = ("invalid_input", clean_message(str(exc), state.settings.data_dir))
+    with state.db.write() as session:
+        finish(session, job.id, principal.name, principal.role, result, error)
+        commit_audited(session)
+        fresh = session.get(Job, job.id, populate_existing=True)
+    state.metrics.jobs.labels("failed" if error else "done").inc()
+    if error is not None:
+        raise ApiError(error[0], error[1])
+    assert fresh is not None
+    return JSONResponse(status_code=200, content=job_json(fresh))
+
+
+def _job(job_id: str, principal: Principal, loaded: LoadedModel, stored: StoredInput) -> Job:
+    return Job(
+        id=job_id,
+        user_id=principal.user_id,
+        model_name=loaded.name,
+        model_version=loaded.version,
+        model_sha256=loaded.sha256,
+        input_kind=stored.kind,
+        input_sha256=stored.sha256,
+    )
+
+
 @router.post(
     "/v1/predict/{model}",
     openapi_extra=UPLOAD_BODY,
@@ -118,7 +215,11 @@ async def predict(
     principal: Submitter,
     heatmap: bool = Query(True, description="3D classification: also write a Grad-CAM heatmap"),
 ) -> JSONResponse:
-    """Predict one input with a registered model (``NAME`` or ``NAME:VERSION``)."""
+    """Predict one input with a registered model (``NAME`` or ``NAME:VERSION``).
+
+    An image model takes a multipart upload; a record model one patient's record (FHIR R4
+    Bundle or MEDS rows JSON) and answers at once with the job, its ``result`` a `RiskResult`.
+    """
     state = service_state(request)
     cache = state.models
     try:
@@ -128,16 +229,12 @@ async def predict(
         _audit_submission(state, principal, request, None, f"refused:{exc.code}")
         raise
     job_id = new_job_id()
+    if loaded.takes_records():
+        stored = await _stored_record(state, request, principal, loaded, job_id)
+        job = _job(job_id, principal, loaded, stored)
+        return await _answer_now(state, principal, request, loaded, job, stored, heatmap=False)
     stored = await _stored(state, request, principal, loaded, job_id)
-    job = Job(
-        id=job_id,
-        user_id=principal.user_id,
-        model_name=loaded.name,
-        model_version=loaded.version,
-        model_sha256=loaded.sha256,
-        input_kind=stored.kind,
-        input_sha256=stored.sha256,
-    )
+    job = _job(job_id, principal, loaded, stored)
     if stored.slices > 1:
         with state.db.session() as session:
             depth = active_jobs(session)
@@ -159,27 +256,4 @@ async def predict(
             status_code=202,
             content={**job_json(job), "status_url": f"/v1/jobs/{job.id}"},
         )
-    async with state.sync_slots:
-        job.state, job.attempts, job.started = "running", 1, utcnow()
-        try:
-            _audit_submission(state, principal, request, loaded, "accepted", job)
-        except ApiError:
-            shutil.rmtree(state.settings.data_dir / "uploads" / job_id, ignore_errors=True)
-            raise
-        out = result_dir(state.settings.data_dir, job.id)
-        result, error = None, None
-        try:
-            result = await run_in_threadpool(
-                run_prediction, loaded, stored.path, out, state.metrics, heatmap
-            )
-        except InputError as exc:
-            error = ("invalid_input", clean_message(str(exc), state.settings.data_dir))
-    with state.db.write() as session:
-        finish(session, job.id, principal.name, principal.role, result, error)
-        commit_audited(session)
-        fresh = session.get(Job, job.id, populate_existing=True)
-    state.metrics.jobs.labels("failed" if error else "done").inc()
-    if error is not None:
-        raise ApiError(error[0], error[1])
-    assert fresh is not None
-    return JSONResponse(status_code=200, content=job_json(fresh))
+    return await _answer_now(state, principal, request, loaded, job, stored, heatmap)
