@@ -88,7 +88,9 @@ def make_labels(dataset: MedsDataset, spec: LabelSpec) -> pa.Table:
         InputError: a shard is unreadable or breaks the MEDS schema.
     """
     tables = [labels for labels, _ in iter_labels(dataset, spec)]
-    return pa.concat_tables(tables) if tables else LABEL_COLUMNS.empty_table()
+    if not tables:
+        return LABEL_COLUMNS.empty_table()
+    return pa.concat_tables(tables).sort_by([(_SID, "ascending"), ("prediction_time", "ascending")])
 
 
 def iter_labels(dataset: MedsDataset, spec: LabelSpec) -> Iterator[tuple[pa.Table, Counter[str]]]:
@@ -100,6 +102,9 @@ def iter_labels(dataset: MedsDataset, spec: LabelSpec) -> Iterator[tuple[pa.Tabl
 
 def write_labels(data: Path, spec: LabelSpec, out: Path) -> dict[str, Any]:
     """Write the labels of the MEDS folder ``data`` to ``out`` (``.parquet`` or ``.csv``).
+
+    Written shard by shard (sorted by subject and time within each shard), so memory holds
+    one shard's events and labels at a time.
 
     The parquet file carries the spec and its `LabelSpec.describe` sentence in its schema
     metadata (see `label_definition`).
@@ -128,7 +133,7 @@ def write_labels(data: Path, spec: LabelSpec, out: Path) -> dict[str, Any]:
             writer = pacsv.CSVWriter(tmp, LABEL_COLUMNS)
         with writer:
             for labels, dropped in iter_labels(dataset, spec):
-                writer.write_table(labels.cast(writer.schema))
+                writer.write_table(labels)
                 rows += labels.num_rows
                 subjects += len(set(labels.column(_SID).to_pylist()))
                 positives += sum(labels.column("boolean_value").to_pylist())
@@ -186,6 +191,7 @@ def label_events(events: pa.Table, spec: LabelSpec) -> tuple[pa.Table, Counter[s
             left_on="prediction_time",
             right_on="outcome_time",
             by=_SID,
+            check_sortedness=False,  # sorted just above
             strategy="forward",
             allow_exact_matches=False,  # the window is open at t
         )
@@ -307,12 +313,14 @@ def _with_visit_end(times: pl.DataFrame, timed: pl.DataFrame) -> pl.DataFrame:
         left_on="prediction_time",
         right_on="visit_end",
         by=_SID,
+        check_sortedness=False,  # sorted just above
         strategy="forward",
     ).join_asof(
         admissions.unique().sort("next_admission"),
         left_on="prediction_time",
         right_on="next_admission",
         by=_SID,
+        check_sortedness=False,  # sorted just above
         strategy="forward",
         allow_exact_matches=False,
     )
@@ -334,7 +342,13 @@ def _with_events_so_far(times: pl.DataFrame, recorded: pl.DataFrame) -> pl.DataF
     )
     return (
         times.sort("prediction_time")
-        .join_asof(cumulative, left_on="prediction_time", right_on="time", by=_SID)
+        .join_asof(
+            cumulative,
+            left_on="prediction_time",
+            right_on="time",
+            by=_SID,
+            check_sortedness=False,  # sorted just above
+        )
         .drop("time")
         .with_columns(pl.col("events_so_far").fill_null(0))
     )
