@@ -83,7 +83,7 @@ def events_of(record: DeidentifiedRecord) -> pa.Table:
                 "numeric_value": [r["numeric_value"] for r in rows],
             }
         )
-    order = pc.sort_indices(table, sort_keys=[("time", "ascending")], null_placement="at_start")
+    order = pc.sort_indices(table, sort_keys=[("time", "ascending", "at_start")])
     return table.take(order)
 
 

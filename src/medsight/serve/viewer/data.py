@@ -1,4 +1,6 @@
-"""The viewer's data: the worklist, and one job's image, mask and heatmap as raw voxels.
+"""The viewer's data: the worklist, one job's image, mask and heatmap as raw voxels, and
+the risk of a patient's record (its probability, calibration note, referral flag and the
+contributing events the study page draws as a timeline; a record has no voxels).
 
 Who may read what is the job API's rule (`job_view.readable_job`): the same jobs, the same
 404 for one that may not be read. Every read is audited before it is answered: a job's data
@@ -47,10 +49,11 @@ from medsight.serve.auth.dependencies import Principal, require
 from medsight.serve.jobs.job_view import job_json, readable_jobs, stored_result
 from medsight.serve.jobs.worker import input_path, result_dir
 from medsight.serve.store.audit import AuditEvent, append, commit_audited
+from medsight.serve.store.deidentified_input import RECORD_KINDS
 from medsight.serve.store.reidentification import record_key, unseal
 from medsight.serve.store.schema import DicomSeries, Job
 from medsight.serve.viewer.routes import ViewerRoute
-from medsight.tasks.results import SegmentationResult
+from medsight.tasks.results import RiskResult, SegmentationResult
 
 router = APIRouter(route_class=ViewerRoute)
 Reader = Annotated[Principal, Depends(require("admin", "clinician", "service"))]
@@ -63,6 +66,18 @@ DISPLAY_FIELDS = ("PatientName", "PatientID", "StudyDate", "SeriesDescription", 
 MODEL_CARD = "model_card.md"
 MAX_CARD_BYTES = 256 * 1024
 REFRESH_SECONDS = 10
+#: what the result panel shows of a `RiskResult` (besides task, refer and seconds)
+RISK_FIELDS = (
+    "risk",
+    "probability",
+    "threshold",
+    "calibration",
+    "uncertain",
+    "contributions",
+    "prediction_time",
+    "label_definition",
+    "network",
+)
 
 
 # ---------------------------------------------------------------- reading
@@ -214,11 +229,19 @@ def _iso(at: dt.datetime | None) -> str | None:
     return None if at is None else _utc(at).isoformat(timespec="seconds")
 
 
+def _risk_summary(result: RiskResult) -> str:
+    line = f"risk {result.probability:.0%} (threshold {result.threshold:.0%})"
+    return line + ("; refer" if result.refer else "")
+
+
 def _summary(result: dict[str, Any] | None) -> str:
-    """One line for the worklist: the predicted class, or the structures found."""
+    """One line for the worklist: the predicted class, the structures found, or the risk."""
     if not result:
         return ""
-    if isinstance(stored_result(result), SegmentationResult):
+    record = stored_result(result)
+    if isinstance(record, RiskResult):
+        return _risk_summary(record)
+    if isinstance(record, SegmentationResult):
         parts = []
         for name, s in result.get("structures", {}).items():
             n = int(s.get("n_components", 0))
@@ -236,7 +259,16 @@ def _result_view(result: dict[str, Any] | None) -> dict[str, Any] | None:
     """What the result panel shows (no file names, no links)."""
     if result is None:
         return None
-    keep = ("task", "predicted", "probabilities", "conformal_set", "refer", "structures", "seconds")
+    keep = (
+        "task",
+        "predicted",
+        "probabilities",
+        "conformal_set",
+        "refer",
+        "structures",
+        "seconds",
+        *RISK_FIELDS,
+    )
     return {k: result[k] for k in keep if k in result}
 
 
@@ -378,6 +410,8 @@ def viewer_meta(job_id: str, request: Request, principal: Reader) -> dict[str, A
     }
     source = input_path(state.settings.data_dir, job.id, job.input_kind)
     volume = None
+    if job.input_kind in RECORD_KINDS:  # a patient's record: no image to show
+        return meta
     if source.exists():
         try:
             volume = _read(state, source, nifti=False)
@@ -410,6 +444,8 @@ def viewer_image(job_id: str, request: Request, principal: Reader) -> Response:
     """The de-identified input as little-endian int16 ``[z, y, x]``."""
     job = audited_read(request, principal, job_id, "viewer/image")
     state = service_state(request)
+    if job.input_kind in RECORD_KINDS:
+        raise ApiError("not_found", "this job's input is a record, not an image")
     volume = _read(state, input_path(state.settings.data_dir, job.id, job.input_kind), False)
     array = volume.array.mean(axis=-1) if volume.channels != 1 else volume.array
     array = np.clip(np.rint(np.nan_to_num(array)), -32768, 32767)
