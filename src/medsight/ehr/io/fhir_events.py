@@ -146,7 +146,8 @@ def _reference_key(reference: Any) -> str | None:
     return str(reference.reference)
 
 
-def _subject(key: str | None, subject_ids: Mapping[str, int]) -> int | None:
+def lookup_subject(key: str | None, subject_ids: Mapping[str, int]) -> int | None:
+    """The subject_id of a patient key or reference (None when unknown)."""
     if key is None:
         return None
     for candidate in (key, key.removeprefix("Patient/"), key.removeprefix("urn:uuid:")):
@@ -273,7 +274,8 @@ def _observation_value(holder: Any) -> tuple[float | None, str | None, str | Non
     return None, None, None
 
 
-def _subject_key(model: Any) -> str | None:
+def subject_key(model: Any) -> str | None:
+    """A validated resource's patient: a Patient's id, else its subject reference."""
     if model.get_resource_type() == "Patient":
         return str(model.id) if model.id else None
     return _reference_key(getattr(model, "subject", None))
@@ -326,8 +328,8 @@ def resources_to_events(
         model = validate_resource(resource, where)
         if model.get_resource_type() not in RESOURCE_TYPES:
             continue
-        key = _subject_key(model)
-        subject_id = _subject(key, subject_ids)
+        key = subject_key(model)
+        subject_id = lookup_subject(key, subject_ids)
         if subject_id is None:
             if key is not None:
                 raise InputError(f"{where}: refers to a patient with no Patient resource")
