@@ -67,6 +67,12 @@ def label(
         help="Drop prediction times whose records end before the window closes (label "
         "unknown); --no-censor takes the records as complete.",
     ),
+    hours_after: float = typer.Option(
+        0.0,
+        "--hours-after",
+        min=0,
+        help="Predict this many hours after each time --at names (e.g. 48 with each-admission).",
+    ),
     labels: Path = typer.Option(
         None,
         "--labels",
@@ -104,6 +110,7 @@ def label(
         min_history_days=min_history_days,
         min_events=min_events,
         censor=censor,
+        hours_after=hours_after,
     )
     summary = write_labels(data, spec, out)
     reasons = ", ".join(f"{n} {reason}" for reason, n in summary["excluded_by"].items())

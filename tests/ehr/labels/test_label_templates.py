@@ -201,3 +201,24 @@ def test_writing_elsewhere_than_parquet_or_csv_is_refused(meds_folder: Maker, tm
     with pytest.raises(InputError, match="parquet or .csv"):
         write_labels(meds_folder(WARD), LabelSpec(task="death"), tmp_path / "labels.json")
     assert not (tmp_path / "labels.json").exists()
+
+
+def test_in_hospital_death_48_hours_into_each_stay(meds_folder: Maker, tmp_path: Path) -> None:
+    rows = [
+        (1, 0, "ENCOUNTER//inpatient"),
+        (1, 1, "DISCHARGE//home"),  # a one-day stay: over before the prediction time
+        (2, 0, "ENCOUNTER//inpatient"),
+        (2, 1.5, "MEDS_DEATH"),  # died before the prediction time
+        (2, 1.5, "DISCHARGE//died"),
+        (3, 0, "ENCOUNTER//inpatient"),
+        (3, 5, "MEDS_DEATH"),
+        (3, 5, "DISCHARGE//died"),
+        (4, 0, "ENCOUNTER//inpatient"),
+        (4, 4, "DISCHARGE//home"),
+    ]
+    spec = LabelSpec(task="in-hospital-death", at="each-admission", hours_after=48)
+    summary = write_labels(meds_folder(rows), spec, tmp_path / "labels.parquet")
+    assert summary["excluded_by"] == {"dead": 1, "visit_ended": 1}
+    labels = labels_of(make_labels(open_meds(meds_folder(rows)), spec))
+    assert labels == {(3, 2): True, (4, 2): False}
+    assert "48 hours after each inpatient admission" in spec.describe()

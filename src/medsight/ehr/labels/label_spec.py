@@ -20,6 +20,9 @@ Prediction times (``at``):
 - ``each-admission``: every ``ENCOUNTER//inpatient`` event time.
 - ``date:YYYY-MM-DD``: that date at 00:00, once per subject.
 - ``age:YEARS``: the subject's ``MEDS_BIRTH`` time plus YEARS (whole years are birthdays).
+
+``hours_after`` moves every prediction time that many hours later (the outcome window and
+the exclusions follow it; an admission that has ended by then is dropped).
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ class LabelSpec(BaseModel):
         censor: drop prediction times whose records end before the window closes with no
             outcome and no death (the label is unknown). ``False`` treats the records as
             complete (no recorded outcome = no outcome), as MIMIC-derived benchmarks do.
+        hours_after: predict this many hours after each time ``at`` names (48 with
+            each-admission: in-hospital mortality from the first 48 hours of a stay).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,6 +84,7 @@ class LabelSpec(BaseModel):
     min_history_days: int = Field(0, ge=0)
     min_events: int = Field(1, ge=0)
     censor: bool = True
+    hours_after: float = Field(0.0, ge=0, le=24 * 365)
 
     @field_validator("codes")
     @classmethod
@@ -155,7 +161,11 @@ class LabelSpec(BaseModel):
             when = f"age {self.at[4:]} years"
         else:
             when = _ANCHOR_WORDS[self.at]
+        if self.hours_after:
+            when = f"{self.hours_after:g} hours after {when}"
         dropped = ["they fall outside the subject's records"]
+        if self.task == "in-hospital-death":
+            dropped.insert(0, "the admission had ended by then")
         if self.task in ("death", "in-hospital-death"):
             dropped.insert(0, "the subject died at or before them")
         else:
@@ -191,6 +201,7 @@ def label_spec_from_options(
     min_history_days: int = 0,
     min_events: int = 1,
     censor: bool = True,
+    hours_after: float = 0.0,
 ) -> LabelSpec:
     """The spec from the CLI's options, or from a JSON/YAML file named by ``task``.
 
@@ -212,6 +223,7 @@ def label_spec_from_options(
         "min_history_days": min_history_days,
         "min_events": min_events,
         "censor": censor,
+        "hours_after": hours_after,
     }
     return _validated(fields, "--task")
 

@@ -18,19 +18,21 @@ are ``excluded_by``):
    ``t``; there is nothing left to predict.
 2. ``dead``: the subject died at or before ``t`` (for death tasks this is the outcome before
    ``t``; for readmission it drops the discharge of an in-hospital death).
-3. ``outside_records``: ``t`` is before the subject's first recorded event or after the
+3. ``visit_ended`` (in-hospital-death): the admission was over (discharged) at or before
+   ``t``, as when predicting 48 hours into a 1-day stay.
+4. ``outside_records``: ``t`` is before the subject's first recorded event or after the
    last (a fixed date or age the records do not cover).
-4. ``short_history``: ``t`` minus the first recorded event is under ``min_history_days``.
-5. ``few_events``: fewer than ``min_events`` recorded events at or before ``t``.
-6. ``censored`` (when ``spec.censor``): no outcome in the window, the subject did not die
+5. ``short_history``: ``t`` minus the first recorded event is under ``min_history_days``.
+6. ``few_events``: fewer than ``min_events`` recorded events at or before ``t``.
+7. ``censored`` (when ``spec.censor``): no outcome in the window, the subject did not die
    after ``t``, and the records end before the window does: the label is unknown.
    (``in-hospital-death`` windows end at the admission's discharge, which is recorded, so
    only an admission with no recorded discharge is censored.)
-7. ``no_birth`` (``at = age:...``): no ``MEDS_BIRTH`` time, so no prediction time at all.
+8. ``no_birth`` (``at = age:...``): no ``MEDS_BIRTH`` time, so no prediction time at all.
 
 No future leak: the label looks only forward, at outcome events in the window; every
 exclusion uses data at or before ``t`` (first event, event count, death or first outcome at or
-before ``t``) except the last-event time in rules 3 and 6. That one decides whether a label
+before ``t``) except the last-event time in rules 4 and 7. That one decides whether a label
 *exists* (is the subject still observed when the window closes?), never what a model sees or
 what the label is: dropping a row whose outcome is unknowable is what an analyst does by hand,
 and planting non-outcome events before the last one changes no label (the tests show it).
@@ -72,6 +74,7 @@ DISCHARGE_PREFIX = "DISCHARGE//"
 REASONS = (
     "outcome_at_or_before",
     "dead",
+    "visit_ended",
     "outside_records",
     "short_history",
     "few_events",
@@ -183,6 +186,13 @@ def label_events(events: pa.Table, spec: LabelSpec) -> tuple[pa.Table, Counter[s
     times = _prediction_times(timed, span, births, spec, excluded)
     if spec.task == "in-hospital-death":
         times = _with_visit_end(times, timed)
+    else:
+        times = times.with_columns(pl.lit(None, dtype=pl.Datetime("us")).alias("visit_end"))
+    times = times.with_columns(
+        (pl.col("anchor_time") + pl.duration(microseconds=round(spec.hours_after * 3600e6))).alias(
+            "prediction_time"
+        )
+    )
     outcomes = _outcome_events(timed, spec)
     times = (
         times.sort("prediction_time")
@@ -215,6 +225,8 @@ def label_events(events: pa.Table, spec: LabelSpec) -> tuple[pa.Table, Counter[s
         .then(pl.lit("outcome_at_or_before"))
         .when(pl.col("death") <= t)
         .then(pl.lit("dead"))
+        .when(pl.col("visit_end") <= t)
+        .then(pl.lit("visit_ended"))
         .when(pl.col("first").is_null() | (t < pl.col("first")) | (t > pl.col("last")))
         .then(pl.lit("outside_records"))
         .when(t - pl.col("first") < pl.duration(days=spec.min_history_days))
@@ -259,7 +271,8 @@ def _prediction_times(
     spec: LabelSpec,
     excluded: Counter[str],
 ) -> pl.DataFrame:
-    """subject_id, prediction_time: one row per distinct prediction time of a subject."""
+    """subject_id, anchor_time: one row per distinct anchor (prediction time before
+    ``hours_after``) of a subject."""
     code = pl.col("code")
     if spec.anchor == "each-discharge":
         chosen = timed.filter(code.str.starts_with(DISCHARGE_PREFIX))
@@ -283,7 +296,7 @@ def _prediction_times(
                 "time"
             ),
         )
-    return chosen.select(_SID, pl.col("time").alias("prediction_time")).unique()
+    return chosen.select(_SID, pl.col("time").alias("anchor_time")).unique()
 
 
 def _outcome_events(timed: pl.DataFrame, spec: LabelSpec) -> pl.DataFrame:
@@ -299,25 +312,26 @@ def _outcome_events(timed: pl.DataFrame, spec: LabelSpec) -> pl.DataFrame:
 
 
 def _with_visit_end(times: pl.DataFrame, timed: pl.DataFrame) -> pl.DataFrame:
-    """Add ``visit_end``: the admission's discharge, the first DISCHARGE//* at or after ``t``
-    and before the next admission (null when there is none: the admission's end is unknown)."""
+    """Add ``visit_end``: the admission's discharge, the first DISCHARGE//* at or after the
+    admission (the anchor) and before the next admission (null when there is none: the
+    admission's end is unknown)."""
     discharges = timed.filter(pl.col("code").str.starts_with(DISCHARGE_PREFIX)).select(
         _SID, pl.col("time").alias("visit_end")
     )
     admissions = timed.filter(pl.col("code") == INPATIENT).select(
         _SID, pl.col("time").alias("next_admission")
     )
-    times = times.sort("prediction_time")
+    times = times.sort("anchor_time")
     times = times.join_asof(
         discharges.unique().sort("visit_end"),
-        left_on="prediction_time",
+        left_on="anchor_time",
         right_on="visit_end",
         by=_SID,
         check_sortedness=False,  # sorted just above
         strategy="forward",
     ).join_asof(
         admissions.unique().sort("next_admission"),
-        left_on="prediction_time",
+        left_on="anchor_time",
         right_on="next_admission",
         by=_SID,
         check_sortedness=False,  # sorted just above
