@@ -140,19 +140,23 @@ def _runs(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def sample_chunks(
-    samples: EncodedSamples, max_events: int = CHUNK_EVENTS
+    samples: EncodedSamples, max_events: int | None = None
 ) -> Iterator[tuple[int, int, CodeEventsInput]]:
-    """Contiguous sample ranges holding about ``max_events`` events each, with their slices.
+    """Contiguous sample ranges holding at most ``max_events`` events each, with their slices.
+
+    A sample with more events than that is a chunk of its own. ``max_events`` defaults to
+    `CHUNK_EVENTS`.
 
     Yields:
         ``(first, stop, events)``: samples ``first:stop`` and their events' arrays.
     """
     n = len(samples)
+    limit = CHUNK_EVENTS if max_events is None else max_events
     offsets = np.asarray(samples.offsets, dtype=np.int64)
     first = 0
     while first < n:
         # The furthest stop whose events fit, but always at least one sample.
-        stop = int(np.searchsorted(offsets, offsets[first] + max_events, side="right")) - 1
+        stop = int(np.searchsorted(offsets, offsets[first] + limit, side="right")) - 1
         stop = min(max(stop, first + 1), n)
         lo, hi = int(offsets[first]), int(offsets[stop])
         yield (
@@ -198,11 +202,15 @@ def top_codes(samples: EncodedSamples, vocab_size: int, k: int) -> np.ndarray:
     Returns:
         Vocabulary indices, most frequent first, shape ``(min(k, codes present),)``.
     """
-    code = np.asarray(samples.code, dtype=np.int64)
-    row = np.repeat(np.arange(len(samples), dtype=np.int64), samples.lengths())
-    real = (code >= FIRST_CODE) & (code < vocab_size)
-    pairs = np.unique(row[real] * vocab_size + code[real])
-    frequency = np.bincount(pairs % vocab_size, minlength=vocab_size)
+    frequency = np.zeros(vocab_size, dtype=np.int64)
+    for _, _, chunk in sample_chunks(samples):
+        code = np.asarray(chunk.code, dtype=np.int64)
+        row = np.repeat(np.arange(chunk.lengths.shape[0], dtype=np.int64), chunk.lengths)
+        real = (code >= FIRST_CODE) & (code < vocab_size)
+        # Distinct (sample, code) pairs by sort + diff (np.unique is several times slower).
+        pairs = np.sort(row[real] * vocab_size + code[real])
+        pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if pairs.shape[0] else pairs
+        frequency += np.bincount(pairs % vocab_size, minlength=vocab_size)
     present = np.flatnonzero(frequency > 0)
     order = np.lexsort((present, -frequency[present]))
     return present[order][:k].astype(np.int64)
