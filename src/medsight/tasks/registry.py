@@ -78,7 +78,8 @@ T = TypeVar("T")
 def register_task(factory: Callable[[], T]) -> Callable[[], T]:
     """Class decorator: register one instance of the task under its name and aliases."""
     task = factory()
-    for key in (task.name, task.run_name, *task.aliases):  # type: ignore[attr-defined]
+    # dict.fromkeys: a task whose run name is its registry name (ehr-risk) lists it once
+    for key in dict.fromkeys((task.name, task.run_name, *task.aliases)):  # type: ignore[attr-defined]
         if key in _TASKS:
             raise ValueError(f"task name {key!r} registered twice")
         _TASKS[key] = task  # type: ignore[assignment]
