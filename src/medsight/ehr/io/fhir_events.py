@@ -7,8 +7,8 @@ mapped to rows ``subject_id, time, code, numeric_value, text_value``:
 =====================  ====================================================================
 Patient                ``MEDS_BIRTH`` at birthDate; ``SEX//F|M|UNK`` (static, null time);
                        ``MEDS_DEATH`` at deceasedDateTime
-Encounter              ``ENCOUNTER//<kind>`` at period.start and, for stays (not ambulatory,
-                       virtual or home visits), ``DISCHARGE//<kind>`` at period.end; kind from
+Encounter              ``ENCOUNTER//<kind>`` at period.start and, for inpatient stays,
+                       ``DISCHARGE//inpatient`` at period.end; kind from
                        the v3 ActCode class (IMP -> inpatient, EMER -> emergency, AMB ->
                        ambulatory, ...)
 Condition              its code at onset (or recordedDate)
@@ -78,8 +78,8 @@ ENCOUNTER_KIND: dict[str, str] = {
     "VR": "virtual",
     "HH": "home",
 }
-#: encounter kinds that are visits, not stays: they have no discharge
-NO_DISCHARGE = frozenset({"ambulatory", "virtual", "home"})
+#: only inpatient stays get a DISCHARGE row: discharges are what readmission labels key on
+DISCHARGED = frozenset({"inpatient"})
 
 SEX_CODE = {"female": "SEX//F", "male": "SEX//M"}
 SKIPPED_STATUS = frozenset({"entered-in-error", "cancelled", "refuted", "not-done"})
@@ -230,7 +230,7 @@ def _encounter_rows(model: Any, subject_id: int) -> list[Row]:
     end = _first_time(period.end) if period is not None else None
     if start is not None:
         rows.append((subject_id, start, f"ENCOUNTER//{kind}", None, None, None))
-    if end is not None and kind not in NO_DISCHARGE:
+    if end is not None and kind in DISCHARGED:
         hosp = model.hospitalization
         disposition = concept_code(hosp.dischargeDisposition) if hosp is not None else None
         rows.append((subject_id, end, f"DISCHARGE//{kind}", None, disposition, None))

@@ -9,7 +9,7 @@ measurements ``LOINC//``; otherwise the standard concept, ``OMOP_CONCEPT//<conce
 Rows: person ``MEDS_BIRTH`` (birth_datetime, else year/month/day with missing parts as 1),
 ``SEX//M`` (gender_concept_id 8507) / ``SEX//F`` (8532) / ``SEX//UNK``; visit_occurrence
 ``ENCOUNTER//<kind>`` at the start (9201 inpatient, 9203 emergency, 9202 ambulatory, ...;
-other visit concepts by id) and ``DISCHARGE//<kind>`` at the end of stays; condition,
+other visit concepts by id) and ``DISCHARGE//inpatient`` at the end of inpatient stays; condition,
 drug_exposure, procedure_occurrence and measurement (value_as_number in unit_source_value)
 at their start datetime (else date); death ``MEDS_DEATH``.
 """
@@ -48,7 +48,8 @@ VISIT_KIND = {
     "5083": "virtual",
     "581476": "home",
 }
-NO_DISCHARGE = frozenset({"ambulatory", "virtual", "home"})
+#: only inpatient stays get a DISCHARGE row: discharges are what readmission labels key on
+DISCHARGED = frozenset({"inpatient"})
 LOINC_SHAPE = re.compile(r"^[0-9]{1,7}-[0-9]$")
 NDC_SHAPE = re.compile(r"^[0-9]{11}$")
 
@@ -172,7 +173,7 @@ def write_visits(writer: MedsWriter, path: Path | None) -> None:
         start = _time(chunk, ("visit_start_datetime", "visit_start_date"), zones)
         end = _time(chunk, ("visit_end_datetime", "visit_end_date"), zones)
         writer.add(event_columns(subject, start, prefixed("ENCOUNTER", kind)))
-        stay = pc.invert(pc.is_in(kind, value_set=pa.array(sorted(NO_DISCHARGE))))
+        stay = pc.is_in(kind, value_set=pa.array(sorted(DISCHARGED)))
         discharge = pc.if_else(stay, prefixed("DISCHARGE", kind), pa.scalar(None, pa.string()))
         writer.add(
             event_columns(subject, end, discharge, None, chunk.text("discharge_to_source_value"))
