@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -142,3 +143,26 @@ def write_report(path: Path, context: dict[str, Any]) -> Path:
         TypeError: If an image is not PNG bytes.
     """
     return write_text_atomic(path, render_report(context))
+
+
+@functools.cache
+def page_css() -> str:
+    """The report's CSS (from ``report.html.j2``), for other pages that should look alike."""
+    environment = _environment()
+    assert environment.loader is not None
+    source, _, _ = environment.loader.get_source(environment, TEMPLATE_NAME)
+    found = re.search(r"<style>(.*?)</style>", source, flags=re.DOTALL)
+    return found.group(1) if found else ""
+
+
+def render_page(template_name: str, context: Mapping[str, Any]) -> str:
+    """Render another page template of ``templates/`` with the report's filters and CSS.
+
+    The template gets ``context`` plus ``css`` (the report's style sheet), with the same
+    environment as the report: autoescape on, undefined names an error, and the filters
+    ``png_data_uri``, ``num``, ``cell`` and ``ci``.
+
+    Raises:
+        jinja2.TemplateNotFound: If there is no such template.
+    """
+    return _environment().get_template(template_name).render(**context, css=page_css())
