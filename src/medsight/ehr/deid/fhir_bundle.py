@@ -8,7 +8,9 @@ Fail-closed rules, applied to every resource kept:
   ``_field`` extension) are removed at any depth; a ``display`` is kept only on a coding
   (vocabulary text), never on a reference (it is often a person's name);
 * resource ids, ``fullUrl``s and references are replaced by keyed pseudonyms
-  (`resource_ids`); element ids are removed;
+  (`resource_ids`); a conditional reference (``Patient?identifier=SYSTEM|VALUE``) to one
+  of the bundle patient's own identifiers becomes a reference to the patient, any other
+  is removed; element ids are removed;
 * every value with day precision or finer (date, dateTime, instant, period bounds) is moved
   by the patient's keyed offset, wherever it is; a date-valued field whose value cannot be
   moved (``2019``, ``2019-04``, or not a date) is removed.
@@ -152,11 +154,37 @@ def _is_date_key(key: str) -> bool:
     return key in _DATE_KEYS or key.endswith(_DATE_SUFFIXES)
 
 
+def _identifier_tokens(patient: dict[str, Any]) -> set[str]:
+    """``system|value`` and ``value`` of each of the patient's identifiers."""
+    tokens = set()
+    for item in patient.get("identifier") or []:
+        if isinstance(item, dict) and isinstance(item.get("value"), str):
+            value = item["value"].strip()
+            tokens |= {value, f"{item.get('system', '')}|{value}"}
+    return tokens
+
+
 class _Cleaner:
-    def __init__(self, key: str, offset_days: int, source: str) -> None:
+    def __init__(self, key: str, offset_days: int, source: str, patient: dict[str, Any]) -> None:
         self.key = key
         self.offset_days = offset_days
         self.source = source
+        self.patient_tokens = _identifier_tokens(patient)
+        original_id = patient.get("id")
+        self.patient_ref = (
+            f"Patient/{pseudonymous_id(key, 'Patient', original_id)}"
+            if isinstance(original_id, str)
+            else None
+        )
+
+    def reference(self, value: Any) -> str | None:
+        """A kept reference; a conditional one to the bundle's patient becomes a plain one."""
+        if not isinstance(value, str):
+            return None
+        if value.startswith("Patient?identifier=") and self.patient_ref is not None:
+            wanted = value.removeprefix("Patient?identifier=")
+            return self.patient_ref if wanted in self.patient_tokens else None
+        return pseudonymous_reference(self.key, value)
 
     def value(self, value: Any, field: str, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -182,10 +210,8 @@ class _Cleaner:
                 continue
             if field == "id" or (field == "display" and not coding):
                 continue
-            if field == "reference":
-                new = pseudonymous_reference(self.key, value) if isinstance(value, str) else None
-            else:
-                new = self.value(value, field, depth)
+            reference = field == "reference"
+            new = self.reference(value) if reference else self.value(value, field, depth)
             if new not in (None, {}, []):
                 out[field] = new
         return out
@@ -281,7 +307,7 @@ def deidentify_bundle(bundle: Any, key: str, source: str = "bundle") -> Deidenti
             "send one patient per request"
         )
     keys: PatientKeys = patient_keys(key, _identifier(patients[0], bundle))
-    cleaner = _Cleaner(key, keys.offset_days, source)
+    cleaner = _Cleaner(key, keys.offset_days, source, patients[0])
     entries: list[dict[str, Any]] = []
     cleaned: list[dict[str, Any]] = []
     for full_url, resource in resources:
