@@ -57,9 +57,7 @@ class CodeCatalogue:
             return cls()
         columns = set(table.column_names)
         codes = table.column("code").to_pylist() if "code" in columns else []
-        descriptions = (
-            table.column("description").to_pylist() if "description" in columns else []
-        )
+        descriptions = table.column("description").to_pylist() if "description" in columns else []
         units = table.column("unit").to_pylist() if "unit" in columns else []
         return cls(
             descriptions={c: d for c, d in zip(codes, descriptions, strict=False) if c and d},
