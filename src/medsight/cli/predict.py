@@ -1,7 +1,9 @@
 """`medsight predict RUN INPUT...`: the run's task predicts each input (table or ``--json``).
 
 INPUT may be image files, DICOM series folders, or a manifest CSV listing them (its
-``path``/``series_dir`` column, or ``image`` for a segmentation manifest).
+``path``/``series_dir`` column, or ``image`` for a segmentation manifest); for an EHR risk
+run, one patient's record per file (a FHIR Bundle JSON, or MEDS rows as parquet or JSON).
+A task whose inputs are never manifests says so with ``input_manifests = False``.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ def _manifest_images(path: Path) -> list[Path]:
     return [case.image_path for case in read_manifest(path)]
 
 
-def _inputs(paths: list[Path]) -> list[Path]:
+def _inputs(paths: list[Path], manifests: bool = True) -> list[Path]:
     expanded: list[Path] = []
     for path in paths:
-        if path.is_file() and path.suffix.lower() == ".csv":
+        if manifests and path.is_file() and path.suffix.lower() == ".csv":
             expanded += _manifest_images(path)
         else:
             expanded.append(path)
@@ -40,7 +42,9 @@ def predict(
         ..., help="A run folder holding model.safetensors and model.json."
     ),
     inputs: list[Path] = typer.Argument(
-        ..., help="DICOM series folders or files, NIfTI, PNG, or a manifest CSV listing them."
+        ...,
+        help="DICOM series folders or files, NIfTI, PNG, or a manifest CSV listing them; "
+        "ehr-risk: one patient's FHIR Bundle JSON or MEDS rows (parquet/JSON) per file.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     heatmap: Path = typer.Option(
@@ -57,8 +61,10 @@ def predict(
     ),
     bf16: bool = typer.Option(False, "--bf16", help="Segmentation: bf16 autocast."),
 ) -> None:
-    """Classify (probabilities) or segment (masks, DICOM SEG) each input with RUN_DIR's model."""
+    """Classify, segment, or score EHR risk for each input with RUN_DIR's model."""
     options = PredictOptions(
         out=out, heatmap=heatmap, overlap=overlap, mirror=mirror, bf16=bf16, as_json=as_json
     )
-    task_of_run(run_dir).predict(run_dir, _inputs(inputs), options)
+    task = task_of_run(run_dir)
+    manifests = bool(getattr(task, "input_manifests", True))
+    task.predict(run_dir, _inputs(inputs, manifests), options)

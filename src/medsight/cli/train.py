@@ -13,16 +13,24 @@ from medsight.tasks.options import TrainOptions
 def train(
     data: Path = typer.Argument(
         ...,
-        help="Manifest CSV (path,label[,patient_id,split,sex,age]) or a folder with labels.csv.",
+        help="Manifest CSV (path,label[,patient_id,split,sex,age]) or a folder with labels.csv; "
+        "ehr-risk: a MEDS folder (from `medsight ehr import` or `medsight synth ehr`).",
     ),
     task: str = typer.Option(
-        "classify", "--task", help="classify, or segment (DATA holds images with label maps)."
+        "classify",
+        "--task",
+        help="classify, segment (images with label maps), or ehr-risk (MEDS folder + --labels).",
     ),
     preset: str = typer.Option(
         "", "--preset", help="medmnist: DATA is a MedMNIST .npz, trained with the v2 protocol."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to create or resume."),
-    model_name: str = typer.Option("", "--model", help="Registered model (default: the plan's)."),
+    model_name: str = typer.Option(
+        "",
+        "--model",
+        help="Registered model (default: the plan's); ehr-risk: one or a comma list of "
+        "gru, lstm, transformer, retain.",
+    ),
     epochs: int = typer.Option(40, "--epochs", min=1, help="Maximum epochs."),
     batch_size: int = typer.Option(0, "--batch-size", min=0, help="Batch size (0: the plan's)."),
     learning_rate: float = typer.Option(
@@ -47,7 +55,10 @@ def train(
     ),
     replan: bool = typer.Option(False, "--replan", help="Remake plan.json even if --out has one."),
     labels: str = typer.Option(
-        "", "--labels", help="segment: label names and values, e.g. lung=1,nodule=2."
+        "",
+        "--labels",
+        help="segment: label names and values, e.g. lung=1,nodule=2; ehr-risk: the labels "
+        "file (MEDS label parquet/CSV, from `medsight ehr label`).",
     ),
     max_minutes: float = typer.Option(
         0.0, "--max-minutes", min=0.0, help="Training wall-time budget (0: 10 minutes)."
@@ -63,7 +74,7 @@ def train(
         False, "--deep-supervision", help="segment: deep supervision (with --model dynunet)."
     ),
 ) -> None:
-    """Train a classifier or a segmentation network: split by patient, plan, cache, fit."""
+    """Train a classifier, a segmentation network or EHR risk models: plan, cache, fit."""
     options = TrainOptions(
         model_name=model_name or None,
         max_epochs=epochs,

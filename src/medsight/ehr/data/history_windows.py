@@ -26,7 +26,7 @@ US_PER_DAY = 24 * US_PER_HOUR
 
 @dataclass(frozen=True)
 class Windows:
-    """The visible rows of each sample, flat (sample ``i`` owns ``rows[offsets[i]:offsets[i+1]]``)."""
+    """Visible rows of each sample, flat: sample ``i`` owns ``rows[offsets[i]:offsets[i + 1]]``."""
 
     rows: np.ndarray  # (E,) int64 row numbers into the sorted events
     offsets: np.ndarray  # (n + 1,) int64

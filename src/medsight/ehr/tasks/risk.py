@@ -26,6 +26,8 @@ class RiskTask:
     name = "ehr-risk"
     run_name = "ehr-risk"
     aliases: tuple[str, ...] = ("risk",)
+    #: `medsight predict` inputs are records (JSON, parquet), never manifest CSVs
+    input_manifests = False
 
     def plan(self, data: Path, out: Path, sample: int, seed: int) -> list[str]:
         # `medsight plan` has no --labels: the plan comes from the data alone (history

@@ -78,10 +78,10 @@ def train_risk(data: Path, run_dir: Path, options: TrainOptions) -> None:
         config = configs[0]
         with progress_bar() as progress:
             bar = progress.add_task("cross-validation", total=options.folds * config.max_epochs)
-            result = run_risk_folds(
+            cv = run_risk_folds(
                 prepared, config, run_dir, options.folds, lambda f, row: progress.advance(bar)
             )
-        pooled = result["pooled_out_of_fold"]["auroc"]
+        pooled = cv["pooled_out_of_fold"]["auroc"]
         say(f"{options.folds}-fold out-of-fold AUROC {pooled}: {run_dir / 'cv_metrics.json'}")
         return
     with progress_bar() as progress:
