@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 from medsight.console import progress_bar, say
+from medsight.ehr.synth import OUTCOME_PREFIXES, OUTCOME_WINDOW_DAYS, PREDICTION_DATE
+from medsight.ehr.synth.formats import FORMATS, write_synthetic_ehr
 from medsight.errors import InputError
 from medsight.imaging.synth.chest_ct import SIZES, write_chest_ct_dataset
 
@@ -38,3 +40,27 @@ def chest_ct(
             out, cases, seed, size, workers=workers or None, on_case=lambda: progress.advance(task)
         )
     say(f"wrote {cases} cases; manifest: {labels}")
+
+
+@app.command("ehr")
+def ehr(
+    out: Path = typer.Argument(
+        ..., help="Output folder (replaced once the new dataset is complete)."
+    ),
+    patients: int = typer.Option(2000, "--patients", min=1, help="Number of patients."),
+    seed: int = typer.Option(
+        0, "--seed", help="Random seed; the same seed writes byte-identical files."
+    ),
+    fmt: str = typer.Option("meds", "--format", help=f"Output format: {', '.join(FORMATS)}."),
+) -> None:
+    """Write a synthetic type 2 diabetes cohort (MEDS, FHIR R4 Bulk NDJSON or an events CSV)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    with progress_bar() as progress:
+        task = progress.add_task("simulating patients", total=patients)
+        write_synthetic_ehr(out, patients, seed, fmt, on_chunk=lambda n: progress.advance(task, n))
+    say(f"wrote {patients} patients ({fmt}) to {out}")
+    say(
+        f"default task: first of {', '.join(OUTCOME_PREFIXES)} within {OUTCOME_WINDOW_DAYS} "
+        f"days after {PREDICTION_DATE}"
+    )

@@ -98,12 +98,8 @@ CODES: tuple[CodeInfo, ...] = (
     # laboratory results (LOINC)
     CodeInfo("LOINC//4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%", "%", 1),
     CodeInfo("LOINC//2345-7", "Glucose [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL", 0),
-    CodeInfo(
-        "LOINC//14749-6", "Glucose [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L", 1
-    ),
-    CodeInfo(
-        "LOINC//2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL", 2
-    ),
+    CodeInfo("LOINC//14749-6", "Glucose [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L", 1),
+    CodeInfo("LOINC//2160-0", "Creatinine [Mass/volume] in Serum or Plasma", "mg/dL", "mg/dL", 2),
     CodeInfo(
         "LOINC//14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L", "umol/L", 0
     ),

@@ -142,7 +142,7 @@ class _Rows:
     def add(
         self,
         patient: np.ndarray,
-        time_us: np.ndarray,
+        time_us: np.ndarray | int,
         code: np.ndarray | int,
         value: np.ndarray | float = np.nan,
         visit: np.ndarray | int = -1,
@@ -390,7 +390,9 @@ def simulate_chunk(seed: int, chunk: int, first: int, n: int) -> CohortChunk:
     _emergencies(ctx, ed_grid, visit_ids)
     _admissions(ctx, adm_grid, comp_month, comp_type, visit_ids)
     _refills(ctx, refill_grid)
-    last_month = np.where(followed_grid.any(axis=1), M - 1 - np.argmax(followed_grid[:, ::-1], 1), -1)
+    last_month = np.where(
+        followed_grid.any(axis=1), M - 1 - np.argmax(followed_grid[:, ::-1], 1), -1
+    )
     _home_monitoring(ctx, a1c0, frail, entry, last_month)
 
     patient, time_us, code, value, visit = rows.arrays()
@@ -522,7 +524,9 @@ def _visits(
         + 0.2 * (a1c[s] - 7.5)
         + rng.normal(0, 0.35, s.sum())
     )
-    rows.add(p[s], lab_t[s], code_index("LOINC//9318-7"), np.clip(np.exp(log_acr), 1, 5000), visit[s])
+    rows.add(
+        p[s], lab_t[s], code_index("LOINC//9318-7"), np.clip(np.exp(log_acr), 1, 5000), visit[s]
+    )
     # the problem list
     dx_t = t0 + 50 * MINUTE_US
     s = ctx.draw(0.95, k)
@@ -613,7 +617,9 @@ def _admissions(
     )
     reason = reasons[rng.integers(0, len(reasons), k)]
     kind = comp_type[p]
-    complication = (comp_month[p] == m) & ((kind == _MI) | (kind == _STROKE) | (kind == _AMPUTATION))
+    complication = (comp_month[p] == m) & (
+        (kind == _MI) | (kind == _STROKE) | (kind == _AMPUTATION)
+    )
     reason[complication] = _complication_codes(rng, kind[complication])
     dx_t = t0 + 2 * HOUR_US
     rows.add(p, dx_t, reason, visit=visit)
@@ -656,7 +662,9 @@ def _home_monitoring(
     start_day = MONTH_START_DAY[first[who]]
     days = MONTH_START_DAY[np.maximum(last[who], 0) + 1] - start_day
     p = np.repeat(who, days)
-    day = np.repeat(start_day, days) + np.arange(days.sum()) - np.repeat(np.cumsum(days) - days, days)
+    day = (
+        np.repeat(start_day, days) + np.arange(days.sum()) - np.repeat(np.cumsum(days) - days, days)
+    )
     m = np.searchsorted(MONTH_START_DAY, day, side="right") - 1
     k = len(p)
 
@@ -671,6 +679,8 @@ def _home_monitoring(
     ctx.blood_pressure(p[s], m[s], reading_times(s), -1, 4.0)
     s = devices[p, 2] & ctx.draw(0.85, k)
     age = ctx.age0[p[s]] + m[s] / 12
-    log_steps = np.log(6500) - 0.25 * frail[p[s]] - 0.015 * (age - 62) - 0.2 * (ctx.bmi0[p[s]] - 32) / 5
+    log_steps = (
+        np.log(6500) - 0.25 * frail[p[s]] - 0.015 * (age - 62) - 0.2 * (ctx.bmi0[p[s]] - 32) / 5
+    )
     steps = np.exp(log_steps + rng.normal(0, 0.35, s.sum()))
     rows.add(p[s], reading_times(s), code_index("LOINC//55423-8"), np.clip(steps, 50, 40000))
