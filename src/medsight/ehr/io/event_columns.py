@@ -7,7 +7,7 @@ no event, as MEDS has nothing to place it with.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -58,17 +58,3 @@ def mapped(values: pa.Array, function: Callable[[str], str | None]) -> pa.Array:
 def lookup(keys: pa.Array, known: pa.Array, values: pa.Array) -> pa.Array:
     """``values[i]`` where ``keys[j] == known[i]`` (null when the key is unknown)."""
     return pc.take(values, pc.index_in(keys, value_set=known))
-
-
-def concatenated(tables: Iterable[dict[str, pa.Array]]) -> dict[str, pa.Array]:
-    """Column-wise concatenation of several `event_columns` results with the same columns."""
-    parts = list(tables)
-    names = parts[0].keys()
-    return {
-        name: pa.concat_arrays([_as_type(p[name], parts[0][name].type) for p in parts])
-        for name in names
-    }
-
-
-def _as_type(array: pa.Array, type_: pa.DataType) -> pa.Array:
-    return array if array.type == type_ else array.cast(type_)

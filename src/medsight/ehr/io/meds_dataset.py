@@ -282,7 +282,9 @@ class MedsWriter:
             if not folder.exists():
                 continue
             table = pq.read_table(sorted(folder.glob("*.parquet")))
-            table, dropped = normalise_units(table, mixed, UNIT_COLUMN)
+            table, dropped = normalise_units(
+                table, mixed, UNIT_COLUMN, {c: i.description for c, i in self._codes.items()}
+            )
             self._forget(dropped)
             table = table.drop_columns([UNIT_COLUMN])
             table = table.take(

@@ -138,10 +138,12 @@ def write_omr(writer: MedsWriter, path: Path | None) -> None:
         time = parse_time_strings(chunk.text("chartdate"), chunk.source, chunk.first_row, zones)
         name = chunk.text("result_name")
         value = chunk.text("result_value")
-        parts = pc.split_pattern(value, "/", max_splits=1)
-        paired = pc.fill_null(pc.equal(pc.list_value_length(parts), 2), False)
-        first = pc.if_else(paired, pc.list_element(parts, 0), value)
-        second = pc.if_else(paired, pc.list_element(parts, 1), pa.scalar(None, pa.string()))
+        pairs = [v.split("/", 1) if v is not None and "/" in v else None for v in value.to_pylist()]
+        paired = pa.array([p is not None for p in pairs])
+        first = pa.array(
+            [p[0] if p else v for p, v in zip(pairs, value.to_pylist(), strict=True)], pa.string()
+        )
+        second = pa.array([p[1] if p else None for p in pairs], pa.string())
         code = pc.binary_join_element_wise(pa.scalar("MIMIC4_OMR//"), name, "")
         for suffix, text, keep in (
             ("", first, pc.invert(paired)),

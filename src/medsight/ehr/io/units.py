@@ -152,29 +152,30 @@ def canonical_units(units: pa.Array | pa.ChunkedArray) -> pa.Array:
     return mapped.take(encoded.indices)
 
 
-def analyte_of(code: str) -> str | None:
-    """The analyte of a code (by LOINC code, else by name), or None."""
+def analyte_of(code: str, description: str | None = None) -> str | None:
+    """The analyte of a code: by LOINC code, else by name in the code or its description."""
     vocabulary, _, value = code.partition("//")
     if vocabulary == "LOINC":
         return ANALYTE_LOINC.get(value)
-    name = value.lower()
-    if any(word in name for word in NOT_CONCENTRATION):
-        return None
-    for fragment, analyte in ANALYTE_NAMES:
-        if fragment in name:
-            return analyte
+    for name in (value.lower(), (description or "").lower()):
+        if any(word in name for word in NOT_CONCENTRATION):
+            continue
+        for fragment, analyte in ANALYTE_NAMES:
+            if fragment in name:
+                return analyte
     return None
 
 
-def conversion(code: str, source: str, target: str) -> Scale | None:
+def conversion(code: str, source: str, target: str, description: str | None = None) -> Scale | None:
     """``value_in_target = value * factor + offset`` from ``source`` to ``target`` units.
 
-    None when the two units are not known to convert for this code.
+    None when the two units are not known to convert for this code (``description``, e.g.
+    a source item's label, helps recognise the analyte of codes such as ``MIMIC4_ITEM//50931``).
     """
     if source == target:
         return Scale(1.0)
     tables = list(DIMENSIONS.values())
-    analyte = analyte_of(code)
+    analyte = analyte_of(code, description)
     if analyte is not None:
         tables.insert(0, ANALYTES[analyte])
     for table in tables:
@@ -220,7 +221,10 @@ class UnitCounter:
 
 
 def normalise_units(
-    table: pa.Table, targets: Mapping[str, str], unit_column: str = "unit"
+    table: pa.Table,
+    targets: Mapping[str, str],
+    unit_column: str = "unit",
+    descriptions: Mapping[str, str | None] | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """Convert rows of mixed-unit codes to their code's unit.
 
@@ -228,6 +232,7 @@ def normalise_units(
         table: MEDS rows plus a canonical unit column.
         targets: code -> unit for the codes whose units differ between rows (`UnitCounter.mixed`).
         unit_column: the unit column's name.
+        descriptions: code -> description (to recognise analytes by name).
 
     Returns:
         The kept rows (converted values, unit = the target) and the dropped rows (a unit that
@@ -259,7 +264,7 @@ def normalise_units(
     ):
         key = (code, unit)
         if key not in pairs:
-            pairs[key] = conversion(code, unit, targets[code])
+            pairs[key] = conversion(code, unit, targets[code], (descriptions or {}).get(code))
         scale = pairs[key]
         if scale is None:
             drop[i] = True
