@@ -69,3 +69,15 @@ def write_tiny_cohort(out: Path, n: int = 120, seed: int = 0) -> tuple[Path, Pat
 def tiny_cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(MEDS folder, labels.parquet) of 120 subjects; shared, do not modify."""
     return write_tiny_cohort(tmp_path_factory.mktemp("ehr-tiny"), 120, seed=1)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tiny_cohort: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A gru + retain run on the tiny cohort (2 epochs, baselines included); do not modify."""
+    from medsight.ehr.tasks.risk_train import train_risk
+    from medsight.tasks.options import TrainOptions
+
+    data, labels = tiny_cohort
+    run = tmp_path_factory.mktemp("ehr-run") / "run"
+    train_risk(data, run, TrainOptions(max_epochs=2, labels=str(labels), model_name="gru,retain"))
+    return run
