@@ -1,5 +1,5 @@
-"""Building blocks for the service's EHR tests: a canary patient's FHIR Bundle, MEDS rows, and
-a stand-in ``ehr-risk`` model.
+"""Building blocks for the service's EHR tests: a canary patient's FHIR Bundle, MEDS rows, a
+tiny trained ``ehr-risk`` run, and a stand-in ``ehr-risk`` model.
 
 The stand-in (`FakeRiskTask`) lets the route, storage, audit and viewer be tested without
 training: `use_fake_risk_task` makes the service's model cache load it for runs whose
@@ -15,13 +15,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
 from safetensors.torch import save_file
 
+import medsight.modalities  # noqa: F401  (registers ehr-risk)
+from medsight.ehr.io.meds_dataset import MedsWriter
 from medsight.releases.model_registry import ModelRegistry
 from medsight.serve.jobs import model_cache
+from medsight.tasks import get_task
+from medsight.tasks.options import TrainOptions
 from medsight.tasks.results import RiskContribution, RiskResult
 
 # ---------------------------------------------------------------- the canary patient
@@ -231,6 +237,60 @@ def meds_rows_body(subject_id: int | str = 77731) -> dict:
             {"subject_id": subject_id, "time": "2020-01-20T10:15:00", "code": "ICD10CM//E11.9"},
         ]
     }
+
+
+# ---------------------------------------------------------------- a tiny trained run
+
+
+def train_tiny_risk_run(work: Path, n: int = 90, seed: int = 0) -> Path:
+    """``medsight train --task ehr-risk`` (one epoch) on a tiny cohort whose outcome follows a
+    rising HbA1c, with the canary bundle's codes in its vocabulary. Returns the run folder.
+    """
+    rng = np.random.default_rng(seed)
+    day0 = dt.datetime(2015, 1, 1)
+    rows: dict[str, list] = {k: [] for k in ("subject_id", "time", "code", "numeric_value")}
+
+    def add(s: int, day: float | None, code: str, value: float | None = None) -> None:
+        rows["subject_id"].append(s)
+        rows["time"].append(None if day is None else day0 + dt.timedelta(days=float(day)))
+        rows["code"].append(code)
+        rows["numeric_value"].append(value)
+
+    labels = []
+    for s in range(1, n + 1):
+        add(s, -365.25 * rng.uniform(40, 80), "MEDS_BIRTH")
+        add(s, None, "SEX//F" if rng.random() < 0.5 else "SEX//M")
+        add(s, rng.uniform(0, 30), "ICD10CM//E11.9")
+        slope, day = rng.normal(0, 1.0), rng.uniform(0, 60)
+        while day < 720:
+            add(s, day, "ENCOUNTER//ambulatory")
+            add(s, day, "LOINC//4548-4", 7.5 + slope * day / 365 + rng.normal(0, 0.3))
+            if rng.random() < 0.5:
+                add(s, day, "ATC//A10BA02")
+            day += rng.uniform(30, 90)
+        labels.append(
+            (s, day0 + dt.timedelta(days=720), bool(rng.random() < 1 / (1 + np.exp(-2.5 * slope))))
+        )
+    data = work / "meds"
+    with MedsWriter(data, dataset_name="tiny", buckets=2, seed=seed) as writer:
+        writer.add(rows)
+        writer.describe_code("LOINC//4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%")
+    labels_path = work / "labels.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "subject_id": pa.array([r[0] for r in labels], pa.int64()),
+                "prediction_time": pa.array([r[1] for r in labels], pa.timestamp("us")),
+                "boolean_value": pa.array([r[2] for r in labels], pa.bool_()),
+            }
+        ),
+        labels_path,
+    )
+    run = work / "risk-run"
+    get_task("ehr-risk").train(
+        data, run, TrainOptions(max_epochs=1, labels=str(labels_path), seed=seed)
+    )
+    return run
 
 
 # ---------------------------------------------------------------- the stand-in model

@@ -24,6 +24,7 @@ from ehr_kit import (
     add_fake_risk_model,
     canary_bundle,
     meds_rows_body,
+    train_tiny_risk_run,
     use_fake_risk_task,
 )
 from service_kit import register_models, running_service
@@ -80,7 +81,9 @@ def refused(bundle: dict) -> list[tuple[str, bytes, str, int]]:
     ]
 
 
+@pytest.mark.parametrize("model", ["stand-in", "trained"])
 def test_record_identifiers_stay_out_of_logs_responses_and_storage(
+    model: str,
     tmp_path: Path,
     every_logger_at_debug: pytest.LogCaptureFixture,  # noqa: F811
     capfd: pytest.CaptureFixture[str],
@@ -90,8 +93,11 @@ def test_record_identifiers_stay_out_of_logs_responses_and_storage(
     assert len(leaks(sent)) == len(EHR_CANARIES) - 2  # all but two other spellings
     work = tmp_path / "service"
     registry = register_models(work / "registry", work / "runs")
-    add_fake_risk_model(registry, work / "runs")
-    use_fake_risk_task(monkeypatch)
+    if model == "trained":
+        registry.add(train_tiny_risk_run(tmp_path / "train"), "risk")
+    else:
+        add_fake_risk_model(registry, work / "runs")
+        use_fake_risk_task(monkeypatch)
     with running_service(
         work, f"sqlite:///{work}/medsight.db", registry=registry, max_record_bytes=RECORD_LIMIT
     ) as s:
@@ -141,7 +147,7 @@ def test_record_identifiers_stay_out_of_logs_responses_and_storage(
         "database rows": database,
     }
     # the captures did see the traffic, so an empty capture cannot pass this test
-    assert len(responses) >= 20
+    assert len(responses) >= 18
     assert "POST /v1/predict/{model} 200" in everything["log records"]
     assert "POST /v1/predict/{model} 422" in everything["log records"]
     assert "INSERT INTO audit_log" in everything["log records"]  # SQL and its parameters too

@@ -39,11 +39,13 @@ from medsight.runs.ensemble import ENSEMBLE_FILE
 
 INDEX, MANIFEST = "index.json", "manifest.json"
 #: files copied from a run when present (besides the weights and the contract); an EHR risk
-#: run's ``calibration.json`` (calibration map, threshold, conformal quantile) among them
+#: run's ``calibration.json`` (calibration map, threshold, conformal quantile) and
+#: ``codes.json`` (the words for its codes) among them
 OPTIONAL_FILES = (
     "postprocess.json",
     "conformal.json",
     "calibration.json",
+    "codes.json",
     "model_card.md",
     "plan.json",
 )

@@ -7,8 +7,8 @@ import datetime as dt
 import json
 
 import pytest
-
 from deid_canary_bundle import BIRTH, CANARIES, KEY, MRN, bundle
+
 from medsight.ehr.deid import deidentify_bundle
 from medsight.ehr.io.fhir_events import bundle_patient_events
 from medsight.errors import InputError

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from deid_canary_bundle import KEY, NOTE
+
 from medsight.ehr.deid import deidentify_meds_rows
 from medsight.errors import InputError
 
