@@ -9,14 +9,20 @@ parses back, evaluate; and a missing input names the command that makes it.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import medsight.modalities  # noqa: F401  (registers every task)
+from medsight.ehr.io.meds_dataset import MedsWriter
 from medsight.errors import InputError
 from medsight.imaging.synth.chest_ct import write_chest_ct_dataset
 from medsight.tasks import get_task, list_tasks, task_of_run
@@ -32,6 +38,8 @@ class Conformance:
     options: TrainOptions
     first_input: Callable[[Path], Path]
     shrink_plan: Callable[[dict], None] = lambda plan: None
+    #: the ``--labels`` value for the data (tasks whose labels are a file beside it)
+    labels: Callable[[Path], str] | None = None
 
 
 def _first_series(data: Path) -> Path:
@@ -48,6 +56,19 @@ def _small_unet(plan: dict) -> None:
     plan["model_kwargs"].update({"depth": 3, "base_filters": 4})
 
 
+def _first_record(meds: Path) -> Path:
+    """One held-out patient's MEDS rows, as the service stores a record."""
+    events = pq.read_table(sorted((meds / "data" / "held_out").glob("*.parquet"))[0])
+    subject = events.column("subject_id")[0]
+    out = meds.parent / "record.parquet"
+    pq.write_table(events.filter(pc.equal(events.column("subject_id"), subject)), out)
+    return out
+
+
+def _small_sequence_model(plan: dict) -> None:
+    plan["model"].update({"embed_dim": 16, "hidden_dim": 16})
+
+
 CASES = {
     "image-classify": Conformance("tiny_chest_ct", TrainOptions(max_epochs=1), _first_series),
     "image-segment": Conformance(
@@ -55,6 +76,13 @@ CASES = {
         TrainOptions(max_epochs=1, iterations=2),
         _first_image,
         _small_unet,
+    ),
+    "ehr-risk": Conformance(
+        "tiny_meds",
+        TrainOptions(max_epochs=1),
+        _first_record,
+        _small_sequence_model,
+        labels=lambda meds: str(meds.parent / "labels.parquet"),
     ),
 }
 
@@ -64,6 +92,41 @@ def tiny_chest_ct(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "data"
     write_chest_ct_dataset(out, 40, seed=3, workers=2)
     return out
+
+
+@pytest.fixture(scope="module")
+def tiny_meds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A MEDS folder of 160 subjects (labels.parquet beside it): the outcome follows HbA1c."""
+    out = tmp_path_factory.mktemp("meds")
+    rng = np.random.default_rng(0)
+    start = dt.datetime(2100, 1, 1)
+    rows: dict[str, list] = {"subject_id": [], "time": [], "code": [], "numeric_value": []}
+    labels = []
+    for s in range(1, 161):
+        level = rng.normal(8, 1.5)
+        events = [(start - dt.timedelta(days=365 * 60), "MEDS_BIRTH", None), (None, "SEX//F", None)]
+        events += [
+            (start + dt.timedelta(days=30 * k), "LOINC//4548-4", level + rng.normal(0, 0.3))
+            for k in range(6)
+        ]
+        for time, code, value in events:
+            rows["subject_id"].append(s)
+            rows["time"].append(time)
+            rows["code"].append(code)
+            rows["numeric_value"].append(value)
+        labels.append((s, level + rng.normal(0, 1) > 8))
+    with MedsWriter(out / "meds", dataset_name="conformance", buckets=2) as writer:
+        writer.add(rows)
+    moment = start + dt.timedelta(days=200)
+    table = pa.table(
+        {
+            "subject_id": pa.array([s for s, _ in labels], pa.int64()),
+            "prediction_time": pa.array([moment] * len(labels), pa.timestamp("us")),
+            "boolean_value": pa.array([y for _, y in labels], pa.bool_()),
+        }
+    )
+    pq.write_table(table, out / "labels.parquet")
+    return out / "meds"
 
 
 def test_every_task_has_conformance_data() -> None:
@@ -96,7 +159,10 @@ def test_task_fits_reloads_predicts_and_evaluates(
     case.shrink_plan(plan)
     (run / "plan.json").write_text(json.dumps(plan))
 
-    task.train(data, run, case.options)
+    options = (
+        case.options if case.labels is None else replace(case.options, labels=case.labels(data))
+    )
+    task.train(data, run, options)
     contract = json.loads((run / "model.json").read_text())
     assert contract["task"] == task.run_name and (run / "model.safetensors").is_file()
 
