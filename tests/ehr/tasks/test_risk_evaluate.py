@@ -153,7 +153,7 @@ def test_useful_ranges_text() -> None:
 
 
 def test_bad_runs_are_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="model.json: missing; train the run"):
+    with pytest.raises(InputError, match="model.json: missing"):
         evaluate_risk_run(tmp_path, EvaluateOptions(out=tmp_path / "out"))
     run = write_run(tmp_path / "run", n_subjects=60)
     with pytest.raises(InputError, match="--data is not supported"):

@@ -9,6 +9,7 @@ is shown as the code itself.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,26 @@ class CodeCatalogue:
     def unit(self, code: str) -> str | None:
         """The unit of the code's numeric values, or None."""
         return self.units.get(code) or None
+
+    def __bool__(self) -> bool:
+        return bool(self.descriptions or self.units)
+
+    @classmethod
+    def from_json(cls, path: Path) -> CodeCatalogue:
+        """Read ``{code: {"description", "unit"}}`` (a run's ``codes.json``); empty if absent."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        entries = {c: v for c, v in data.items() if isinstance(v, dict)}
+        return cls(
+            descriptions={
+                c: str(v["description"]) for c, v in entries.items() if v.get("description")
+            },
+            units={c: str(v["unit"]) for c, v in entries.items() if v.get("unit")},
+        )
 
     @classmethod
     def from_meds(cls, root: Path | str | None) -> CodeCatalogue:

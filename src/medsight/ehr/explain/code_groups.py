@@ -1,7 +1,8 @@
 """Which row of a clinician's timeline a code belongs on: its group, from its vocabulary.
 
 Codes keep their vocabulary (``LOINC//4548-4``), which says what kind of event they are:
-ICD/SNOMED codes are diagnoses, ATC/RxNorm/NDC medications, ENCOUNTER/DISCHARGE visits. LOINC
+ICD/SNOMED codes are diagnoses, ATC/RxNorm/NDC medications, ENCOUNTER/DISCHARGE visits,
+SEX/MEDS_BIRTH the static facts (drawn at the prediction time, which is when they count). LOINC
 holds both laboratory tests and vital signs; the vital-sign and home-monitoring LOINC codes
 are listed here (blood pressure, heart rate, temperature, respiration, oxygen saturation,
 weight, height, BMI, step counts), every other LOINC code is a laboratory result.
@@ -10,7 +11,16 @@ weight, height, BMI, step counts), every other LOINC code is a laboratory result
 from __future__ import annotations
 
 #: timeline rows, top to bottom
-GROUPS = ("diagnoses", "labs", "vitals", "medications", "procedures", "encounters", "other")
+GROUPS = (
+    "diagnoses",
+    "labs",
+    "vitals",
+    "medications",
+    "procedures",
+    "encounters",
+    "demographics",
+    "other",
+)
 
 VITAL_LOINC = frozenset(
     {
@@ -45,6 +55,10 @@ _BY_VOCABULARY = {
     "ENCOUNTER": "encounters",
     "DISCHARGE": "encounters",
     "VISIT": "encounters",
+    "SEX": "demographics",
+    "MEDS_BIRTH": "demographics",
+    "ETHNICITY": "demographics",
+    "RACE": "demographics",
 }
 
 

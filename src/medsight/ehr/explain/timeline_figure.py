@@ -128,10 +128,11 @@ def timeline_figure(
     index_of = {id(e): i for i, e in enumerate(events)}
     for rank, event in enumerate(labelled):
         i = index_of[id(event)]
+        # same-day events share an x: alternate the numbers left and right of their markers
         ax.annotate(
             str(rank + 1),
             xy=(-days[i], y_jittered[i]),
-            xytext=(0, 7 + math.sqrt(sizes[i]) / 2),
+            xytext=((-1) ** rank * (4 + math.sqrt(sizes[i]) / 2), 4 + math.sqrt(sizes[i]) / 2),
             textcoords="offset points",
             ha="center",
             fontsize=8,
@@ -161,7 +162,7 @@ def _event_list(ax: Axes, events: Sequence[TimelineEvent]) -> None:
             0.0,
             1.0 - (rank + 0.5) / max(len(events), 1),
             f"{rank + 1}. {event.label()}, {event.days_before:.0f} d before "
-            f"({direction} risk, {event.contribution:+.2f})",
+            f"({direction} risk, {event.contribution:+.3g})",
             transform=ax.transAxes,
             fontsize=8,
             va="center",

@@ -43,12 +43,8 @@ from medsight.ehr.data.batches import sorted_batches
 from medsight.ehr.explain.global_importance import code_importance
 from medsight.ehr.explain.integrated_gradients import EmbeddedModel
 from medsight.ehr.tasks.risk_calibration import RiskCalibration, fit_risk_calibration
-from medsight.ehr.tasks.risk_explain import (
-    ExplainableRun,
-    find_samples,
-    open_samples,
-    read_contract,
-)
+from medsight.ehr.tasks.risk_contract import read_contract
+from medsight.ehr.tasks.risk_explain import ExplainableRun, find_samples, open_samples
 from medsight.errors import InputError
 from medsight.evaluate.bootstrap import bootstrap_ci, metrics_with_ci
 from medsight.evaluate.classification.calibration import risk_calibration_error
@@ -151,7 +147,8 @@ def read_predictions(run_dir: Path) -> pl.DataFrame:
     for split in ("tuning", "held_out"):
         if not (frame["split"] == split).any():
             raise InputError(f"{path}: no {split} rows; evaluation needs both splits")
-    return frame.with_columns(
+    # unlabelled samples (label null: prediction-only times) have nothing to score against
+    return frame.filter(pl.col("label").is_not_null()).with_columns(
         pl.col("label").cast(pl.Boolean).cast(pl.Int64),
         pl.col("score").cast(pl.Float64),
         pl.col("age_years").cast(pl.Float64),
@@ -594,7 +591,7 @@ def evaluate_risk_run(run_dir: Path, options: EvaluateOptions) -> None:
             "on its own held-out split"
         )
     run_dir = Path(run_dir)
-    contract = read_contract(run_dir)
+    contract = read_contract(run_dir).model_dump()
     frame = read_predictions(run_dir)
     base, scored, alignment = _aligned(frame)
     y = base["label"].to_numpy().astype(np.int64)

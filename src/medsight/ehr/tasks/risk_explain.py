@@ -3,7 +3,8 @@
 SUBJECT is a subject_id among the run's encoded samples (its latest prediction time is
 explained), or a file with one patient's record (a FHIR R4 Bundle or MEDS rows), which the
 task's prediction helpers encode as the service does. The run's primary sequence model is
-rebuilt from ``plan.json`` + ``model.json`` + ``model.safetensors``; the events' attributions
+rebuilt from ``plan.json`` + ``model.json`` + ``model.safetensors`` (the code descriptions
+from ``codes.json``, which travels with the run); the events' attributions
 are integrated gradients over their embeddings (`medsight.ehr.explain`). Writes
 ``OUT/timeline.png`` and ``OUT/explanation.json`` (risk, calibrated probability, referral,
 the top events with code, description, days before, value and contribution) and prints the
@@ -20,12 +21,15 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from torch import nn
 
 from medsight.console import say
 from medsight.ehr.data.batches import Inputs, collate
 from medsight.ehr.data.encoded_samples import EncodedSamples
 from medsight.ehr.data.plan import PLAN_FILE, EhrPlan, read_ehr_plan
+from medsight.ehr.data.sequences import encode_table
 from medsight.ehr.explain.code_catalogue import CodeCatalogue, codes_by_index
 from medsight.ehr.explain.integrated_gradients import (
     EmbeddedModel,
@@ -34,47 +38,25 @@ from medsight.ehr.explain.integrated_gradients import (
 )
 from medsight.ehr.explain.timeline_figure import TimelineEvent, timeline_figure, top_events
 from medsight.ehr.tasks.risk_calibration import RiskCalibration
+from medsight.ehr.tasks.risk_codes import CODES_FILE
+from medsight.ehr.tasks.risk_contract import RiskContract, read_contract
+from medsight.ehr.tasks.risk_data import CACHE_DIR
+from medsight.ehr.tasks.risk_inputs import read_patient_record
 from medsight.ehr.tasks.risk_weights import load_model
 from medsight.errors import InputError
-from medsight.runs.atomic import write_text_atomic
+from medsight.runs.atomic import atomic_path, write_text_atomic
+from medsight.runs.contract import WEIGHTS
+from medsight.runs.ensemble import ensemble_members
 from medsight.tasks.options import ExplainOptions
 
-CONTRACT_FILE = "model.json"
-WEIGHTS_FILE = "model.safetensors"
-#: where a risk run keeps its encoded samples (a memory-mapped folder, or one .npz)
-SAMPLES_PATHS = ("samples", "samples.npz", "cache/samples", "cache/samples.npz")
 IG_STEPS = 32
 TOP_EVENTS = 10
 
 
-def read_contract(run_dir: Path) -> dict[str, Any]:
-    """``RUN/model.json`` of a risk run.
-
-    Raises:
-        InputError: missing (names the command that makes it), unreadable or not ehr-risk.
-    """
-    path = Path(run_dir) / CONTRACT_FILE
-    if not path.is_file():
-        raise InputError(
-            f"{path}: missing; train the run with `medsight train DATA --task ehr-risk "
-            "--labels LABELS -o RUN`"
-        )
-    try:
-        contract = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a readable run contract ({exc})") from None
-    if not isinstance(contract, dict) or contract.get("task") != "ehr-risk":
-        raise InputError(f"{path}: not an ehr-risk run")
-    return contract
-
-
 def find_samples(run_dir: Path) -> Path | None:
-    """The run's encoded-samples cache (folder or ``.npz``), or None."""
-    for name in SAMPLES_PATHS:
-        path = Path(run_dir) / name
-        if path.exists():
-            return path
-    return None
+    """The run's encoded-samples cache (``RUN/cache/encoded-<key>/``), or None."""
+    found = sorted((Path(run_dir) / CACHE_DIR).glob("encoded-*"))
+    return next((path for path in found if path.is_dir()), None)
 
 
 def open_samples(path: Path) -> EncodedSamples:
@@ -89,7 +71,7 @@ class ExplainableRun:
     """A risk run's primary model with what is needed to explain it."""
 
     run_dir: Path
-    contract: dict[str, Any]
+    contract: RiskContract
     plan: EhrPlan
     model: nn.Module
     model_name: str
@@ -105,12 +87,12 @@ class ExplainableRun:
             InputError: the run lacks its contract, plan or weights, or they disagree.
         """
         run_dir = Path(run_dir)
+        if ensemble_members(run_dir):
+            raise InputError(f"{run_dir}: a cross-validation run; explain one of its fold folders")
         contract = read_contract(run_dir)
         plan = read_ehr_plan(run_dir / PLAN_FILE)
-        name = str(contract.get("model_name") or "")
-        if not name:
-            raise InputError(f"{run_dir / CONTRACT_FILE}: names no model_name")
-        model = load_model(name, plan.model, run_dir / WEIGHTS_FILE)
+        name = contract.model_name
+        model = load_model(name, plan.model, run_dir / WEIGHTS)
         try:
             calibration: RiskCalibration | None = RiskCalibration.load(run_dir)
         except InputError:
@@ -122,7 +104,8 @@ class ExplainableRun:
             model=model,
             model_name=name,
             codes=codes_by_index(plan.vocabulary),
-            catalogue=CodeCatalogue.from_meds(contract.get("data")),
+            catalogue=CodeCatalogue.from_json(run_dir / CODES_FILE)
+            or CodeCatalogue.from_meds(contract.data or None),
             calibration=calibration,
         )
 
@@ -207,7 +190,8 @@ def _subject_sample(samples: EncodedSamples, source: str) -> int:
         raise InputError(f"{source}: neither a file nor a subject_id") from None
     rows = np.flatnonzero(np.asarray(samples.subject_id) == subject)
     if rows.size == 0:
-        raise InputError(f"subject {source}: not among the run's labelled samples")
+        # the subject_id is an identifier: it stays out of the message
+        raise InputError("SUBJECT: that subject_id is not among the run's labelled samples")
     return int(rows[np.argmax(np.asarray(samples.prediction_time)[rows])])
 
 
@@ -247,8 +231,9 @@ def explain_risk(run_dir: Path, source: Path, options: ExplainOptions) -> dict[s
     record = {"source": Path(source).name if Path(source).is_file() else str(source), **record}
     out = Path(options.out)
     out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "timeline.png") as tmp:
+        tmp.write_bytes(png)
     timeline = out / "timeline.png"
-    timeline.write_bytes(png)
     explanation = write_text_atomic(out / "explanation.json", json.dumps(record, indent=2) + "\n")
     print(timeline)
     print(explanation)
@@ -264,7 +249,24 @@ def explain_risk(run_dir: Path, source: Path, options: ExplainOptions) -> dict[s
 
 
 def _record_samples(run: ExplainableRun, path: Path) -> EncodedSamples:
-    """One patient's record file, encoded as the run's samples are."""
-    raise InputError(
-        f"{path}: explaining a record file is not supported yet; give a subject_id of the run"
+    """One patient's record file (FHIR Bundle or MEDS rows), encoded as prediction does.
+
+    The prediction time is the one the record names, else its latest dated event (as
+    `medsight predict` and the service choose it).
+
+    Raises:
+        InputError: unreadable record, or no dated event to predict at.
+    """
+    record = read_patient_record(path)
+    events = record.events
+    moment = record.prediction_time or pc.max(events.column("time")).as_py()
+    if moment is None:
+        raise InputError(f"{path}: the record has no dated event to predict at")
+    subject = events.column("subject_id")[0].as_py() or 0
+    sample = pa.table(
+        {
+            "subject_id": pa.array([subject], pa.int64()),
+            "prediction_time": pa.array([moment], pa.timestamp("us")),
+        }
     )
+    return encode_table(events, sample, run.plan, {}).samples

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from medsight.evaluate.classification.calibration import DEFAULT_BINS, risk_calibration_error
 from medsight.evaluate.report.figures import FIGSIZE_IN, _png_bytes
@@ -90,6 +91,8 @@ def risk_reliability_figure(
     ax_rel.set_title(title)
     ax_rel.legend(loc="upper left", fontsize=8)
     ax_count.set_yscale("log")
+    ax_count.yaxis.set_major_formatter(ScalarFormatter())
+    ax_count.yaxis.set_minor_formatter(NullFormatter())
     ax_count.set_xlabel("Predicted risk (bin mean)")
     ax_count.set_ylabel("Cases")
     for ax in (ax_rel, ax_count):
