@@ -266,7 +266,7 @@ def test_the_worklist_and_viewer_show_the_risk_and_its_events(ehr: Service) -> N
     assert item["task"] == "ehr-risk"
     probability = job["result"]["probability"]
     assert item["summary"].startswith(f"risk {probability:.0%}")
-    assert ("refer" in item["summary"]) is job["result"]["refer"]
+    assert ("refer" in item["summary"]) is job["result"]["refer"] is item["refer"]
     meta = ehr.client.get(f"/v1/jobs/{job['job_id']}/viewer", headers=h).json()
     assert meta["task"] == "ehr-risk" and "image_error" not in meta
     assert meta["layers"] == {"image": False, "mask": False, "heatmap": False}

@@ -1,5 +1,7 @@
 // The study page: a slice viewer on <canvas> with window presets, zoom, mask and heatmap
 // overlays, and the result panel (probabilities, conformal set, structures) and model card.
+// A patient's record (task ehr-risk) has no image: the page shows its risk, calibration note
+// and referral flag, and a timeline of the contributing events drawn as inline SVG.
 //
 // Voxels arrive raw from /v1/jobs/ID/viewer/{image,mask,heatmap}: [z, y, x] in C order,
 // image int16 (HU for CT), mask uint8 label values, heatmap uint8 0..255, all on one grid.
@@ -478,6 +480,157 @@ function structuresPanel(result, meta) {
   return nodes;
 }
 
+function riskPanel(result) {
+  const nodes = [];
+  if (result.refer) {
+    nodes.push(
+      el(
+        "p",
+        { id: "refer", class: "refer", role: "alert" },
+        `Refer: the calibrated risk reaches the decision threshold (${percent(result.threshold)}).`,
+      ),
+    );
+  }
+  nodes.push(
+    el("p", { id: "risk" }, "Risk: ", el("strong", {}, percent(result.probability))),
+    el("meter", { min: 0, max: 1, value: result.probability, low: result.threshold }),
+  );
+  if (result.label_definition) {
+    nodes.push(el("p", { id: "risk-outcome", class: "muted" }, `Outcome: ${result.label_definition}`));
+  }
+  nodes.push(
+    el("p", { id: "calibration", class: "muted" }, `Calibration: ${result.calibration}`),
+    el(
+      "p",
+      { class: "muted" },
+      `Model score ${percent(result.risk)}; threshold ${percent(result.threshold)}`,
+      result.network ? `; network ${result.network}` : "",
+    ),
+  );
+  if (result.uncertain) {
+    nodes.push(
+      el(
+        "p",
+        { id: "uncertain", class: "refer" },
+        "The model cannot rule either outcome out at its calibrated coverage.",
+      ),
+    );
+  }
+  return nodes;
+}
+
+// ------------------------------------------------------------------ record timeline
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  for (const child of children) {
+    node.append(typeof child === "string" ? document.createTextNode(child) : child);
+  }
+  return node;
+}
+
+function ago(hours) {
+  const days = hours / 24;
+  if (days < 1) return `${Math.round(hours)} h before`;
+  if (days < 60) return `${Math.round(days)} d before`;
+  return `${(days / 365.25).toFixed(1)} y before`;
+}
+
+/** The contributing events on a time axis ending at the prediction: one bar each, up for
+ * events that raised the risk and down for those that lowered it, every label as text. */
+function timelineChart(contributions) {
+  const width = 640;
+  const height = 220;
+  const pad = { left: 12, right: 12, top: 16, bottom: 30 };
+  const span = Math.max(1, ...contributions.map((c) => c.hours_before));
+  const peak = Math.max(1e-9, ...contributions.map((c) => Math.abs(c.contribution)));
+  const axis = pad.top + (height - pad.top - pad.bottom) / 2;
+  const reach = (height - pad.top - pad.bottom) / 2 - 4;
+  const x = (hours) => pad.left + (1 - hours / span) * (width - pad.left - pad.right);
+  const chart = svg("svg", {
+    id: "timeline-svg",
+    viewBox: `0 0 ${width} ${height}`,
+    role: "img",
+    "aria-label": "Contributing events by time before the prediction",
+  });
+  chart.append(
+    svg("line", { x1: pad.left, x2: width - pad.right, y1: axis, y2: axis, class: "axis" }),
+    svg("text", { x: pad.left, y: height - 8, class: "tick" }, ago(span)),
+    svg("text", { x: width - pad.right, y: height - 8, class: "tick", "text-anchor": "end" },
+      "prediction"),
+  );
+  contributions.forEach((c, i) => {
+    const size = (Math.abs(c.contribution) / peak) * reach;
+    const up = c.contribution >= 0;
+    const bar = svg("rect", {
+      x: x(c.hours_before) - 3,
+      y: up ? axis - size : axis,
+      width: 6,
+      height: Math.max(size, 1),
+      class: up ? "bar raises" : "bar lowers",
+    });
+    bar.setAttribute("data-index", String(i));
+    bar.append(
+      svg("title", {}, `${c.description || c.code}: ${ago(c.hours_before)}, ` +
+        `contribution ${c.contribution >= 0 ? "+" : ""}${c.contribution.toFixed(3)}`),
+    );
+    chart.append(bar);
+  });
+  return chart;
+}
+
+function timelineRows(contributions) {
+  return [
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        ["When", "Event", "Value", "Contribution"].map((h) => el("th", {}, h)),
+      ),
+    ),
+    el(
+      "tbody",
+      {},
+      contributions.map((c) =>
+        el(
+          "tr",
+          { class: c.contribution >= 0 ? "raises" : "lowers" },
+          el("td", { class: "nowrap" }, ago(c.hours_before)),
+          el("td", {}, c.description ? `${c.description} (${c.code})` : c.code),
+          el("td", { class: "number" }, c.value === null || c.value === undefined ? "" :
+            String(Number(c.value.toPrecision(4)))),
+          el(
+            "td",
+            { class: "number" },
+            `${c.contribution >= 0 ? "+" : ""}${c.contribution.toFixed(3)}`,
+          ),
+        ),
+      ),
+    ),
+  ];
+}
+
+function timelinePanel(result) {
+  document.getElementById("viewport-column").hidden = true;
+  document.getElementById("timeline-column").hidden = false;
+  const contributions = (result && result.contributions) || [];
+  const chart = document.getElementById("timeline-chart");
+  const table = document.getElementById("timeline-table");
+  if (!contributions.length) {
+    fill(chart, el("p", { class: "muted" }, "No contributing events were reported."));
+    fill(table);
+    return;
+  }
+  const byTime = [...contributions].sort((a, b) => b.hours_before - a.hours_before);
+  fill(chart, timelineChart(byTime));
+  fill(table, ...timelineRows(contributions));
+}
+
 function resultPanel(meta) {
   const body = document.getElementById("result-body");
   const result = meta.result;
@@ -489,7 +642,8 @@ function resultPanel(meta) {
     fill(body, el("p", { class: "muted" }, `No result yet (${meta.state}).`));
     return;
   }
-  const nodes = result.task === "segment" ? structuresPanel(result, meta) : classifyPanel(result);
+  const panels = { segment: structuresPanel, "ehr-risk": riskPanel };
+  const nodes = (panels[result.task] || classifyPanel)(result, meta);
   nodes.push(
     el(
       "p",
@@ -669,7 +823,8 @@ async function main() {
   if (meta.state === "queued" || meta.state === "running") {
     setTimeout(() => poll(meta.state).catch(() => undefined), POLL_MS);
   }
-  if (meta.layers.image) await loadVoxels(meta);
+  if (meta.task === "ehr-risk") timelinePanel(meta.result);
+  else if (meta.layers.image) await loadVoxels(meta);
   else status.textContent = meta.image_error || "The input image is no longer stored.";
 }
 

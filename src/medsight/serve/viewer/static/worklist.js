@@ -46,9 +46,13 @@ function row(item) {
     ? `${item.error.code}: ${item.error.message}`
     : summaryText(item.summary);
   const open = item.job_id ? studyLink(item, "Open") : "";
+  const flagged = item.refer === true && !item.error;
   return el(
     "tr",
-    { class: `row-${item.kind}`, dataset: { jobId: item.job_id || "", state: item.state } },
+    {
+      class: `row-${item.kind}${flagged ? " row-refer" : ""}`,
+      dataset: { jobId: item.job_id || "", state: item.state },
+    },
     el("td", { class: "nowrap" }, stateBadge(item.state)),
     el("td", { class: "patient" }, patient),
     el("td", { class: "nowrap" }, dicomDate(labels.StudyDate)),
@@ -56,7 +60,13 @@ function row(item) {
     el("td", { class: "nowrap" }, labels.Modality || ""),
     el("td", { class: "nowrap" }, item.task || ""),
     el("td", { class: "nowrap" }, model),
-    el("td", { class: "summary" }, summary),
+    el(
+      "td",
+      { class: "summary" },
+      flagged ? el("span", { class: "badge refer-badge" }, "refer") : "",
+      flagged ? " " : "",
+      summary,
+    ),
     el("td", { class: "nowrap time" }, localTime(item.created)),
     el("td", { class: "nowrap" }, open),
   );
