@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -146,16 +146,15 @@ def _note(template: str, person: Identity, birth: str) -> list[dict[str, str]]:
     ]
 
 
-def _chunk_resources(chunk: CohortChunk, rng: np.random.Generator) -> dict[str, list[str]]:
-    """Every resource of a chunk as NDJSON lines, by resource type."""
-    lines: dict[str, list[str]] = {kind: [] for kind in RESOURCE_TYPES}
+def _chunk_resources(chunk: CohortChunk, rng: np.random.Generator) -> Iterator[tuple[str, str]]:
+    """Every resource of a chunk as (resource type, NDJSON line), one at a time."""
     people = draw_identities(rng, chunk.female, chunk.site_b)
     births = np.datetime_as_string(chunk.birth_us.astype("datetime64[us]"), unit="D").tolist()
     deaths = _iso(np.maximum(chunk.death_us, 0))
     for i, person in enumerate(people):
         death = deaths[i] if chunk.death_us[i] >= 0 else None
         resource = _patient(person, bool(chunk.female[i]), bool(chunk.site_b[i]), births[i], death)
-        lines["Patient"].append(_dump(resource))
+        yield "Patient", _dump(resource)
 
     rows = chunk.row_time_us != NO_TIME
     patient = chunk.row_patient[rows]
@@ -218,8 +217,7 @@ def _chunk_resources(chunk: CohortChunk, rng: np.random.Generator) -> dict[str, 
             )
         else:
             resource = f'{head}{ids[r]}",{_BODY[k]},{subject},"authoredOn":"{times[r]}",{_SUPPLY}}}'
-        lines[kind].append(resource)
-    return lines
+        yield kind, resource
 
 
 def _dump(value: Any) -> str:
@@ -353,9 +351,8 @@ def write_fhir_cohort(
         }
         for index, chunk in enumerate(iter_cohort(patients, seed)):
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(index, 1)))
-            for kind, lines in _chunk_resources(chunk, rng).items():
-                if lines:
-                    files[kind].write("\n".join(lines) + "\n")
+            for kind, line in _chunk_resources(chunk, rng):
+                files[kind].write(line + "\n")
             if on_chunk:
                 on_chunk(len(chunk.subject_id))
     return out
