@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from ehr_kit import canary_bundle, train_tiny_risk_run
 from service_kit import Tokens, ct_series_bytes, make_users, register_models, upload
 from service_process import ServiceProcess, serve_args
 
@@ -118,6 +119,7 @@ class Served:
     cls: str  # classification with heatmap by the clinician
     xss: str  # a "DICOM node" study (service account) with payloads in its labels
     deid_key: str
+    risk: str = ""  # an EHR risk of the canary patient's FHIR Bundle (a trained tiny run)
 
 
 def _submit(client: httpx.Client, tokens: Tokens, role: str, model: str, files: list) -> str:
@@ -158,6 +160,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     registry = register_models(work / "registry", work / "runs")
     (work / "runs" / "seg3d" / "model_card.md").write_text(MODEL_CARD)
     registry.add(work / "runs" / "seg3d", "seg3dcard")
+    registry.add(train_tiny_risk_run(work / "ehr"), "risk")
     database_url = f"sqlite:///{work}/medsight.db"
     db = Database(database_url)
     tokens = make_users(db, PASSWORD)
@@ -170,6 +173,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             seg = _submit(client, tokens, "clinician", "seg3dcard", upload(series))
             cls = _submit(client, tokens, "clinician", "cls3d", upload(series))
             xss = _submit(client, tokens, "service", "cls3d", upload(series))
+            r = client.post(
+                "/v1/predict/risk",
+                json=canary_bundle(),
+                headers={**tokens.header("clinician"), "Content-Type": "application/fhir+json"},
+            )
+            assert r.status_code == 200, r.text
+            risk = r.json()["job_id"]
         key = (work / "data" / "deid.key").read_text().strip()
         _add_series(db, key, XSS, xss)
         _add_series(db, key, PLAIN, None)  # a series still arriving
@@ -182,7 +192,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
             job.result = {**job.result, "conformal_set": ["benign", "malignant"], "refer": True}
             session.commit()
         db.close()
-        yield Served(url, tokens, database_url, seg, cls, xss, key)
+        yield Served(url, tokens, database_url, seg, cls, xss, key, risk)
     finally:
         process.stop()
 
@@ -457,6 +467,26 @@ def test_heatmap_overlay_probabilities_and_abstention(
     assert all(rows.nth(i).locator("td").nth(1).text_content().endswith("%") for i in range(3))
     assert "Predicted:" in (page.text_content("#predicted") or "")
     assert "registered without a model card" in (page.text_content("#model-card") or "")
+    w.clean()
+    w.page.close()
+
+
+def test_a_risk_shows_its_calibration_referral_and_event_timeline(
+    clinician: BrowserContext, served: Served
+) -> None:
+    w = watched(clinician)
+    page = w.page
+    page.goto(f"{served.url}/viewer/study/{served.risk}")
+    page.wait_for_selector("#timeline-svg")
+    assert page.is_hidden("#viewport-column") and page.is_visible("#timeline-column")
+    risk = page.text_content("#risk") or ""
+    assert re.fullmatch(r"Risk: \d+\.\d%", risk), risk
+    assert (page.text_content("#calibration") or "").startswith("Calibration: Platt-scaled on")
+    bars = page.locator("#timeline-svg rect.bar").count()
+    rows = page.locator("#timeline-table tbody tr").count()
+    assert bars == rows > 0
+    assert "Hemoglobin A1c" in (page.text_content("#timeline-table") or "")
+    shot(page, "study-ehr-risk.png")
     w.clean()
     w.page.close()
 
