@@ -61,4 +61,6 @@ def format_estimate(ci: dict) -> str:
         return "n/a"
     if ci["low"] is None:
         return f"{ci['point']:.3f}"
-    return f"{ci['point']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f})"
+    # "to" where a bound is negative (a difference): "-0.323--0.121" would misread
+    sep = " to " if min(ci["low"], ci["high"]) < 0 else "-"
+    return f"{ci['point']:.3f} (95% CI {ci['low']:.3f}{sep}{ci['high']:.3f})"

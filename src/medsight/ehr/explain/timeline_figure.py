@@ -22,6 +22,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from medsight.ehr.explain.code_groups import GROUPS, code_group
 
@@ -146,8 +147,9 @@ def timeline_figure(
     ax.set_yticks(range(len(rows)), rows[::-1])
     ax.set_ylim(-0.6, len(rows) - 0.2)
     ax.set_xlabel("days before the prediction time")
-    ticks = ax.get_xticks()
-    ax.set_xticks(ticks, [f"{abs(t):.0f}" for t in ticks])
+    # magnitudes only (the past is drawn left of 0); decimals when the history is short
+    digits = 0 if span >= 10 else 1
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda t, _: f"{abs(t):.{digits}f}"))
     ax.set_xlim(-span * 1.05, span * 0.12)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

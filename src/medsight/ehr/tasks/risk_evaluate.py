@@ -359,7 +359,7 @@ def _ci_text(ci: dict[str, Any] | None) -> str:
         return "n/a"
     if ci.get("low") is None:
         return f"{ci['point']:.3f}"
-    return f"{ci['point']:.3f} ({ci['low']:.3f}-{ci['high']:.3f})"
+    return f"{ci['point']:.3f} ({ci['low']:.3f} to {ci['high']:.3f})"
 
 
 def _comparison_sentence(comparison: dict[str, Any] | None) -> str:
