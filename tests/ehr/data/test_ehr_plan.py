@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hand_made_meds import history, label_table, write_meds
 
-from conftest import history, label_table, write_meds
 from medsight.ehr.data.plan import make_ehr_plan, read_ehr_plan, write_ehr_plan
 from medsight.ehr.io.meds_dataset import open_meds
 from medsight.errors import InputError

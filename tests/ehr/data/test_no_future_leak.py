@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hand_made_meds import history, label_table, write_meds
 
-from conftest import history, label_table, write_meds
 from medsight.ehr.data.batches import collate
 from medsight.ehr.data.encoded_samples import EncodedSamples
 from medsight.ehr.data.plan import make_ehr_plan

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+from hand_made_meds import history, label_table, write_meds
 
-from conftest import history, label_table, write_meds
 from medsight.ehr.data.encoded_samples import EncodedSamples
 from medsight.ehr.data.plan import make_ehr_plan
 from medsight.ehr.data.sequences import encode_samples

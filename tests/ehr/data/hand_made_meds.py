@@ -1,4 +1,8 @@
-"""Hand-made MEDS folders for the encoding tests, written with the real MedsWriter."""
+"""Hand-made MEDS folders for the encoding tests, written with the real MedsWriter.
+
+A module with its own name (not conftest.py): test modules import its helpers, and several
+conftest modules would shadow each other on sys.path.
+"""
 
 from __future__ import annotations
 
