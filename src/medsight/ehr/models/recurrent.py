@@ -1,9 +1,12 @@
-"""GRU and LSTM over a patient's events (oldest first), read at the last real event.
+"""GRU and LSTM over a patient's events (oldest first): the state at the last real event
+and the mean state over the real events, with age and sex, go to the head.
 
 Histories are padded at the end; a recurrent network is causal, so the state at a sample's
 last real event is the same whatever padding follows it (no packing needed: batches are
 bucketed by length, so there is little padding to waste time on). The initial state comes
-from the static embedding (age, sex), so a sample without events still has a summary.
+from the static embedding (age, sex), so a sample without events still has a summary. The
+mean state carries the whole history (trends over years) that the last state, dominated by
+the most recent events, may forget.
 """
 
 from __future__ import annotations
@@ -11,7 +14,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from medsight.ehr.models.embedding import Batch, EventEmbedding, StaticEmbedding, last_index
+from medsight.ehr.models.embedding import (
+    Batch,
+    EventEmbedding,
+    StaticEmbedding,
+    last_index,
+    masked_mean,
+)
 from medsight.ehr.models.registration import register_ehr_model
 from medsight.ehr.models.spec import ModelSpec
 
@@ -33,7 +42,7 @@ class _Recurrent(nn.Module):
         self.initial = nn.Linear(spec.embed_dim, spec.hidden_dim * spec.layers)
         self.layers, self.hidden = spec.layers, spec.hidden_dim
         self.head = nn.Sequential(
-            nn.Linear(spec.hidden_dim + spec.embed_dim, spec.hidden_dim),
+            nn.Linear(2 * spec.hidden_dim + spec.embed_dim, spec.hidden_dim),
             nn.GELU(),
             nn.Dropout(spec.dropout),
             nn.Linear(spec.hidden_dim, 1),
@@ -54,7 +63,8 @@ class _Recurrent(nn.Module):
         last = last_index(batch["mask"])
         picked = outputs[torch.arange(n), last.clamp_min(0)]
         summary = torch.where((last >= 0).unsqueeze(-1), picked, h0[-1])
-        return self.head(torch.cat([summary, static], dim=-1)).squeeze(-1)
+        mean = masked_mean(outputs, batch["mask"])
+        return self.head(torch.cat([summary, mean, static], dim=-1)).squeeze(-1)
 
     def forward(self, batch: Batch) -> torch.Tensor:
         return self.forward_embedded(self.embed(batch), batch)
