@@ -67,6 +67,7 @@ from medsight.tasks.options import EvaluateOptions
 
 PREDICTIONS_FILE = "predictions.parquet"
 TEMPLATE = "risk_report.html.j2"
+SECTION_TEMPLATE = "risk_section.html.j2"
 CLASS_NAMES = ["no event", "event"]
 COLUMNS = (
     "subject_id",
@@ -578,8 +579,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def evaluate_risk_run(run_dir: Path, options: EvaluateOptions) -> None:
+def evaluate_risk_run(run_dir: Path, options: EvaluateOptions, section_title: str = "") -> str:
     """Evaluate every model of an ehr-risk run and write the report (see the module docstring).
+
+    Returns:
+        The report's body as an HTML section headed ``section_title`` (the demo adds it to
+        its report).
 
     Raises:
         InputError: ``options.data`` was given (external evaluation is not supported yet),
@@ -684,27 +689,26 @@ def evaluate_risk_run(run_dir: Path, options: EvaluateOptions) -> None:
     write_text_atomic(out / "metrics.json", json.dumps(_jsonable(metrics), indent=2) + "\n")
     card = _model_card(contract, primary, results, comparison, data_summary, label_definition)
     write_model_card(out / "model_card.md", card)
-    page = render_page(
-        TEMPLATE,
-        {
-            "title": f"medsight EHR risk evaluation: {run_dir.name}",
-            "generated_by": f"medsight {medsight.__version__}",
-            "metrics": metrics,
-            "primary": primary,
-            "results": results,
-            "comparison": comparison,
-            "comparison_sentence": _comparison_sentence(comparison),
-            "flagged": flagged,
-            "useful_ranges": {r["name"]: useful_ranges(r["decision_curve"]) for r in results},
-            "figures": figures,
-            "reliability": [(m.name, figures[f"reliability_{m.name}"]) for m in scored],
-            "timelines": timelines,
-            "model_card": card,
-        },
-    )
+    context = {
+        "title": f"medsight EHR risk evaluation: {run_dir.name}",
+        "generated_by": f"medsight {medsight.__version__}",
+        "metrics": metrics,
+        "primary": primary,
+        "results": results,
+        "comparison": comparison,
+        "comparison_sentence": _comparison_sentence(comparison),
+        "flagged": flagged,
+        "useful_ranges": {r["name"]: useful_ranges(r["decision_curve"]) for r in results},
+        "figures": figures,
+        "reliability": [(m.name, figures[f"reliability_{m.name}"]) for m in scored],
+        "timelines": timelines,
+        "model_card": card,
+    }
+    page = render_page(TEMPLATE, {**context, "section_title": ""})
     write_text_atomic(out / "report.html", page)
     print_headline(metrics)
     say(f"report: {out / 'report.html'}")
+    return render_page(SECTION_TEMPLATE, {**context, "section_title": section_title})
 
 
 def print_headline(metrics: dict[str, Any]) -> None:
