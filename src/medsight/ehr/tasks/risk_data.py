@@ -22,6 +22,7 @@ from medsight.ehr.data.plan import PLAN_FILE, EhrPlan, make_ehr_plan, read_ehr_p
 from medsight.ehr.data.sequences import encode_samples
 from medsight.ehr.io.meds_dataset import MedsDataset, open_meds
 from medsight.ehr.labels.label_file import read_labels
+from medsight.ehr.labels.templates import label_definition
 from medsight.errors import InputError
 
 CACHE_DIR = "cache"
@@ -47,13 +48,15 @@ class RiskData:
         return np.flatnonzero(chosen)
 
     def label_definition(self) -> str:
-        """One sentence on what the labels are (for the model card)."""
+        """What the labels mean (the task's sentence when `medsight ehr label` wrote them)
+        and how many there are, for the model card and the report."""
         n = len(self.samples)
         positives = int((np.asarray(self.samples.label) == 1).sum())
         subjects = len(np.unique(np.asarray(self.samples.subject_id)))
+        meaning = label_definition(self.labels_path) or f"user labels from {self.labels_path.name}"
         return (
-            f"{self.labels_path.name}: {n} prediction times of {subjects} subjects, "
-            f"{positives} with the event ({positives / max(n, 1):.1%})"
+            f"{meaning} ({n} prediction times of {subjects} subjects, "
+            f"{positives} with the event, {positives / max(n, 1):.1%})"
         )
 
 
