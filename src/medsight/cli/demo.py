@@ -5,7 +5,11 @@ path as `medsight evaluate` (CIs, calibration, operating point, subgroups, confo
 abstention, Grad-CAM gallery, model card, report.html). Then the same scans' lung and
 nodule masks train a segmentation network (`medsight train --task segment` into
 ``RUN/segment``), evaluated like `medsight evaluate` (Dice/HD95/detection with CIs,
-overlays); its section is added to ``report.html``. This module only wires them.
+overlays); its section is added to ``report.html``. Last, the EHR part: a synthetic diabetes
+cohort in MEDS (`medsight synth ehr`), complication labels (`medsight ehr label`), a GRU
+beside logistic-regression and LightGBM baselines (`medsight train --task ehr-risk`), and
+their side-by-side evaluation (`medsight evaluate`) as one more section (``RUN/ehr``).
+This module only wires them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ import typer
 from rich.table import Table
 
 from medsight.console import STATE, console, progress_bar, say
+from medsight.ehr.labels.label_spec import label_spec_from_options
+from medsight.ehr.labels.templates import write_labels
+from medsight.ehr.synth import OUTCOME_PREFIXES, OUTCOME_WINDOW_DAYS, PREDICTION_DATE
+from medsight.ehr.synth.formats import write_synthetic_ehr
+from medsight.ehr.tasks.risk_evaluate import evaluate_risk_run
 from medsight.imaging.synth.chest_ct import CLASSES, write_chest_ct_dataset
 from medsight.imaging.tasks.classify_evaluate import ReportSettings, print_headline, report_run
 from medsight.imaging.tasks.classify_setup import config_from_plan
@@ -32,6 +41,8 @@ from medsight.imaging.tasks.segment_train import (
     prepare_segment_with_progress,
 )
 from medsight.runs.atomic import write_text_atomic
+from medsight.tasks import get_task
+from medsight.tasks.options import EvaluateOptions, TrainOptions
 
 
 def _ensure_data(data_dir: Path, cases: int, seed: int) -> tuple[Path, bool]:
@@ -69,16 +80,20 @@ def demo(
     segment_minutes: float = typer.Option(
         6.0, "--segment-minutes", min=0.0, help="Segmentation training budget (0: skip it)."
     ),
+    ehr_patients: int = typer.Option(
+        3000, "--ehr-patients", min=0, help="Synthetic EHR cohort size (0: skip the EHR part)."
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="Small version for tests: 60 cases, 3 epochs."
     ),
 ) -> None:
-    """Generate data; train, evaluate and explain a lung-CT classifier and a lung + nodule
-    segmentation network; write RUN/report.html."""
+    """Generate data; train, evaluate and explain a lung-CT classifier, a lung + nodule
+    segmentation network and a diabetes-complication risk model; write RUN/report.html."""
     started = time.perf_counter()
     if quick:
         cases, epochs = min(cases, 60), min(epochs, 3)
         segment_minutes = min(segment_minutes, 0.2)
+        ehr_patients = min(ehr_patients, 600)
     out.mkdir(parents=True, exist_ok=True)
     labels_csv, fresh = _ensure_data(out / "data", cases, seed)
     prepared = prepare_with_progress(labels_csv, out, seed, list(CLASSES), replan=fresh)
@@ -111,6 +126,9 @@ def demo(
             _segmentation(labels_csv.parent, out / "segment", seed, segment_minutes, fresh)
         )
         summary["segmentation"] = f"{out / 'segment'} (report: segment/eval/report.html)"
+    if ehr_patients > 0:
+        sections.append(_ehr(out / "ehr", ehr_patients, seed, epochs=3 if quick else 20))
+        summary["EHR risk"] = f"{out / 'ehr'} (report: ehr/run/eval/report.html)"
     settings = ReportSettings(title="medsight demo: lung-CT nodule classification", seed=seed)
     evaluation = report_run(
         out, prepared, out, settings, history=fit.history, summary=summary, extra_sections=sections
@@ -140,6 +158,37 @@ def _segmentation(data: Path, run: Path, seed: int, minutes: float, fresh: bool)
     )
     print_segment_headline(result)
     return section
+
+
+def _ehr(folder: Path, patients: int, seed: int, epochs: int) -> str:
+    """Synthetic cohort -> labels -> GRU + baselines -> evaluation; returns its report section."""
+    say(f"EHR: synthetic diabetes cohort of {patients} patients, complication risk")
+    data, labels, run = folder / "cohort", folder / "labels.parquet", folder / "run"
+    marker = folder / "synth.json"
+    wanted = {"generator": "ehr-diabetes", "patients": patients, "seed": seed}
+    fresh = not (marker.is_file() and json.loads(marker.read_text()) == wanted and data.is_dir())
+    if fresh:
+        write_synthetic_ehr(data, patients, seed, "meds")
+        write_text_atomic(marker, json.dumps(wanted))
+    spec = label_spec_from_options(
+        "first-code",
+        within_days=OUTCOME_WINDOW_DAYS,
+        codes=list(OUTCOME_PREFIXES),
+        at=f"date:{PREDICTION_DATE}",
+        min_history_days=0,
+        min_events=1,
+    )
+    counts = write_labels(data, spec, labels)
+    say(f"labels: {counts['rows']} patients, {counts['positives']} with a complication")
+    options = TrainOptions(
+        model_name="gru", max_epochs=epochs, seed=seed, labels=str(labels), replan=fresh
+    )
+    get_task("ehr-risk").train(data, run, options)
+    return evaluate_risk_run(
+        run,
+        EvaluateOptions(out=run / "eval"),
+        section_title="Electronic health records: risk of a diabetes complication within a year",
+    )
 
 
 def _print_summary(evaluation: dict) -> None:
