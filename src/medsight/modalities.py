@@ -4,6 +4,6 @@ The CLI and the service import this module once; the engine never does, so a new
 is one package plus one line here.
 """
 
+import medsight.ehr.tasks.risk  # noqa: F401  (registers ehr-risk)
 import medsight.imaging.tasks.classify  # noqa: F401  (registers image-classify)
 import medsight.imaging.tasks.segment  # noqa: F401  (registers image-segment)
-import medsight.ehr.tasks.risk  # noqa: F401  (registers ehr-risk)
