@@ -55,6 +55,11 @@ DEATH = meds.death_code
 MEDS_CODE_PREFIX = "MEDS_"
 #: rows held in memory before they are spilled to the bucket files
 SPILL_ROWS = 400_000
+#: rows per written shard that the default bucket count aims at
+ROWS_PER_SHARD = 1_000_000
+#: bytes of a typical source row (CSV or NDJSON) and gzip's typical ratio on such text
+BYTES_PER_SOURCE_ROW = 60
+GZIP_RATIO = 6
 #: the optional column of `MedsWriter.add` giving each value's unit (not written to data/)
 UNIT_COLUMN = "unit"
 
@@ -116,7 +121,10 @@ class MedsWriter:
         source: what to name in error messages (the input file or folder).
         created_at: ``dataset.json``'s ``created_at`` (fixed by the synthetic generator so that
             the same seed writes the same bytes; default: now).
-        buckets: shards per split; every subject's rows land in one bucket.
+        buckets: shards per split; every subject's rows land in one bucket. Default: sized
+            from the source's bytes (`buckets_for_source`), about `ROWS_PER_SHARD` rows each,
+            so that every later stage (labels, plan, encoding), which holds one shard at a
+            time, stays bounded however large the cohort.
         splits: subject_id -> split for subjects whose split is given (the rest: `split_of`).
         seed: the key of the default split hash.
     """
@@ -128,7 +136,7 @@ class MedsWriter:
         dataset_name: str,
         source: str = "",
         created_at: str | None = None,
-        buckets: int = 4,
+        buckets: int | None = None,
         splits: Mapping[int, str] | None = None,
         seed: int = 0,
     ) -> None:
@@ -136,6 +144,8 @@ class MedsWriter:
         self.dataset_name = dataset_name
         self.source = source or str(out)
         self.created_at = created_at
+        if buckets is None:
+            buckets = buckets_for_source(Path(source)) if source else 1
         self.buckets = max(1, int(buckets))
         self.seed = seed
         self._splits: dict[int, str] = dict(splits or {})
@@ -493,6 +503,26 @@ def validate_meds(root: Path) -> dict[str, int]:
     return {"subjects": len(seen), "events": events, "codes": len(codes)}
 
 
-def shards_needed(rows: int, rows_per_shard: int = 2_000_000) -> int:
-    """How many buckets keep each shard near ``rows_per_shard`` rows."""
-    return max(1, math.ceil(rows / rows_per_shard))
+def shards_needed(rows: int, rows_per_shard: int | None = None) -> int:
+    """How many buckets keep each shard near ``rows_per_shard`` rows (`ROWS_PER_SHARD`)."""
+    return max(1, math.ceil(rows / (rows_per_shard or ROWS_PER_SHARD)))
+
+
+def buckets_for_source(source: Path) -> int:
+    """Buckets for an import from ``source`` (a file or folder), from its size on disk.
+
+    A source row takes roughly `BYTES_PER_SOURCE_ROW` bytes as CSV/NDJSON, and gzip shrinks
+    such text about `GZIP_RATIO` times; the estimate only has to be right within a factor
+    of two or so (a shard of 0.5-2 M rows is fine).
+    """
+    if source.is_file():
+        files = [source]
+    elif source.is_dir():
+        files = [p for p in source.rglob("*") if p.is_file()]
+    else:
+        return 1
+    rows = 0.0
+    for path in files:
+        size = path.stat().st_size
+        rows += size * (GZIP_RATIO if path.suffix == ".gz" else 1) / BYTES_PER_SOURCE_ROW
+    return shards_needed(int(rows))
