@@ -39,7 +39,12 @@ from medsight.runs.atomic import write_text_atomic
 PLAN_FILE = "plan.json"
 #: values per code kept to place quantile bin edges
 VALUE_SAMPLE = 20_000
-#: the longest history a sample keeps by default (attention and recurrence cost on a CPU)
+#: the longest history a sample keeps by default (attention and recurrence cost on a CPU).
+#: Measured on the synthetic diabetes cohort (3,000 patients, seed 0; p50/p95 of 183/378
+#: events in the 3-year look-back): at 256 events 6.4% of the samples whose records span 2+
+#: years lose events older than 2 years (0.8% at 512), yet a GRU with 512 events was no
+#: better (tuning/held-out AUROC 0.683/0.629 against 0.687/0.653 at 256, seed 0) and 20-40%
+#: slower per epoch; what it lacked was a value's trend (see `medsight.ehr.models.embedding`)
 MAX_EVENTS_CAP = 256
 MIN_EVENTS = 16
 DEFAULT_LOOKBACK_DAYS = 3 * 365
