@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from ehr_kit import canary_bundle, train_tiny_risk_run
+from ehr_kit import EHR_CANARIES, canary_bundle, train_tiny_risk_run
 from service_kit import Tokens, ct_series_bytes, make_users, register_models, upload
 from service_process import ServiceProcess, serve_args
 
@@ -311,10 +311,13 @@ def test_login_form_refuses_a_wrong_password_and_opens_the_worklist(
     page.wait_for_url(f"{served.url}/viewer")
     page.wait_for_selector("#worklist-rows tr")
     rows = page.locator("#worklist-rows tr")
-    assert rows.count() == 5  # 3 jobs and 2 arriving series (the admin sees all)
+    # 3 image jobs, 1 EHR record and 2 arriving series (the admin sees all)
+    assert rows.count() == 6
     states = [rows.nth(i).get_attribute("data-state") for i in range(rows.count())]
-    assert sorted(states) == ["done", "done", "done", "received", "received"]
+    assert sorted(states) == ["done", "done", "done", "done", "received", "received"]
     text = page.text_content("#worklist") or ""
+    assert re.search(r"risk \d+%", text), text  # the record's row shows its risk ...
+    assert not [c for c in EHR_CANARIES if c in text]  # ... and nothing of its patient
     assert XSS["PatientName"] in text and XSS["SeriesDescription"] in text
     assert "seg3dcard:1" in text and "cls3d:1" in text and "Jane, Doe" not in text
     assert "Doe, Jane" in text
@@ -330,7 +333,7 @@ def test_login_form_refuses_a_wrong_password_and_opens_the_worklist(
     _add_series(db, served.deid_key, {**PLAIN, "PatientName": "New^Arrival"}, None)
     db.close()
     page.wait_for_function(
-        "() => document.querySelectorAll('#worklist-rows tr').length == 6", timeout=15_000
+        "() => document.querySelectorAll('#worklist-rows tr').length == 7", timeout=15_000
     )
     assert "New, Arrival" in (page.text_content("#worklist-rows tr:first-child") or "")
     w.clean()
