@@ -21,7 +21,8 @@ MIMIC3 = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "ehr" 
 
 
 def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, ["--quiet", *args])
+    # in-process: no --quiet, which would stay set in the console state for later tests
+    result = CliRunner().invoke(app, list(args))
     assert result.exit_code == 0, result.output
     return result.output
 
