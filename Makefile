@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck clean install system-deps
+.PHONY: demo test test-fast lint typecheck clean install system-deps runtime-deps
 
 install: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) runtime-deps
 	$(VENV)/bin/medsight demo
 
 test: $(STAMP) system-deps
@@ -24,17 +24,28 @@ test: $(STAMP) system-deps
 
 # Under 3 minutes on 2 cores; starts no PostgreSQL, Orthanc, dcmtk or Chromium (markers in
 # pyproject.toml), so it needs no system-deps.
-test-fast: $(STAMP)
+test-fast: $(STAMP) runtime-deps
 	$(PY) -m pytest -q -m "not slow and not external and not gpu"
 
 # Debian packages the tests need, each found by a file it installs (PostgreSQL's binaries are
 # off PATH): postgresql; the DICOM peers dcmtk, orthanc and orthanc-dicomweb; chromium for the
-# viewer. Only missing ones are installed, as root or with passwordless sudo; otherwise this
+# viewer; libgomp1 (see runtime-deps). Only missing ones are installed, as root or with
+# passwordless sudo; otherwise this
 # says so and their tests skip, unless MEDSIGHT_REQUIRE_POSTGRES=1 / MEDSIGHT_REQUIRE_PEERS=1
 # (set by .ci/run) make that a failure. The packages' scripts would start PostgreSQL and
 # Orthanc as system services (Orthanc on 4242/8042); where the machine has no policy-rc.d, a
 # temporary one that forbids every start stands for the install, so no daemon is left
 # running. The tests start their own servers on free ports either way.
+# What the demo itself needs from the system: libgomp1 (OpenMP), which LightGBM's wheel links
+# against (the EHR baselines); present on most Debian images, installed here when missing.
+HAS_GOMP := /sbin/ldconfig -p 2>/dev/null | grep -q libgomp.so.1
+runtime-deps:
+	@$(HAS_GOMP) && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo -n"; fi; \
+	echo "runtime-deps: installing libgomp1 (OpenMP, for LightGBM)"; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgomp1
+
 INITDB := /usr/lib/postgresql/*/bin/initdb
 POLICY_RC := /usr/sbin/policy-rc.d
 system-deps:
@@ -44,6 +55,7 @@ system-deps:
 	[ -x /usr/sbin/Orthanc ] || missing="$$missing orthanc"; \
 	[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ] || missing="$$missing orthanc-dicomweb"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	$(HAS_GOMP) || missing="$$missing libgomp1"; \
 	[ -n "$$missing" ] || exit 0; \
 	if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
