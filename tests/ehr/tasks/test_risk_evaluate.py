@@ -168,3 +168,21 @@ def test_bad_runs_are_one_line_errors(tmp_path: Path) -> None:
     frame.drop("kind").write_parquet(run / "predictions.parquet")
     with pytest.raises(InputError, match="lacks column"):
         evaluate_risk_run(run, EvaluateOptions(out=tmp_path / "out"))
+
+
+def test_an_outcome_the_conformal_sets_miss_is_flagged_not_averaged_away() -> None:
+    from medsight.ehr.tasks.risk_evaluate import conformal_coverage_gaps
+
+    def result(name: str, event: float | None) -> dict:
+        return {
+            "name": name,
+            "conformal": {
+                "target_coverage": 0.9,
+                "coverage": 0.89,  # the average looks fine in both
+                "per_class_coverage": {"no event": 1.0, "event": event},
+            },
+        }
+
+    gaps = conformal_coverage_gaps([result("gru", 0.49), result("lightgbm", 0.85)])
+    assert gaps == [{"model": "gru", "outcome": "event", "coverage": 0.49, "target": 0.9}]
+    assert conformal_coverage_gaps([result("gru", None), {"name": "x", "conformal": {}}]) == []

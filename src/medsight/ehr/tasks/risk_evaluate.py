@@ -579,6 +579,30 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: an outcome's conformal coverage this far below the target is flagged in the headline
+COVERAGE_GAP = 0.10
+
+
+def conformal_coverage_gaps(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Outcomes whose held-out conformal coverage falls well below the target, per model.
+
+    Split-conformal sets guarantee the coverage on average over patients, not per outcome:
+    with a rare event the sets can cover nearly every patient without the event and only
+    half of those with it. A referral rule that misses half the events must not hide behind
+    its overall coverage, so each such outcome is flagged at the top of the report.
+    """
+    gaps = []
+    for r in results:
+        conformal = r.get("conformal") or {}
+        target = conformal.get("target_coverage")
+        for outcome, coverage in (conformal.get("per_class_coverage") or {}).items():
+            if target is not None and coverage is not None and coverage < target - COVERAGE_GAP:
+                gaps.append(
+                    {"model": r["name"], "outcome": outcome, "coverage": coverage, "target": target}
+                )
+    return gaps
+
+
 def evaluate_risk_run(run_dir: Path, options: EvaluateOptions, section_title: str = "") -> str:
     """Evaluate every model of an ehr-risk run and write the report (see the module docstring).
 
@@ -648,6 +672,7 @@ def evaluate_risk_run(run_dir: Path, options: EvaluateOptions, section_title: st
     primary_scores = next(m.held_score for m in scored if m.name == primary["name"])
     explanations, timelines = _explanations(run_dir, base, primary, primary_scores)
     flagged = [{"model": r["name"], **f} for r in results for f in r["subgroups_below_overall"]]
+    coverage_gaps = conformal_coverage_gaps(results)
     metrics = {
         "task": "ehr-risk",
         "run": run_dir.name,
@@ -662,6 +687,7 @@ def evaluate_risk_run(run_dir: Path, options: EvaluateOptions, section_title: st
         "best_baseline": best_baseline["name"] if best_baseline else None,
         "auroc_difference": comparison,
         "subgroups_below_overall": flagged,
+        "conformal_coverage_gaps": coverage_gaps,
         "explanations": explanations,
         "example_timelines": [{"why": t["why"], **t["record"]} for t in timelines],
     }
@@ -698,6 +724,7 @@ def evaluate_risk_run(run_dir: Path, options: EvaluateOptions, section_title: st
         "comparison": comparison,
         "comparison_sentence": _comparison_sentence(comparison),
         "flagged": flagged,
+        "coverage_gaps": coverage_gaps,
         "useful_ranges": {r["name"]: useful_ranges(r["decision_curve"]) for r in results},
         "figures": figures,
         "reliability": [(m.name, figures[f"reliability_{m.name}"]) for m in scored],
