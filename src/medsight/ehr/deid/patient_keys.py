@@ -9,20 +9,14 @@ unrelated values.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
+
+from medsight.keyed_digest import keyed_digest
 
 #: whole days a patient's dates move: |offset| in [MIN, MAX], forwards or backwards
 OFFSET_MIN_DAYS = 30
 OFFSET_MAX_DAYS = 365
 MIN_KEY_CHARS = 16
-
-
-def keyed_digest(key: str, purpose: str, value: str) -> bytes:
-    """HMAC-SHA256 of ``value`` under ``key``, domain-separated by ``purpose``."""
-    message = purpose.encode("utf-8") + b"\x00" + value.encode("utf-8")
-    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).digest()
 
 
 def offset_days(key: str, identifier: str) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from medsight.ehr.deid.patient_keys import keyed_digest
+from medsight.keyed_digest import keyed_digest
 
 _ID = r"[A-Za-z0-9\-\.]{1,64}"
 # Type/id, optionally behind a server base URL and before /_history/version

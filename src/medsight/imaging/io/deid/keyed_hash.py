@@ -8,18 +8,11 @@ Patient ID with the same text do not hash alike.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+from medsight.keyed_digest import keyed_digest
 
 UID_ROOT = "2.25."  # UUID-derived OIDs (ITU-T X.667), no registered root needed
 DATE_SHIFT_MIN_DAYS = 365
 DATE_SHIFT_MAX_DAYS = 3652
-
-
-def keyed_digest(key: str, purpose: str, value: str) -> bytes:
-    """HMAC-SHA256 of ``value`` under ``key``, domain-separated by ``purpose``."""
-    message = purpose.encode("utf-8") + b"\x00" + value.encode("utf-8")
-    return hmac.new(key.encode("utf-8"), message, hashlib.sha256).digest()
 
 
 def hashed_uid(uid: str, key: str) -> str:
