@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -235,3 +236,80 @@ def code_name(code: int, code_names: Sequence[str] | None) -> str:
     if code_names is not None and code < len(code_names):
         return str(code_names[code])
     return f"code_{code}"
+
+
+@dataclass(frozen=True)
+class KeptCodes:
+    """The codes a feature set is built from (chosen on the train split), and their names.
+
+    Attributes:
+        vocab_size: vocabulary size ``V`` of the plan the samples were encoded with.
+        codes: kept vocabulary indices, most frequent first (`top_codes`).
+        code_names: feature name of each kept code.
+        value_codes: the kept codes that had a numeric value in train.
+        value_code_names: feature name of each value code.
+    """
+
+    vocab_size: int
+    codes: np.ndarray
+    code_names: list[str]
+    value_codes: np.ndarray
+    value_code_names: list[str]
+
+    @classmethod
+    def choose(
+        cls,
+        samples: EncodedSamples,
+        vocab_size: int,
+        top_k: int,
+        code_names: Sequence[str] | None = None,
+    ) -> KeptCodes:
+        """The ``top_k`` codes present in most of ``samples``, and which of them have values."""
+        codes = top_codes(samples, vocab_size, top_k)
+        value_codes = codes[codes_with_values(samples, codes)]
+        return cls(
+            int(vocab_size),
+            codes,
+            [code_name(int(c), code_names) for c in codes],
+            value_codes,
+            [code_name(int(c), code_names) for c in value_codes],
+        )
+
+    def columns(self) -> tuple[np.ndarray, np.ndarray]:
+        """``column_of_code`` (see `column_lookup`) and each kept code's position among the
+        value codes (-1: no values in train)."""
+        value_position = np.full(self.codes.shape[0], -1, dtype=np.int64)
+        value_position[np.isin(self.codes, self.value_codes)] = np.arange(self.value_codes.shape[0])
+        return column_lookup(self.codes, self.vocab_size), value_position
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (the keys of the feature specs' files)."""
+        return {
+            "vocab_size": self.vocab_size,
+            "codes": self.codes.tolist(),
+            "code_names": self.code_names,
+            "value_codes": self.value_codes.tolist(),
+            "value_code_names": self.value_code_names,
+        }
+
+    @classmethod
+    def from_dict(cls, spec: dict[str, Any]) -> KeptCodes:
+        """The codes `to_dict` described.
+
+        Raises:
+            KeyError: a key is missing.
+            ValueError: the name lists do not match the code lists in length.
+        """
+        kept = cls(
+            int(spec["vocab_size"]),
+            np.asarray(spec["codes"], dtype=np.int64),
+            [str(n) for n in spec["code_names"]],
+            np.asarray(spec["value_codes"], dtype=np.int64),
+            [str(n) for n in spec["value_code_names"]],
+        )
+        if (
+            len(kept.code_names) != kept.codes.shape[0]
+            or len(kept.value_code_names) != (kept.value_codes.shape[0])
+        ):
+            raise ValueError("feature spec: per-code lists differ in length")
+        return kept

@@ -31,13 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from medsight.ehr.baselines.code_events import (
-    code_name,
-    codes_with_values,
-    column_lookup,
-    sample_chunks,
-    top_codes,
-)
+from medsight.ehr.baselines.code_events import KeptCodes, sample_chunks
 from medsight.ehr.data.encoded_samples import EncodedSamples
 
 #: train percentiles the last values are clipped to
@@ -70,13 +64,9 @@ class LastValueFeatures:
         Returns:
             self.
         """
-        self.vocab_size_ = int(vocab_size)
-        self.codes_ = top_codes(samples, vocab_size, self.top_k)
-        self.value_codes_ = self.codes_[codes_with_values(samples, self.codes_)]
-        self.code_names_ = [code_name(int(c), code_names) for c in self.codes_]
-        self.value_code_names_ = [code_name(int(c), code_names) for c in self.value_codes_]
+        self.kept_ = KeptCodes.choose(samples, vocab_size, self.top_k, code_names)
         _, last = self._raw(samples)
-        kv = self.value_codes_.shape[0]
+        kv = self.kept_.value_codes.shape[0]
         if len(samples) and kv:
             bounds = np.nanpercentile(last, CLIP_PERCENTILES, axis=0)
             self.clip_low_, self.clip_high_ = bounds[0], bounds[1]
@@ -92,9 +82,9 @@ class LastValueFeatures:
         """Names of the columns `transform` returns, in order."""
         return (
             ["age_years", "age_missing", "sex_female", "sex_male"]
-            + [f"count_log1p {n}" for n in self.code_names_]
-            + [f"last {n}" for n in self.value_code_names_]
-            + [f"last_missing {n}" for n in self.value_code_names_]
+            + [f"count_log1p {n}" for n in self.kept_.code_names]
+            + [f"last {n}" for n in self.kept_.value_code_names]
+            + [f"last_missing {n}" for n in self.kept_.value_code_names]
         )
 
     def transform(self, samples: EncodedSamples) -> np.ndarray:
@@ -115,13 +105,10 @@ class LastValueFeatures:
 
     def _raw(self, samples: EncodedSamples) -> tuple[np.ndarray, np.ndarray]:
         """Event counts per kept code ``(n, K)`` and last raw values per valued code ``(n, Kv)``."""
-        n, k, kv = len(samples), self.codes_.shape[0], self.value_codes_.shape[0]
+        n, k, kv = len(samples), self.kept_.codes.shape[0], self.kept_.value_codes.shape[0]
         counts = np.zeros((n, k), dtype=np.float32)
         last = np.full((n, kv), np.nan, dtype=np.float64)
-        columns = column_lookup(self.codes_, self.vocab_size_)
-        # A count column's position among the value codes (-1: no values in train).
-        value_position = np.full(k, -1, dtype=np.int64)
-        value_position[np.isin(self.codes_, self.value_codes_)] = np.arange(kv)
+        columns, value_position = self.kept_.columns()
         for first, _, chunk in sample_chunks(samples):
             aggregates = chunk.grouped(columns).aggregate()
             counts[first + aggregates.count_row, aggregates.count_col] = aggregates.count
@@ -134,11 +121,7 @@ class LastValueFeatures:
         """The fitted spec as JSON-ready values (floats round-trip exactly through JSON)."""
         return {
             "top_k": self.top_k,
-            "vocab_size": self.vocab_size_,
-            "codes": self.codes_.tolist(),
-            "code_names": self.code_names_,
-            "value_codes": self.value_codes_.tolist(),
-            "value_code_names": self.value_code_names_,
+            **self.kept_.to_dict(),
             "clip_low": np.asarray(self.clip_low_, dtype=np.float64).tolist(),
             "clip_high": np.asarray(self.clip_high_, dtype=np.float64).tolist(),
             "fill": np.asarray(self.fill_, dtype=np.float64).tolist(),
@@ -150,17 +133,13 @@ class LastValueFeatures:
     def from_dict(cls, spec: dict[str, Any]) -> LastValueFeatures:
         """The features `to_dict` described (raises KeyError/ValueError on a malformed spec)."""
         features = cls(top_k=int(spec["top_k"]))
-        features.vocab_size_ = int(spec["vocab_size"])
-        features.codes_ = np.asarray(spec["codes"], dtype=np.int64)
-        features.code_names_ = [str(n) for n in spec["code_names"]]
-        features.value_codes_ = np.asarray(spec["value_codes"], dtype=np.int64)
-        features.value_code_names_ = [str(n) for n in spec["value_code_names"]]
+        features.kept_ = KeptCodes.from_dict(spec)
         features.clip_low_ = np.asarray(spec["clip_low"], dtype=np.float64)
         features.clip_high_ = np.asarray(spec["clip_high"], dtype=np.float64)
         features.fill_ = np.asarray(spec["fill"], dtype=np.float64)
         features.age_fill_ = float(spec["age_fill"])
-        if len(features.code_names_) != features.codes_.shape[0] or not (
-            features.value_codes_.shape
+        if not (
+            features.kept_.value_codes.shape
             == features.clip_low_.shape
             == features.clip_high_.shape
             == features.fill_.shape

@@ -32,13 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from medsight.ehr.baselines.code_events import (
-    code_name,
-    codes_with_values,
-    column_lookup,
-    sample_chunks,
-    top_codes,
-)
+from medsight.ehr.baselines.code_events import KeptCodes, sample_chunks
 from medsight.ehr.data.encoded_samples import EncodedSamples
 
 #: look-back windows in days; None = all stored history
@@ -76,11 +70,7 @@ class WindowAggregateFeatures:
         Returns:
             self.
         """
-        self.vocab_size_ = int(vocab_size)
-        self.codes_ = top_codes(samples, vocab_size, self.top_k)
-        self.value_codes_ = self.codes_[codes_with_values(samples, self.codes_)]
-        self.code_names_ = [code_name(int(c), code_names) for c in self.codes_]
-        self.value_code_names_ = [code_name(int(c), code_names) for c in self.value_codes_]
+        self.kept_ = KeptCodes.choose(samples, vocab_size, self.top_k, code_names)
         return self
 
     @property
@@ -89,14 +79,14 @@ class WindowAggregateFeatures:
         names = ["age_years", "sex", "total_events", "days_since_last_event"]
         for window in self.windows_days:
             label = _window_label(window)
-            names += [f"count {label} {n}" for n in self.code_names_]
+            names += [f"count {label} {n}" for n in self.kept_.code_names]
             for stat in VALUE_STATS:
-                names += [f"{stat} {label} {n}" for n in self.value_code_names_]
+                names += [f"{stat} {label} {n}" for n in self.kept_.value_code_names]
         return names
 
     def transform(self, samples: EncodedSamples) -> np.ndarray:
         """The feature matrix of ``samples``, shape ``(n, n_features)``, float32 (NaN: none)."""
-        n, k, kv = len(samples), self.codes_.shape[0], self.value_codes_.shape[0]
+        n, k, kv = len(samples), self.kept_.codes.shape[0], self.kept_.value_codes.shape[0]
         per_window = k + len(VALUE_STATS) * kv
         out = np.full((n, 4 + len(self.windows_days) * per_window), np.nan, dtype=np.float32)
         lengths = samples.lengths()
@@ -106,9 +96,7 @@ class WindowAggregateFeatures:
         has_events = lengths > 0
         newest = np.asarray(samples.offsets[1:], dtype=np.int64)[has_events] - 1
         out[has_events, 3] = samples.hours_before[newest] / 24.0
-        columns = column_lookup(self.codes_, self.vocab_size_)
-        value_position = np.full(k, -1, dtype=np.int64)
-        value_position[np.isin(self.codes_, self.value_codes_)] = np.arange(kv)
+        columns, value_position = self.kept_.columns()
         for w in range(len(self.windows_days)):
             out[:, 4 + w * per_window : 4 + w * per_window + k] = 0.0
         for first, _, chunk in sample_chunks(samples):
@@ -130,11 +118,7 @@ class WindowAggregateFeatures:
         return {
             "top_k": self.top_k,
             "windows_days": list(self.windows_days),
-            "vocab_size": self.vocab_size_,
-            "codes": self.codes_.tolist(),
-            "code_names": self.code_names_,
-            "value_codes": self.value_codes_.tolist(),
-            "value_code_names": self.value_code_names_,
+            **self.kept_.to_dict(),
             "feature_names": self.feature_names_,
         }
 
@@ -143,16 +127,7 @@ class WindowAggregateFeatures:
         """The features `to_dict` described (raises KeyError/ValueError on a malformed spec)."""
         windows = [None if w is None else int(w) for w in spec["windows_days"]]
         features = cls(top_k=int(spec["top_k"]), windows_days=windows)
-        features.vocab_size_ = int(spec["vocab_size"])
-        features.codes_ = np.asarray(spec["codes"], dtype=np.int64)
-        features.code_names_ = [str(n) for n in spec["code_names"]]
-        features.value_codes_ = np.asarray(spec["value_codes"], dtype=np.int64)
-        features.value_code_names_ = [str(n) for n in spec["value_code_names"]]
-        if (
-            len(features.code_names_) != features.codes_.shape[0]
-            or len(features.value_code_names_) != features.value_codes_.shape[0]
-        ):
-            raise ValueError("window-aggregate spec: per-code lists differ in length")
+        features.kept_ = KeptCodes.from_dict(spec)
         return features
 
 
