@@ -25,19 +25,21 @@ from medsight.cli import purge as purge_cli
 from medsight.cli import registry as registry_cli
 from medsight.cli import serve as serve_cli
 from medsight.cli import synth as synth_cli
+from medsight.cli import text as text_cli
 from medsight.cli import train as train_cli
 from medsight.cli import users as users_cli
 from medsight.console import STATE
 from medsight.errors import InputError
 
 app = typer.Typer(
-    help="medsight: deep learning on medical images, from DICOM folders to explained models.",
+    help="medsight: deep learning on medical images, health records and clinical text.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 app.add_typer(synth_cli.app, name="synth")
 app.add_typer(ehr_cli.app, name="ehr")
+app.add_typer(text_cli.app, name="text")
 app.add_typer(registry_cli.app, name="registry")
 app.add_typer(users_cli.app, name="users")
 app.add_typer(audit_cli.app, name="audit")

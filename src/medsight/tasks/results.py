@@ -108,7 +108,54 @@ class RiskResult(_Record):
     network: str | None = None
 
 
-AnyResult = ClassificationResult | SegmentationResult | RiskResult
+class TextEntity(BaseModel):
+    """One entity found in a note, with its assertion context (offsets into the note's text)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    start: int
+    end: int
+    #: finding | anatomy | medication | procedure | device | measurement (or a PHI type)
+    type: str
+    #: the normalised concept (``pleural_effusion``), when the entity has one
+    concept: str | None = None
+    #: the entity's text as it stands in the (de-identified) note
+    text: str | None = None
+    section: str | None = None
+    negation: Literal["affirmed", "negated"] | None = None
+    certainty: Literal["certain", "uncertain"] | None = None
+    temporality: Literal["recent", "historical", "hypothetical"] | None = None
+    experiencer: Literal["patient", "other"] | None = None
+    #: a measurement's size in millimetres
+    value_mm: float | None = None
+
+
+class TextLabel(BaseModel):
+    """One document label a classifier gave the note (one per output, e.g. per finding)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    label: str
+    probability: float
+    probabilities: dict[str, float] = {}
+
+
+class TextResult(_Record):
+    """What a text model found in one note: labels per output, entities with their context."""
+
+    task: Literal["text-classify", "text-ner"]
+    #: per output (``sentiment``, ``finding:pleural_effusion``): the predicted label
+    labels: dict[str, TextLabel] = {}
+    entities: list[TextEntity] = []
+    #: section names in order of appearance
+    sections: list[str] = []
+    #: the note was de-identified before it was stored or predicted (the service always)
+    deidentified: bool | None = None
+    #: the network that scored it (``cnn``, ``bilstm``, ``transformer``, ``bilstm-crf``)
+    network: str | None = None
+
+
+AnyResult = ClassificationResult | SegmentationResult | RiskResult | TextResult
 ResultRecord = Annotated[AnyResult, Field(discriminator="task")]
 _ADAPTER: TypeAdapter[AnyResult] = TypeAdapter(ResultRecord)
 

@@ -12,19 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medsight.keyed_digest import keyed_digest
+from medsight.patient_date_offset import offset_days
 
-#: whole days a patient's dates move: |offset| in [MIN, MAX], forwards or backwards
-OFFSET_MIN_DAYS = 30
-OFFSET_MAX_DAYS = 365
 MIN_KEY_CHARS = 16
-
-
-def offset_days(key: str, identifier: str) -> int:
-    """The patient's date offset: in [-365, -30] or [30, 365] days, never near zero."""
-    span = OFFSET_MAX_DAYS - OFFSET_MIN_DAYS + 1
-    draw = int.from_bytes(keyed_digest(key, "ehr-date-shift", identifier)[:8], "big")
-    magnitude = OFFSET_MIN_DAYS + (draw >> 1) % span
-    return magnitude if draw & 1 else -magnitude
 
 
 @dataclass(frozen=True)

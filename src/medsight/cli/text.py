@@ -1,0 +1,13 @@
+"""`medsight text assert|deid|analyze`: clinical text in, assertions, de-identified text and
+analysed notes out. Each verb lives in its own module; this file only groups them."""
+
+from __future__ import annotations
+
+import typer
+
+from medsight.cli import text_analyze, text_assert, text_deid
+
+app = typer.Typer(help="Clinical text: assertion context, de-identification, analysis.")
+app.command("assert")(text_assert.assert_)
+app.command("deid")(text_deid.deid)
+app.command("analyze")(text_analyze.analyze)
