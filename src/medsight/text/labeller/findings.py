@@ -1,0 +1,58 @@
+"""The 48 findings a chest-radiograph report is labelled for: the radlabels label set's names.
+
+Findings and devices in the pipeline's entities use these names as their ``concept``; the
+labeller, the synthetic corpus and the ``finding:*`` columns of ``text-classify`` share them.
+"""
+
+from __future__ import annotations
+
+FINDINGS: tuple[str, ...] = (
+    "acute_rib_fracture",
+    "air_space_opacity",
+    "atelectasis",
+    "bullous_disease",
+    "calcification_of_the_aorta",
+    "cardiomegaly",
+    "central_venous_catheter",
+    "consolidation",
+    "emphysema",
+    "endotracheal_tube",
+    "enlarged_cardiomediastinum",
+    "enteric_tube",
+    "fracture_generic",
+    "ground_glass_opacity",
+    "hiatus_hernia",
+    "hilar_lymphadenopathy",
+    "hyperinflation",
+    "implantable_electronic_device",
+    "infiltration",
+    "intercostal_drain",
+    "interstitial_thickening",
+    "lobar_segmental_collapse",
+    "lung_lesion",
+    "lung_nodule_or_mass",
+    "lung_opacity",
+    "non_acute_rib_fracture",
+    "nonsurgical_internal_foreign_body",
+    "other_hernia",
+    "pacemaker_electronic_cardiac_device_or_wires",
+    "peribronchial_cuffing",
+    "pleural_effusion",
+    "pleural_other",
+    "pleural_thickening",
+    "pneumomediastinum",
+    "pneumonia",
+    "pneumoperitoneum",
+    "pneumothorax",
+    "pulmonary_artery_enlargement",
+    "pulmonary_congestion_pulmonary_venous_congestion",
+    "pulmonary_edema",
+    "pulmonary_fibrosis",
+    "shoulder_dislocation",
+    "subcutaneous_emphysema",
+    "support_devices_generic",
+    "tortuous_aorta",
+    "tracheal_deviation",
+    "tracheostomy_tube",
+    "whole_lung_or_majority_collapse",
+)
