@@ -69,6 +69,10 @@ def _small_sequence_model(plan: dict) -> None:
     plan["model"].update({"embed_dim": 16, "hidden_dim": 16})
 
 
+def _small_tagger(plan: dict) -> None:
+    plan["sizes"].update({"word_dim": 8, "shape_dim": 4, "char_filters": 8, "hidden_dim": 8})
+
+
 CASES = {
     "image-classify": Conformance("tiny_chest_ct", TrainOptions(max_epochs=1), _first_series),
     "image-segment": Conformance(
@@ -83,6 +87,12 @@ CASES = {
         _first_record,
         _small_sequence_model,
         labels=lambda meds: str(meds.parent / "labels.parquet"),
+    ),
+    "text-ner": Conformance(
+        "tiny_phi_notes",
+        TrainOptions(max_epochs=1, labels="phi"),
+        lambda notes: notes.parent / "note.txt",
+        _small_tagger,
     ),
 }
 
@@ -127,6 +137,26 @@ def tiny_meds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     pq.write_table(table, out / "labels.parquet")
     return out / "meds"
+
+
+@pytest.fixture(scope="module")
+def tiny_phi_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 notes with planted names, dates and MRNs (JSONL, ``phi`` spans) and a note.txt."""
+    out = tmp_path_factory.mktemp("phi") / "phi.jsonl"
+    rng = np.random.default_rng(0)
+    names = ["Anna Novak", "Boris Okafor", "Carla Petrov", "Hugo Sato"]
+    with open(out, "w", encoding="utf-8") as f:
+        for i in range(30):
+            name, mrn = str(rng.choice(names)), str(rng.integers(10**6, 10**7))
+            text = f"Patient {name} was seen on 03/{i % 28 + 1:02d}/2101. MRN {mrn}. Lungs clear."
+            phi = [
+                {"start": 8, "end": 8 + len(name), "type": "NAME"},
+                {"start": text.index("03/"), "end": text.index("03/") + 10, "type": "DATE"},
+                {"start": text.index(mrn), "end": text.index(mrn) + 7, "type": "ID"},
+            ]
+            f.write(json.dumps({"subject_id": f"p{i}", "text": text, "phi": phi}) + "\n")
+    (out.parent / "note.txt").write_text(text, encoding="utf-8")
+    return out
 
 
 def test_every_task_has_conformance_data() -> None:

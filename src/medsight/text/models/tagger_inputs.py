@@ -1,0 +1,90 @@
+"""Notes to tagger inputs: tokens -> index arrays in chunks of at most ``max_tokens``, batched.
+
+A note longer than ``max_tokens`` tokens is tagged as consecutive chunks (a span cut by a
+chunk boundary comes back as two spans); batches pad at the end of each row (the network's
+and the CRF's mask convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from medsight.text.models.tagger_tokens import Token, spans_to_tags
+from medsight.text.models.tagger_vocabulary import Vocabulary
+
+Span = tuple[int, int, str]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Up to ``max_tokens`` consecutive tokens of one note, as index arrays."""
+
+    #: index of the chunk's first token in the note
+    offset: int
+    words: np.ndarray
+    shapes: np.ndarray
+    chars: np.ndarray
+    #: tag indices, -1 when the note has no gold spans
+    tags: np.ndarray
+
+
+def encode_tokens(
+    tokens: Sequence[Token],
+    vocabulary: Vocabulary,
+    char_width: int,
+    max_tokens: int,
+    tag_index: dict[str, int] | None = None,
+    spans: Sequence[Span] | None = None,
+) -> list[Chunk]:
+    """The note's chunks; with ``spans`` and ``tag_index``, their gold BIO tag indices."""
+    words = np.array([vocabulary.word(t.text) for t in tokens], np.int64)
+    shapes = np.array([vocabulary.shape(t.text) for t in tokens], np.int64)
+    chars = np.array([vocabulary.char_ids(t.text, char_width) for t in tokens], np.int64)
+    chars = chars.reshape(len(tokens), char_width)
+    if spans is not None and tag_index is not None:
+        tags = np.array([tag_index[t] for t in spans_to_tags(tokens, spans)], np.int64)
+    else:
+        tags = np.full(len(tokens), -1, np.int64)
+    return [
+        Chunk(start, *(a[start : start + max_tokens] for a in (words, shapes, chars, tags)))
+        for start in range(0, len(tokens), max_tokens)
+    ]
+
+
+def collate(
+    chunks: Sequence[Chunk],
+    word_dropout: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """A padded batch: inputs (``words, shapes, chars, mask``) and tags (-1 on padding).
+
+    Args:
+        chunks: the batch's chunks (each at least one token).
+        word_dropout: share of words replaced by ``<unk>`` (training only), drawn from
+            ``generator``, so unknown words at prediction time have a trained embedding.
+        generator: the loop's random generator (needed with ``word_dropout``).
+    """
+    length = max(len(c.words) for c in chunks)
+    width = chunks[0].chars.shape[1]
+    n = len(chunks)
+    words = torch.zeros(n, length, dtype=torch.int64)
+    shapes = torch.zeros(n, length, dtype=torch.int64)
+    chars = torch.zeros(n, length, width, dtype=torch.int64)
+    tags = torch.full((n, length), -1, dtype=torch.int64)
+    for row, chunk in enumerate(chunks):
+        size = len(chunk.words)
+        words[row, :size] = torch.from_numpy(chunk.words)
+        shapes[row, :size] = torch.from_numpy(chunk.shapes)
+        chars[row, :size] = torch.from_numpy(chunk.chars)
+        tags[row, :size] = torch.from_numpy(chunk.tags)
+    mask = torch.zeros(n, length, dtype=torch.bool)
+    for row, chunk in enumerate(chunks):
+        mask[row, : len(chunk.words)] = True
+    if word_dropout > 0:
+        dropped = torch.rand(words.shape, generator=generator) < word_dropout
+        words = torch.where(dropped & mask, torch.ones_like(words), words)
+    return {"words": words, "shapes": shapes, "chars": chars, "mask": mask}, tags

@@ -1,0 +1,108 @@
+"""A tagger run's weights and vocabulary on disk, and ``--init`` transfer from safetensors.
+
+The network is rebuilt from ``plan.json`` (network, sizes), ``vocabulary.json`` (table sizes)
+and the contract's tags; nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from medsight.console import say
+from medsight.errors import InputError
+from medsight.runs.atomic import atomic_path
+from medsight.runs.contract import WEIGHTS
+from medsight.runs.weights import unshared
+from medsight.text.models.tagger_inference import Tagger
+from medsight.text.models.tagger_network import TaggerNetwork
+from medsight.text.models.tagger_sizes import TaggerSizes
+from medsight.text.models.tagger_vocabulary import Vocabulary
+from medsight.text.tasks.ner_config import PLAN_FILE, read_plan
+from medsight.text.tasks.ner_contract import VOCABULARY_FILE, read_contract
+
+
+def new_network(
+    network: str, sizes: TaggerSizes, tags: list[str], vocabulary: Vocabulary
+) -> TaggerNetwork:
+    """An untrained network for these tags and vocabulary tables."""
+    return TaggerNetwork(
+        network,
+        sizes,
+        tags,
+        len(vocabulary.words),
+        len(vocabulary.shapes),
+        len(vocabulary.chars),
+    )
+
+
+def save_weights(model: nn.Module, path: Path) -> Path:
+    """Write ``model``'s state as safetensors (atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(unshared(model.state_dict()), str(tmp))
+    return path
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file.
+
+    Raises:
+        InputError: missing or not safetensors.
+    """
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such weights file")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise InputError(f"{path}: not a safetensors weights file ({exc})") from None
+
+
+def load_tagger(run_dir: Path) -> Tagger:
+    """The run's trained tagger, in eval mode.
+
+    Raises:
+        InputError: a missing run (names the command that makes it), or files that do not
+            fit together.
+    """
+    run_dir = Path(run_dir)
+    contract = read_contract(run_dir)
+    plan = read_plan(run_dir / PLAN_FILE)
+    vocabulary = Vocabulary.load(run_dir / VOCABULARY_FILE)
+    network = new_network(contract.model_name, plan.sizes, contract.tags, vocabulary)
+    try:
+        network.load_state_dict(read_weights(run_dir / WEIGHTS))
+    except RuntimeError:
+        raise InputError(
+            f"{run_dir / WEIGHTS}: weights do not fit the network in plan.json/vocabulary.json"
+        ) from None
+    return Tagger(network.eval(), vocabulary, plan.sizes, list(contract.tags))
+
+
+def transfer_preparation(path: Path | None) -> Callable[[nn.Module], None] | None:
+    """A hook that loads the ``--init`` tensors whose names and shapes match, or None.
+
+    Raises:
+        InputError: the weights file is missing or not safetensors (checked now), or (when
+            training starts) not one tensor matches.
+    """
+    if path is None:
+        return None
+    weights = read_weights(path)
+
+    def prepare(model: nn.Module) -> None:
+        own = model.state_dict()
+        loaded = [k for k, v in weights.items() if k in own and own[k].shape == v.shape]
+        if not loaded:
+            raise InputError(f"{path}: no tensor matches the tagger (another network?)")
+        model.load_state_dict({k: weights[k] for k in loaded}, strict=False)
+        skipped = sorted(set(own) - set(loaded))
+        note = f"; kept fresh (new or reshaped): {', '.join(skipped)}" if skipped else ""
+        say(f"--init {path}: loaded {len(loaded)} tensors{note}")
+
+    return prepare
