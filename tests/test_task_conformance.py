@@ -69,6 +69,18 @@ def _small_sequence_model(plan: dict) -> None:
     plan["model"].update({"embed_dim": 16, "hidden_dim": 16})
 
 
+def _first_note(notes: Path) -> Path:
+    """One note as the service stores it (``note.txt``)."""
+    first = json.loads(notes.read_text().splitlines()[0])
+    out = notes.parent / "note.txt"
+    out.write_text(first["text"], encoding="utf-8")
+    return out
+
+
+def _small_text_model(plan: dict) -> None:
+    plan.update({"models": ["cnn"], "embed_dim": 8, "hidden_dim": 8})
+
+
 def _small_tagger(plan: dict) -> None:
     plan["sizes"].update({"word_dim": 8, "shape_dim": 4, "char_filters": 8, "hidden_dim": 8})
 
@@ -87,6 +99,9 @@ CASES = {
         _first_record,
         _small_sequence_model,
         labels=lambda meds: str(meds.parent / "labels.parquet"),
+    ),
+    "text-classify": Conformance(
+        "tiny_feedback_notes", TrainOptions(max_epochs=1), _first_note, _small_text_model
     ),
     "text-ner": Conformance(
         "tiny_phi_notes",
@@ -137,6 +152,27 @@ def tiny_meds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     pq.write_table(table, out / "labels.parquet")
     return out / "meds"
+
+
+@pytest.fixture(scope="module")
+def tiny_feedback_notes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """60 short feedback notes (JSONL), one per patient: the sentiment follows the words."""
+    out = tmp_path_factory.mktemp("notes") / "feedback.jsonl"
+    words = {"positive": ["kind", "helpful", "thank you"], "negative": ["rude", "slow", "dirty"]}
+    rng = np.random.default_rng(0)
+    with open(out, "w", encoding="utf-8") as f:
+        for i in range(60):
+            sentiment = "positive" if i % 2 else "negative"
+            text = f"The staff were {rng.choice(words[sentiment])} on ward {i % 7}."
+            row = {
+                "note_id": f"n{i}",
+                "subject_id": f"p{i}",
+                "time": "2100-01-01T00:00:00",
+                "text": text,
+                "sentiment": sentiment,
+            }
+            f.write(json.dumps(row) + "\n")
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,130 @@
+"""A text-classify run's weights on disk, and ``--init`` transfer.
+
+``RUN/model.safetensors`` is the primary encoder with its heads, ``RUN/models/{name}.safetensors``
+every trained one; networks are rebuilt from the contract's ``spec`` and model name. Nothing
+is unpickled.
+
+``--init`` takes a safetensors file (tensors whose names and shapes match are loaded, the
+rest reported) or a folder: a medsight text run (its ``model.safetensors``; its
+``tokenizer.json`` is reused so the embeddings keep their meaning), or a Hugging Face
+checkpoint, which needs the optional ``transformers`` extra.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from medsight.console import say
+from medsight.errors import InputError
+from medsight.runs.atomic import atomic_path
+from medsight.runs.weights import unshared
+from medsight.text.models.document_classifier import DocumentClassifier, TextModelSpec
+from medsight.text.models.subword_tokenizer import TOKENIZER_FILE
+
+MODELS_DIR = "models"
+WEIGHTS_FILE = "model.safetensors"
+
+
+def save_weights(model: nn.Module, path: Path) -> Path:
+    """Write ``model``'s state as safetensors (atomically)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(unshared(model.state_dict()), str(tmp))
+    return path
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file.
+
+    Raises:
+        InputError: missing or not safetensors.
+    """
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such weights file")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise InputError(f"{path}: not a safetensors weights file ({exc})") from None
+
+
+def load_model(name: str, spec: TextModelSpec, path: Path) -> DocumentClassifier:
+    """Encoder ``name`` with its heads and the weights in ``path``, in eval mode.
+
+    Raises:
+        InputError: the weights are missing, unreadable or belong to another network.
+    """
+    model = DocumentClassifier(name, spec)
+    try:
+        model.load_state_dict(read_weights(path))
+    except RuntimeError:
+        raise InputError(f"{path}: weights do not fit model {name!r} of model.json") from None
+    return model.eval()
+
+
+def init_source(path: Path) -> tuple[Path, Path | None]:
+    """The safetensors file ``--init`` names, and a tokenizer.json to reuse with it.
+
+    Raises:
+        InputError: nothing usable at ``path`` (a Hugging Face folder without the
+            ``transformers`` extra names the extra to install).
+    """
+    path = Path(path)
+    if path.is_dir():
+        medsight_run = (path / WEIGHTS_FILE).is_file() and (path / TOKENIZER_FILE).is_file()
+        if (path / "config.json").is_file() and not medsight_run:
+            try:
+                import transformers  # noqa: F401
+            except ImportError:
+                raise InputError(
+                    f"--init {path}: a Hugging Face checkpoint folder needs the optional "
+                    "extra: pip install 'medsight[transformers]'"
+                ) from None
+            raise InputError(
+                f"--init {path}: Hugging Face checkpoints are not supported by text-classify "
+                "yet; pass a safetensors file or a medsight text run folder"
+            )
+        weights = path / WEIGHTS_FILE
+        if not weights.is_file():
+            raise InputError(f"--init {path}: no {WEIGHTS_FILE} in the folder")
+        path = weights
+    read_weights(path)  # checked now: a bad file fails before any training
+    tokenizer = path.parent / TOKENIZER_FILE
+    return path, tokenizer if tokenizer.is_file() else None
+
+
+def transfer_weights(model: nn.Module, path: Path) -> tuple[list[str], list[str]]:
+    """Load the tensors of ``path`` whose names and shapes match ``model``.
+
+    Returns:
+        ``(loaded, skipped)`` tensor names; skipped ones keep their fresh initialisation.
+
+    Raises:
+        InputError: the file is unreadable, or not one tensor matches.
+    """
+    weights = read_weights(path)
+    own = model.state_dict()
+    loaded = [k for k, v in weights.items() if k in own and own[k].shape == v.shape]
+    skipped = sorted(set(own) - set(loaded))
+    if not loaded:
+        raise InputError(f"--init {path}: no tensor matches the model (another network?)")
+    model.load_state_dict({k: weights[k] for k in loaded}, strict=False)
+    return loaded, skipped
+
+
+def transfer_preparation(path: Path | None) -> Callable[[nn.Module], None] | None:
+    """A ``prepare_model`` hook that loads ``--init`` weights (None without them)."""
+    if path is None:
+        return None
+
+    def prepare(model: nn.Module) -> None:
+        loaded, skipped = transfer_weights(model, path)
+        note = f"; not loaded (new or reshaped): {', '.join(skipped)}" if skipped else ""
+        say(f"--init {path}: loaded {len(loaded)} tensors{note}")
+
+    return prepare
