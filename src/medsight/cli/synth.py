@@ -64,3 +64,47 @@ def ehr(
         f"default task: first of {', '.join(OUTCOME_PREFIXES)} within {OUTCOME_WINDOW_DAYS} "
         f"days after {PREDICTION_DATE}"
     )
+
+
+@app.command("notes")
+def notes(
+    out: Path = typer.Argument(
+        ..., help="Output folder (replaced once the new corpus is complete)."
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Random seed; the same seed writes byte-identical files."
+    ),
+    reports: int = typer.Option(
+        300,
+        "--reports",
+        min=0,
+        help="Radiology reports: one per case of `synth chest-ct --cases N` with this seed.",
+    ),
+    discharge: int = typer.Option(
+        300,
+        "--discharge",
+        min=0,
+        help="Discharge summaries, for the first patients of `synth ehr` with this seed.",
+    ),
+    feedback: int = typer.Option(300, "--feedback", min=0, help="Patient-feedback comments."),
+) -> None:
+    """Write a synthetic clinical-text corpus with gold annotations: chest-CT reports, discharge
+    summaries with planted PHI, feedback comments with sentiment (JSONL, notes.csv, assert.csv)."""
+    from medsight.cli.notes_cohorts import chest_ct_cases, ehr_patients
+    from medsight.text.synth.notes_corpus import write_notes_corpus
+
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    manifest = write_notes_corpus(
+        out,
+        seed,
+        cases=chest_ct_cases(reports, seed) if reports else [],
+        patients=ehr_patients(discharge, seed) if discharge else [],
+        feedback=feedback,
+    )
+    counts = manifest["counts"]
+    say(
+        f"wrote {counts['radiology']} radiology reports, {counts['discharge']} discharge "
+        f"summaries, {counts['feedback']} feedback comments and {counts['assert']} assertion "
+        f"rows to {out}"
+    )

@@ -1,0 +1,821 @@
+"""Chest-CT radiology reports for the synthetic chest-CT cohort, with gold annotations.
+
+One report per case, written from the case's facts (a plain dict: ``case_id, patient_id,
+label, size_mm, lobe, character``, optionally ``study_date, age, sex``; see `ChestCtCase`).
+Reports vary the way dictated reports do: five layouts (headers on their own line, inline,
+no headers, lung/pleura/heart sub-headings, impression first), several phrasings of every
+statement, ``mm`` and ``cm`` sizes, lobe names or abbreviations, typos in the words between
+entities. Each report also says things the labeller must not take at face value: negated
+findings ("No pleural effusion or pneumothorax"), uncertain ones ("possible small
+effusion", "cannot exclude"), history ("history of pneumonia"), family ("mother had lung
+cancer") and hypothetical ones ("should pneumonia be suspected clinically").
+
+Gold, how it is decided (so that the labels are principled, not whatever a rule says):
+
+* every planted mention is an entity with exact offsets; its assertion values are the
+  design's (negation affirmed|negated, certainty certain|uncertain, temporality
+  recent|historical|hypothetical, experiencer patient|other);
+* a mention that describes the current study is ``recent`` even when it compares with a
+  prior one ("prior nodule unchanged", "now measures 14 mm"): the nodule is there now.
+  ``historical`` is for a past episode ("history of pneumonia", "previously 11 mm",
+  the indication's "known nodule" history);
+* a report's label per finding (``findings``) comes from its ``recent`` mentions about the
+  patient: any certain affirmed mention -> present, else any uncertain one -> uncertain,
+  else any negated one -> absent, else "not mentioned". History, family and hypothetical
+  mentions do not label the report;
+* ``nodule`` is the case's nodule as the report was written from it (``present`` is the
+  cohort's truth: normal cases are False even when the report calls a tiny opacity a
+  possible nodule), ``size_mm`` the largest dimension as written in this report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from medsight.text.synth.date_formats import format_date
+from medsight.text.synth.document_builder import (
+    DocumentBuilder,
+    GeneratedNote,
+    Mention,
+    Piece,
+)
+from medsight.text.synth.report_labels import findings_from_entities
+
+#: the findings the reports can mention (radlabels names); every report labels all of them
+REPORT_FINDINGS = (
+    "lung_nodule_or_mass",
+    "pleural_effusion",
+    "pneumothorax",
+    "consolidation",
+    "pneumonia",
+    "atelectasis",
+    "emphysema",
+    "cardiomegaly",
+    "pulmonary_edema",
+    "ground_glass_opacity",
+    "hilar_lymphadenopathy",
+    "calcification_of_the_aorta",
+    "hiatus_hernia",
+    "fracture_generic",
+)
+LOBES = (
+    "right upper lobe",
+    "right middle lobe",
+    "right lower lobe",
+    "left upper lobe",
+    "left lower lobe",
+)
+CHARACTERS = ("calcified", "spiculated", "lobulated", "part-solid", "smooth")
+_ABBREVIATION = {
+    "right upper lobe": "RUL",
+    "right middle lobe": "RML",
+    "right lower lobe": "RLL",
+    "left upper lobe": "LUL",
+    "left lower lobe": "LLL",
+}
+_CHARACTER_WORDS = {
+    "calcified": ("calcified", "densely calcified", "calcified"),
+    "spiculated": ("spiculated", "irregular, spiculated", "spiculated"),
+    "lobulated": ("lobulated", "lobulated solid", "lobulated"),
+    "part-solid": ("part-solid", "part-solid", "partly solid"),
+    "smooth": ("smooth", "smoothly marginated", "well-circumscribed"),
+}
+#: surface forms of the findings in negated / affirmed statements
+_NAMES = {
+    "pleural_effusion": ("pleural effusion", "pleural effusion", "pleural fluid"),
+    "pneumothorax": ("pneumothorax",),
+    "consolidation": ("consolidation", "focal consolidation", "airspace consolidation"),
+    "pneumonia": ("pneumonia",),
+    "atelectasis": ("atelectasis", "atelectasis", "subsegmental atelectasis"),
+    "emphysema": ("emphysema", "emphysema", "centrilobular emphysema", "paraseptal emphysema"),
+    "cardiomegaly": ("cardiomegaly",),
+    "pulmonary_edema": ("pulmonary edema", "interstitial edema"),
+    "ground_glass_opacity": ("ground-glass opacity", "ground glass opacities"),
+    "hilar_lymphadenopathy": ("hilar lymphadenopathy", "lymphadenopathy"),
+    "calcification_of_the_aorta": ("aortic calcification", "calcification of the aorta"),
+    "hiatus_hernia": ("hiatal hernia",),
+    "fracture_generic": ("fracture", "acute fracture"),
+}
+_NEGATABLE = (
+    "pleural_effusion",
+    "pneumothorax",
+    "consolidation",
+    "pulmonary_edema",
+    "ground_glass_opacity",
+    "hilar_lymphadenopathy",
+    "fracture_generic",
+    "cardiomegaly",
+    "emphysema",
+)
+_INDICATIONS = (
+    "Chronic cough.",
+    "Shortness of breath.",
+    "Smoker, screening.",
+    "Weight loss.",
+    "Hemoptysis.",
+    "Chest pain on exertion.",
+    "Abnormal chest radiograph.",
+)
+
+
+@dataclass(frozen=True)
+class ChestCtCase:
+    """The facts of one chest-CT case a report is written from.
+
+    Attributes:
+        case_id: the cohort's case id (``case_0001``), the report's link to the images.
+        patient_id: the patient (several scans share one).
+        label: ``normal``, ``benign`` or ``malignant``.
+        size_mm: the nodule's diameter (None when normal).
+        lobe: one of `LOBES` (None when normal).
+        character: one of `CHARACTERS` (None when normal).
+        study_date: the scan's date.
+        age: the patient's age at the scan, when known.
+        sex: ``F`` or ``M``, when known.
+    """
+
+    case_id: str
+    patient_id: str
+    label: str
+    size_mm: float | None
+    lobe: str | None
+    character: str | None
+    study_date: dt.date
+    age: int | None = None
+    sex: str | None = None
+
+    @classmethod
+    def from_dict(cls, row: Mapping[str, Any]) -> ChestCtCase:
+        """Read a case dict (``study_date`` an ISO date string or a date; default 2020-01-01).
+
+        Raises:
+            ValueError: a missing key or a value outside its vocabulary (label, lobe,
+                character), naming the case and field.
+        """
+        case_id = str(row.get("case_id", ""))
+        for key in ("case_id", "patient_id", "label"):
+            if not row.get(key):
+                raise ValueError(f"case {case_id or '?'}: missing {key}")
+        label = str(row["label"])
+        if label not in ("normal", "benign", "malignant"):
+            raise ValueError(f"case {case_id}: label must be normal, benign or malignant")
+        size, lobe, character = row.get("size_mm"), row.get("lobe"), row.get("character")
+        if label != "normal":
+            if size is None or float(size) <= 0:
+                raise ValueError(f"case {case_id}: a {label} case needs size_mm > 0")
+            if lobe not in LOBES:
+                raise ValueError(f"case {case_id}: lobe must be one of {', '.join(LOBES)}")
+            if character not in CHARACTERS:
+                raise ValueError(
+                    f"case {case_id}: character must be one of {', '.join(CHARACTERS)}"
+                )
+        date = row.get("study_date") or "2020-01-01"
+        if not isinstance(date, dt.date):
+            date = dt.date.fromisoformat(str(date)[:10])
+        age = row.get("age")
+        return cls(
+            case_id,
+            str(row["patient_id"]),
+            label,
+            float(size) if label != "normal" and size is not None else None,
+            str(lobe) if label != "normal" else None,
+            str(character) if label != "normal" else None,
+            date,
+            int(age) if age not in (None, "") else None,
+            str(row["sex"]) if row.get("sex") else None,
+        )
+
+
+def invented_cases(n: int, rng: random.Random) -> list[ChestCtCase]:
+    """A cohort of ``n`` cases when none is given: a third each normal, benign, malignant.
+
+    Sizes and characters follow the chest-CT generator's classes (benign 9-16 mm, smooth or
+    calcified; malignant 12-30 mm, lobulated, spiculated or part-solid); one patient in
+    three has a follow-up scan.
+    """
+    cases: list[ChestCtCase] = []
+    patient = 0
+    while len(cases) < n:
+        patient += 1
+        label = rng.choice(("normal", "benign", "malignant"))
+        size = rng.uniform(9, 16) if label == "benign" else rng.uniform(12, 30)
+        lobe = rng.choice(LOBES)
+        if label == "benign":
+            character = "calcified" if rng.random() < 0.55 else "smooth"
+        else:
+            character = rng.choice(("spiculated", "spiculated", "part-solid", "lobulated"))
+        date = dt.date(2019, 1, 1) + dt.timedelta(days=rng.randrange(1500))
+        age = rng.randrange(40, 86)
+        for scan in range(1 if rng.random() < 0.67 else 2):
+            if len(cases) >= n:
+                break
+            growth = 1.2**scan if label == "malignant" else 1.0
+            cases.append(
+                ChestCtCase(
+                    f"case_{len(cases) + 1:04d}",
+                    f"PAT{patient:05d}",
+                    label,
+                    size * growth if label != "normal" else None,
+                    lobe if label != "normal" else None,
+                    character if label != "normal" else None,
+                    date + dt.timedelta(days=240 * scan),
+                    age,
+                    rng.choice("FM"),
+                )
+            )
+    return cases
+
+
+def chest_ct_reports(
+    cases: Sequence[ChestCtCase], seed: int, typo_rate: float = 0.012
+) -> Iterator[GeneratedNote]:
+    """One report per case (the design's ``radiology.jsonl`` lines), in case order.
+
+    Each report has its own random source (from ``seed`` and the case id), so a report does
+    not change when cases are added to the cohort.
+    """
+    previous: dict[str, ChestCtCase] = {}
+    for case in cases:
+        rng = random.Random(f"{seed}:radiology:{case.case_id}")
+        prior = previous.get(case.patient_id)
+        yield _report(case, prior, rng, typo_rate)
+        previous[case.patient_id] = case
+
+
+def _measurement(size_mm: float, rng: random.Random) -> tuple[str, float]:
+    """A written size and its value in mm: ``14 mm``, ``1.4 cm`` or ``14 x 11 mm``."""
+    style = rng.random()
+    if style < 0.45:
+        value = float(round(size_mm))
+        return f"{int(value)} mm", value
+    if style < 0.75:
+        cm = round(size_mm / 10, 1)
+        return f"{cm:.1f} cm", round(cm * 10, 1)
+    value = float(round(size_mm))
+    other = max(2, int(value * rng.uniform(0.7, 0.95)))
+    return f"{int(value)} x {other} mm", value
+
+
+def _one(rng: random.Random, *options: list[Piece]) -> list[Piece]:
+    """One of ``options`` (statements, as lists of pieces)."""
+    return rng.choice(options)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
+
+
+def _lobe_text(lobe: str, rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.1:
+        return _ABBREVIATION[lobe]
+    if lobe == "left upper lobe" and roll < 0.25:
+        return "lingula"
+    return lobe
+
+
+class _Report:
+    """The statements of one report, grouped by section, before layout."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.sections: dict[str, list[list[Piece]]] = {
+            name: [] for name in ("history", "comparison", "technique", "findings", "impression")
+        }
+        #: the findings-section statements grouped by sub-heading (lungs/pleura/heart/bones)
+        self.groups: dict[str, list[list[Piece]]] = {
+            "Lungs": [],
+            "Pleura": [],
+            "Heart and mediastinum": [],
+            "Bones": [],
+        }
+        self.used: set[str] = set()
+
+    def mention(self, concept: str, **context: Any) -> Mention:
+        self.used.add(concept)
+        names = _NAMES[concept]
+        if context.get("negation") == "negated":
+            names = names[:2]
+        return Mention(self.rng.choice(names), "finding", concept, **context)
+
+
+def _nodule_statements(
+    report: _Report, case: ChestCtCase, prior: ChestCtCase | None
+) -> tuple[float | None, list[Piece]]:
+    """The findings sentence about the nodule; returns (size as written, impression pieces)."""
+    rng = report.rng
+    assert case.size_mm is not None and case.lobe is not None and case.character is not None
+    written, value = _measurement(case.size_mm, rng)
+    character = rng.choice(_CHARACTER_WORDS[case.character])
+    noun = (
+        "mass"
+        if value >= 30 and rng.random() < 0.7
+        else rng.choice(("nodule", "nodule", "pulmonary nodule"))
+    )
+    lobe = _lobe_text(case.lobe, rng)
+    nodule = Mention(noun, "finding", "lung_nodule_or_mass", value_mm=value)
+    size = Mention(written, "measurement", "size", value_mm=value)
+    where = Mention(lobe, "anatomy", case.lobe)
+    report.used.add("lung_nodule_or_mass")
+    if prior is not None and prior.size_mm is not None:
+        prior_written, prior_value = _measurement(prior.size_mm, rng)
+        before = Mention(
+            prior_written, "measurement", "size", temporality="historical", value_mm=prior_value
+        )
+        grown = value > prior_value + 1
+        if grown:
+            options: list[list[Piece]] = [
+                [
+                    f"The {character} ",
+                    nodule,
+                    " in the ",
+                    where,
+                    " has grown, now measuring ",
+                    size,
+                    " (previously ",
+                    before,
+                    ").",
+                ],
+                [
+                    f"Interval growth of the {character} ",
+                    nodule,
+                    " in the ",
+                    where,
+                    ": ",
+                    size,
+                    ", previously ",
+                    before,
+                    ".",
+                ],
+            ]
+        else:
+            options = [
+                ["Prior ", nodule, " unchanged: ", size, f" {character}, ", where, "."],
+                [
+                    f"The {character} ",
+                    nodule,
+                    " in the ",
+                    where,
+                    " is stable at ",
+                    size,
+                    " (previously ",
+                    before,
+                    ").",
+                ],
+                [
+                    f"Stable {character} ",
+                    nodule,
+                    " in the ",
+                    where,
+                    " measuring ",
+                    size,
+                    ", unchanged since the prior study.",
+                ],
+            ]
+    else:
+        options = [
+            ["There is a ", size, f" {character} ", nodule, " in the ", where, "."],
+            [size, f" {character} ", nodule, " in the ", where, "."],
+            [
+                f"{_article(character).capitalize()} {character} ",
+                nodule,
+                " measuring ",
+                size,
+                " is seen in the ",
+                where,
+                ".",
+            ],
+            [
+                "In the ",
+                where,
+                f" there is {_article(character)} {character} ",
+                nodule,
+                " measuring ",
+                size,
+                ".",
+            ],
+        ]
+    report.groups["Lungs"].append(rng.choice(options))
+    # the impression repeats it in a shorter form
+    again = Mention(
+        rng.choice(("nodule", "nodule", noun)), "finding", "lung_nodule_or_mass", value_mm=value
+    )
+    where2 = Mention(
+        case.lobe if rng.random() < 0.8 else _lobe_text(case.lobe, rng), "anatomy", case.lobe
+    )
+    size2 = Mention(written, "measurement", "size", value_mm=value)
+    if case.label == "malignant":
+        tail: list[Piece] = [
+            rng.choice((", suspicious for ", ", concerning for ", ", worrisome for ")),
+            Mention("malignancy", "finding", "malignancy", certainty="uncertain"),
+            ". ",
+            rng.choice(
+                (
+                    "Recommend PET-CT and tissue sampling.",
+                    "Tissue sampling is recommended.",
+                    "Multidisciplinary review recommended.",
+                )
+            ),
+        ]
+    elif case.character == "calcified":
+        tail = [
+            rng.choice(
+                (
+                    ", consistent with a granuloma. No follow-up needed.",
+                    ", benign pattern of calcification.",
+                    ", likely an old granuloma.",
+                )
+            )
+        ]
+    else:
+        tail = [
+            rng.choice(
+                (
+                    ", probably benign. Follow-up CT in 6-12 months per Fleischner.",
+                    ". Follow-up CT in 6 months is suggested.",
+                    ", likely benign given smooth margins.",
+                )
+            )
+        ]
+    impression: list[Piece] = [size2, f" {case.character} ", again, " in the ", where2, *tail]
+    return value, impression
+
+
+def _normal_lung_statement(report: _Report, case: ChestCtCase) -> None:
+    """A normal case: the nodule negated (mostly), unmentioned, or a possible tiny one."""
+    rng = report.rng
+    roll = rng.random()
+    if roll < 0.72:
+        report.used.add("lung_nodule_or_mass")
+        nodule = Mention(
+            rng.choice(("pulmonary nodule", "nodules", "pulmonary nodules", "nodule")),
+            "finding",
+            "lung_nodule_or_mass",
+            negation="negated",
+        )
+        report.groups["Lungs"].append(
+            _one(
+                rng,
+                ["No suspicious ", nodule, "."],
+                ["No ", nodule, " or masses are identified."],
+                ["The lungs are clear without ", nodule, "."],
+                ["There is no ", nodule, "."]
+                if not nodule.text.endswith("s")
+                else ["There are no ", nodule, "."],
+            )
+        )
+    elif roll < 0.88:
+        report.groups["Lungs"].append(["The lungs are clear."])
+    else:
+        report.used.add("lung_nodule_or_mass")
+        lobe = rng.choice(LOBES)
+        tiny = rng.choice((2, 3))
+        report.groups["Lungs"].append(
+            [
+                rng.choice(("Possible tiny ", "Questionable ")),
+                Mention(f"{tiny} mm", "measurement", "size", value_mm=float(tiny)),
+                " ",
+                Mention(
+                    "nodule",
+                    "finding",
+                    "lung_nodule_or_mass",
+                    certainty="uncertain",
+                    value_mm=float(tiny),
+                ),
+                " in the ",
+                Mention(lobe, "anatomy", lobe),
+                ", which may be a vessel seen end-on.",
+            ]
+        )
+
+
+def _negations(report: _Report) -> None:
+    """Negated findings: 'No pleural effusion or pneumothorax.' and relatives."""
+    rng = report.rng
+    pleura = [c for c in ("pleural_effusion", "pneumothorax") if c not in report.used]
+    if len(pleura) == 2:
+        a = report.mention("pleural_effusion", negation="negated")
+        b = report.mention("pneumothorax", negation="negated")
+        report.groups["Pleura"].append(
+            _one(
+                rng,
+                ["No ", a, " or ", b, "."],
+                ["There is no ", a, " or ", b, "."],
+                ["No evidence of ", a, " or ", b, "."],
+            )
+        )
+    elif pleura:
+        m = report.mention(pleura[0], negation="negated")
+        report.groups["Pleura"].append(["No ", m, "."])
+    candidates = [c for c in _NEGATABLE if c not in report.used]
+    rng.shuffle(candidates)
+    for concept in candidates[: rng.randint(1, 3)]:
+        m = report.mention(concept, negation="negated")
+        group = {
+            "cardiomegaly": "Heart and mediastinum",
+            "hilar_lymphadenopathy": "Heart and mediastinum",
+            "fracture_generic": "Bones",
+        }.get(concept, "Lungs")
+        capital = Mention(m.text[0].upper() + m.text[1:], m.type, m.concept, negation="negated")
+        report.groups[group].append(
+            _one(
+                rng,
+                ["No ", m, "."],
+                ["Negative for ", m, "."],
+                ["Without evidence of ", m, "."],
+                [capital, " is not seen."],
+            )
+        )
+
+
+def _uncertain_and_present(report: _Report) -> None:
+    """Some reports: uncertain findings ('possible small effusion', 'cannot exclude') and
+    incidental present ones (mild emphysema, aortic calcification)."""
+    rng = report.rng
+    lobe = rng.choice(LOBES)
+    uncertain: list[tuple[str, list[Piece], str]] = []
+    if "pleural_effusion" not in report.used:
+        uncertain.append(
+            (
+                "pleural_effusion",
+                ["Possible small ", rng.choice(("left ", "right ", "")), "{m}", "."],
+                "Pleura",
+            )
+        )
+    uncertain.append(
+        (
+            "pneumonia",
+            ["Cannot exclude early ", "{m}", " in the ", Mention(lobe, "anatomy", lobe), "."],
+            "Lungs",
+        )
+    )
+    uncertain.append(
+        ("atelectasis", ["Subtle changes at the bases, which may represent ", "{m}", "."], "Lungs")
+    )
+    uncertain.append(("pulmonary_edema", ["Findings could reflect mild ", "{m}", "."], "Lungs"))
+    present: list[tuple[str, list[Piece], str]] = [
+        ("emphysema", ["Mild ", "{m}", "."], "Lungs"),
+        (
+            "calcification_of_the_aorta",
+            ["Atherosclerotic ", "{m}", " is noted."],
+            "Heart and mediastinum",
+        ),
+        ("hiatus_hernia", ["Small ", "{m}", "."], "Heart and mediastinum"),
+        ("atelectasis", ["Mild bibasilar ", "{m}", "."], "Lungs"),
+    ]
+    rng.shuffle(uncertain)
+    rng.shuffle(present)
+    chosen = []
+    if rng.random() < 0.45:
+        chosen.append((uncertain[0], {"certainty": "uncertain"}))
+    for item in present[: rng.choice((0, 0, 1, 1, 2))]:
+        chosen.append((item, {}))
+    for (concept, pieces, group), context in chosen:
+        if concept in report.used:
+            continue
+        m = report.mention(concept, **context)
+        report.groups[group].append([m if p == "{m}" else p for p in pieces])
+
+
+def _history(report: _Report, case: ChestCtCase, prior: ChestCtCase | None) -> None:
+    """Indication, history (past and family) and, sometimes, a hypothetical statement."""
+    rng = report.rng
+    history = report.sections["history"]
+    if prior is not None and prior.lobe is not None:
+        history.append(
+            [
+                rng.choice(("Follow-up of known ", "History of ")),
+                Mention(prior.lobe, "anatomy", prior.lobe),
+                " ",
+                Mention("nodule", "finding", "lung_nodule_or_mass", temporality="historical"),
+                ".",
+            ]
+        )
+    else:
+        history.append([rng.choice(_INDICATIONS)])
+    roll = rng.random()
+    if roll < 0.3:
+        history.append(
+            [
+                rng.choice(("History of ", "Prior history of ", "Remote history of ")),
+                Mention("pneumonia", "finding", "pneumonia", temporality="historical"),
+                ".",
+            ]
+        )
+    elif roll < 0.4:
+        history.append(
+            [
+                "Remote history of ",
+                Mention("pneumothorax", "finding", "pneumothorax", temporality="historical"),
+                ".",
+            ]
+        )
+    roll = rng.random()
+    if roll < 0.25:
+        history.append(
+            [
+                rng.choice(
+                    (
+                        "Mother had ",
+                        "Father had ",
+                        "Sister with ",
+                        "Brother died of ",
+                        "Father was treated for ",
+                        "Maternal uncle with ",
+                    )
+                ),
+                Mention("lung cancer", "finding", "lung cancer", experiencer="other"),
+                rng.choice(
+                    (
+                        ".",
+                        " at age 60.",
+                        ", diagnosed in his fifties.",
+                        "; patient is a former smoker.",
+                    )
+                ),
+            ]
+        )
+    elif roll < 0.35:
+        history.append(
+            [
+                "Family history of ",
+                Mention("lung cancer", "finding", "lung cancer", experiencer="other"),
+                " in a brother.",
+            ]
+        )
+    elif roll < 0.4:
+        history.append(
+            ["Father with ", Mention("emphysema", "finding", "emphysema", experiencer="other"), "."]
+        )
+    if rng.random() < 0.2 and "pneumonia" not in report.used:
+        hypothetical = Mention("pneumonia", "finding", "pneumonia", temporality="hypothetical")
+        report.sections["impression"].append(
+            [
+                *_one(
+                    rng,
+                    [
+                        "Should ",
+                        hypothetical,
+                        " be suspected clinically, a follow-up radiograph is advised.",
+                    ],
+                    ["If ", hypothetical, " develops, repeat imaging could be considered."],
+                ),
+            ]
+        )
+
+
+def _report(
+    case: ChestCtCase, prior: ChestCtCase | None, rng: random.Random, typo_rate: float
+) -> GeneratedNote:
+    report = _Report(rng)
+    _history(report, case, prior)
+    impression: list[Piece] | None = None
+    size_written: float | None = None
+    if case.label != "normal":
+        size_written, impression = _nodule_statements(report, case, prior)
+    else:
+        _normal_lung_statement(report, case)
+    _uncertain_and_present(report)
+    _negations(report)
+    if rng.random() < 0.1:
+        device = rng.choice(
+            (
+                (
+                    "central_venous_catheter",
+                    "central venous catheter",
+                    ["A right internal jugular ", "{m}", " terminates in the SVC."],
+                ),
+                (
+                    "pacemaker_electronic_cardiac_device_or_wires",
+                    "pacemaker",
+                    ["Left chest wall ", "{m}", " with leads in the right heart."],
+                ),
+            )
+        )
+        m = Mention(device[1], "device", device[0])
+        report.groups["Heart and mediastinum"].append([m if p == "{m}" else p for p in device[2]])
+    if prior is not None:
+        report.sections["comparison"].append(
+            ["CT chest of ", format_date(prior.study_date, rng), "."]
+        )
+    else:
+        report.sections["comparison"].append(
+            [rng.choice(("None.", "None available.", "No prior imaging."))]
+        )
+    report.sections["technique"].append(
+        [
+            rng.choice(
+                (
+                    "Axial images of the chest were obtained without intravenous contrast.",
+                    "Helical acquisition through the chest after intravenous contrast.",
+                    "Low-dose CT of the chest without contrast; coronal and sagittal reformats.",
+                )
+            )
+        ]
+    )
+    if impression is not None:
+        report.sections["impression"].insert(0, impression)
+    else:
+        report.sections["impression"].insert(
+            0,
+            [
+                rng.choice(
+                    (
+                        "No acute cardiopulmonary abnormality.",
+                        "No suspicious pulmonary findings.",
+                        "Unremarkable CT of the chest.",
+                    )
+                )
+            ],
+        )
+    builder = DocumentBuilder(rng, typo_rate if rng.random() < 0.6 else 0.0)
+    _layout(builder, report, rng)
+    text = builder.build()
+    entities = [e.to_json() for e in builder.entities]
+    time = dt.datetime.combine(case.study_date, dt.time(rng.randrange(7, 19), rng.randrange(60)))
+    record = {
+        "note_id": f"rad_{case.case_id}",
+        "subject_id": case.patient_id,
+        "case_id": case.case_id,
+        "time": time.isoformat(),
+        "kind": "radiology",
+        "text": text,
+        "entities": entities,
+        "findings": findings_from_entities(entities, REPORT_FINDINGS),
+        "nodule": {
+            "present": case.label != "normal",
+            "size_mm": size_written,
+            "lobe": case.lobe,
+            "character": case.character,
+        },
+    }
+    return GeneratedNote(record, builder.sentences)
+
+
+_HEADERS = {
+    "history": ("INDICATION", "CLINICAL HISTORY", "REASON FOR EXAM", "History", "Indication"),
+    "comparison": ("COMPARISON", "Comparison", "PRIOR STUDIES"),
+    "technique": ("TECHNIQUE", "Technique", "PROTOCOL"),
+    "findings": ("FINDINGS", "Findings", "FINDINGS"),
+    "impression": ("IMPRESSION", "Impression", "CONCLUSION", "SUMMARY", "IMPRESSION"),
+}
+_TITLES = (
+    "CT CHEST WITHOUT CONTRAST",
+    "CT THORAX",
+    "EXAMINATION: CT chest",
+    "CT CHEST",
+    "FINAL REPORT",
+)
+
+
+def _layout(builder: DocumentBuilder, report: _Report, rng: random.Random) -> None:
+    """Write the sections in one of five layouts."""
+    style = rng.choice(("own_line", "inline", "no_headers", "subheadings", "impression_first"))
+    order = ["history", "comparison", "technique", "findings", "impression"]
+    if style == "impression_first":
+        order = ["impression", "history", "comparison", "findings"]
+    elif rng.random() < 0.3:
+        order.remove("technique")
+    elif rng.random() < 0.2:
+        order[1], order[2] = order[2], order[1]
+    if rng.random() < 0.7:
+        builder.text(rng.choice(_TITLES) + "\n\n", typos=False)
+    if not report.groups["Heart and mediastinum"] and rng.random() < 0.5:
+        report.groups["Heart and mediastinum"].append(["Heart size is normal."])
+    groups = [(name, report.groups[name]) for name in report.groups if report.groups[name]]
+    findings = [s for _, sentences in groups for s in sentences]
+    numbered = rng.random() < 0.5
+    for position, name in enumerate(order):
+        sentences = findings if name == "findings" else report.sections[name]
+        if not sentences:
+            continue
+        header = rng.choice(_HEADERS[name])
+        if style != "no_headers":
+            builder.text(header + (":\n" if style == "own_line" else ": "), typos=False)
+        if name == "findings" and style == "subheadings":
+            builder.text("\n", typos=False)
+            for group, group_sentences in groups:
+                builder.text(f"{group}: ", typos=False)
+                _sentences(builder, group_sentences, " ")
+                builder.text("\n", typos=False)
+        elif name == "impression" and numbered and len(sentences) > 1:
+            for i, pieces in enumerate(sentences, 1):
+                builder.text(f"{i}. ", typos=False)
+                builder.sentence(*pieces)
+                builder.text("\n", typos=False)
+        else:
+            _sentences(builder, sentences, " ")
+            builder.text("\n", typos=False)
+        if position < len(order) - 1:
+            builder.text("\n", typos=False)
+
+
+def _sentences(builder: DocumentBuilder, sentences: list[list[Piece]], between: str) -> None:
+    for i, pieces in enumerate(sentences):
+        if i:
+            builder.text(between, typos=False)
+        builder.sentence(*pieces)
