@@ -1,0 +1,139 @@
+"""Entity targets and ConText triggers found in one pass over a spaCy ``Doc``.
+
+One ``PhraseMatcher`` on lower-cased tokens holds every target phrase and every trigger
+literal, and one ``Matcher`` the few token patterns ("heart is mildly enlarged"); both are
+built once per pipeline. Overlapping targets resolve to the longest (then the first);
+triggers resolve the same way among themselves, and a trigger inside a target is not one
+("free" in "free air"). Pseudo-triggers ("no change") win over the shorter triggers they
+contain and are then dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from medsight.text.pipeline.lexicon import Lexicon, Trigger
+
+#: words inside a target that negate it ("heart is not enlarged")
+_INNER_NEGATION = frozenset({"not", "no", "non"})
+
+
+@dataclass(frozen=True)
+class TargetMatch:
+    """A target: token and character span, type, concept, and whether it negates itself."""
+
+    start: int
+    end: int
+    start_char: int
+    end_char: int
+    type: str
+    concept: str
+    negated_inside: bool
+
+
+@dataclass(frozen=True)
+class TriggerMatch:
+    """A trigger's character span and its rules (a literal can carry several)."""
+
+    start_char: int
+    end_char: int
+    rules: tuple[Trigger, ...]
+
+
+def _longest_first(
+    spans: list[tuple[int, int, Any]], taken: bytearray
+) -> list[tuple[int, int, Any]]:
+    kept = []
+    for start, end, info in sorted(spans, key=lambda s: (s[0] - s[1], s[0])):
+        if any(taken[start:end]):
+            continue
+        taken[start:end] = b"\x01" * (end - start)
+        kept.append((start, end, info))
+    kept.sort(key=lambda s: s[0])
+    return kept
+
+
+class RuleMatcher:
+    """Targets and triggers of a lexicon, matched on docs of one spaCy ``Language``."""
+
+    def __init__(self, nlp: Any, lexicon: Lexicon) -> None:
+        """Build the matchers (a few hundred ms; do it once).
+
+        Args:
+            nlp: a spaCy ``Language`` (its tokenizer makes the pattern docs).
+            lexicon: targets and triggers.
+        """
+        from spacy.matcher import Matcher, PhraseMatcher
+
+        self.nlp = nlp
+        self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
+        self.patterns = Matcher(nlp.vocab)
+        #: match id -> ("target", type, concept) or ("trigger", rules)
+        self.info: dict[int, tuple[Any, ...]] = {}
+        by_target: dict[str, list[str]] = {}
+        for type_, concept, phrase in lexicon.phrases:
+            by_target.setdefault(f"T\t{type_}\t{concept}", []).append(phrase)
+        for key, words in by_target.items():
+            _, type_, concept = key.split("\t")
+            self.phrases.add(key, list(nlp.tokenizer.pipe(words)))
+            self.info[nlp.vocab.strings[key]] = ("target", type_, concept)
+        for n, (type_, concept, pattern) in enumerate(lexicon.patterns):
+            key = f"P\t{type_}\t{concept}\t{n}"
+            self.patterns.add(key, [pattern])
+            self.info[nlp.vocab.strings[key]] = ("target", type_, concept)
+        by_literal: dict[str, list[Trigger]] = {}
+        for trigger in lexicon.triggers:
+            by_literal.setdefault(trigger.literal, []).append(trigger)
+        for literal, rules in by_literal.items():
+            key = f"C\t{literal}"
+            self.phrases.add(key, [nlp.tokenizer(literal)])
+            self.info[nlp.vocab.strings[key]] = ("trigger", tuple(rules))
+
+    def match(
+        self, doc: Any, *, targets: bool = True, given: list[tuple[int, int]] | None = None
+    ) -> tuple[list[TargetMatch], list[TriggerMatch]]:
+        """Targets and triggers of ``doc``.
+
+        Args:
+            doc: a ``Doc`` made by this matcher's ``nlp``.
+            targets: whether to look for targets (False when the entities come from
+                elsewhere, see ``given``).
+            given: token spans of entities found by someone else; triggers inside them
+                are dropped.
+
+        Returns:
+            Targets and (non-pseudo, non-overlapping) triggers, each in text order.
+        """
+        found = self.phrases(doc)
+        if targets and self.patterns:
+            found = list(found) + list(self.patterns(doc))
+        info = self.info
+        target_spans: list[tuple[int, int, Any]] = []
+        trigger_spans: list[tuple[int, int, Any]] = []
+        for match_id, start, end in found:
+            what = info[match_id]
+            if what[0] == "target":
+                if targets:
+                    target_spans.append((start, end, what))
+            else:
+                trigger_spans.append((start, end, what[1]))
+        taken = bytearray(len(doc))
+        kept_targets = _longest_first(target_spans, taken)
+        for start, end in given or ():
+            taken[start:end] = b"\x01" * (end - start)
+        kept_triggers = _longest_first(trigger_spans, taken)
+        out_targets = []
+        for start, end, (_, type_, concept) in kept_targets:
+            span = doc[start:end]
+            inner = end - start > 1 and any(t.lower_ in _INNER_NEGATION for t in span)
+            out_targets.append(
+                TargetMatch(start, end, span.start_char, span.end_char, type_, concept, inner)
+            )
+        out_triggers = []
+        for start, end, rules in kept_triggers:
+            if any(r.category == "pseudo" for r in rules):
+                continue
+            span = doc[start:end]
+            out_triggers.append(TriggerMatch(span.start_char, span.end_char, rules))
+        return out_targets, out_triggers
