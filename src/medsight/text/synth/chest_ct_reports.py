@@ -527,7 +527,7 @@ def _negations(report: _Report) -> None:
                 ["No ", m, "."],
                 ["Negative for ", m, "."],
                 ["Without evidence of ", m, "."],
-                [capital, " is not seen."],
+                [capital, " are not seen." if m.text.endswith("ies") else " is not seen."],
             )
         )
 
