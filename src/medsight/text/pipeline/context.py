@@ -18,8 +18,9 @@ Decisions, for radiology as much as for notes:
   ``persistent``, ``again seen``, ``remains``, ``now``, ``new``, ``increased``...) brings it
   back to *recent*: "prior nodule unchanged" and "previously seen effusion persists" describe
   what the current study shows; comparison phrases ("unchanged from the prior examination",
-  "compared to the prior study") are pseudo-triggers. A measurement ("previously 8 mm")
-  keeps its historical value (the number is the old one).
+  "compared to the prior study") are pseudo-triggers. A measurement is historical when the
+  historical word is nearer to it than any current one: "now measuring 25 mm (previously
+  21 mm)" has a recent 25 mm and a historical 21 mm.
 * ``should`` is hypothetical only as a sentence's first word ("Should pneumonia develop");
   "should not be mistaken for pneumothorax" is a negation.
 * Sections: entities under ``past_medical_history`` are historical; ``family_history``
@@ -72,9 +73,10 @@ def _categories_over(
     terminators: Sequence[tuple[int, tuple[str, ...]]],
     text: str,
     sentence_start: int,
-) -> set[str]:
-    """The categories of the triggers whose scope covers ``entity``."""
-    found: set[str] = set()
+) -> dict[str, int]:
+    """The categories of the triggers whose scope covers ``entity``, each with the distance
+    (characters) from the entity to its nearest such trigger."""
+    found: dict[str, int] = {}
     for trigger in triggers:
         for rule in trigger.rules:
             if rule.category == "terminate":
@@ -89,7 +91,7 @@ def _categories_over(
             else:
                 continue
             if not _blocked(terminators, lo, hi, rule.category):
-                found.add(rule.category)
+                found[rule.category] = min(hi - lo, found.get(rule.category, hi - lo))
     return found
 
 
@@ -132,12 +134,15 @@ def apply_context(
             if rule.category == "terminate"
         ]
         sentence_start = sentences[index][0] if sentences else 0
-        found = (
-            _categories_over(entity, local, terminators, text, sentence_start) if local else set()
+        found: dict[str, int] = (
+            _categories_over(entity, local, terminators, text, sentence_start) if local else {}
         )
         historical = "historical" in found
         if entity.type == "measurement":
-            entity.temporality = "historical" if historical else "recent"
+            # the nearer of a historical and a current word decides: "now 25 mm (previously
+            # 21 mm)", "prior nodule unchanged: 16 mm"
+            if historical and found["historical"] < found.get("current", len(text)):
+                entity.temporality = "historical"
             continue
         if "negated" in found or (inner_negated is not None and inner_negated[n]):
             entity.negation = "negated"

@@ -17,6 +17,12 @@ from medsight.text.pipeline.lexicon import Lexicon, Trigger
 
 #: words inside a target that negate it ("heart is not enlarged")
 _INNER_NEGATION = frozenset({"not", "no", "non"})
+#: trigger words that are also month names: not a trigger beside a number ("on May 14")
+_MONTH_WORDS = frozenset({"may"})
+
+
+def _beside_number(doc: Any, i: int) -> bool:
+    return (i > 0 and doc[i - 1].like_num) or (i + 1 < len(doc) and doc[i + 1].like_num)
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,12 @@ class RuleMatcher:
         out_triggers = []
         for start, end, rules in kept_triggers:
             if any(r.category == "pseudo" for r in rules):
+                continue
+            if (
+                end - start == 1
+                and doc[start].lower_ in _MONTH_WORDS
+                and _beside_number(doc, start)
+            ):
                 continue
             span = doc[start:end]
             out_triggers.append(TriggerMatch(span.start_char, span.end_char, rules))
