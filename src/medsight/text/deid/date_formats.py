@@ -5,7 +5,8 @@ groups ``y`` (2 or 4 digits), ``m`` (month number), ``mon`` (month name), ``d`` 
 ``sfx`` (ordinal suffix), plus optional context that must surround it ("on the 3rd", "seen
 3/14"). A shifted date is written back group by group, so "March 1, 2024" stays "Month d,
 yyyy", "3/1/24" stays unpadded with a two-digit year and "01-MAR-2024" stays upper case.
-US order (month first) unless the first number cannot be a month.
+US order (month first) for slashes and dashes unless the first number cannot be a month;
+day first for dots ("05.07.1951" is 5 July).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ _NOT_DIGIT_AFTER = r"(?![\w/-]|\.\d)"
 DATE_SHAPES: tuple[DateShape, ...] = (
     _shape("iso", rf"{_Y4}(?P<s>[-/.]){_M}(?P=s){_D}", _NOT_DIGIT_BEFORE, r"(?![\d/-]|\.\d)"),
     _shape("mdy", rf"{_M}(?P<s>[-/]){_D}(?P=s){_Y}", _NOT_DIGIT_BEFORE, _NOT_DIGIT_AFTER),
+    # dots are the European habit: day first, unless the second number cannot be a month
+    _shape("dmy-dots", rf"{_D}\.{_M}\.{_Y4}", _NOT_DIGIT_BEFORE, _NOT_DIGIT_AFTER),
     _shape("mdy-dots", rf"{_M}\.{_D}\.{_Y4}", _NOT_DIGIT_BEFORE, _NOT_DIGIT_AFTER),
     _shape(
         "dmy",
@@ -89,12 +92,21 @@ DATE_SHAPES: tuple[DateShape, ...] = (
         "mon-d",
         rf"{_MON}\s+{_D}{_SFX}?",
         r"\b",
-        r"(?![\w.:]|\s*(?:mg|mcg|g|ml|mL|cm|mm|%|units?|x\b|-\d|\d))",
+        r"(?![\w:]|\.\d|\s*(?:mg|mcg|g|ml|mL|cm|mm|%|units?|x\b|-\d|\d))",
     ),
     _shape("d-mon", rf"{_D}{_SFX}?\s+(?:of\s+)?{_MON}", r"\b", r"(?!\w)"),
     _shape("mon-y", rf"{_MON},?\s+(?:of\s+)?{_Y4}", r"\b", r"(?!\w)"),
     _shape("md", rf"{_M}/{_D}", rf"\b{_DATE_CONTEXT}:?\s+", r"(?![\w/.-])"),
     _shape("ordinal", rf"{_D}{_SFX}", rf"\b{_DATE_CONTEXT}\s+the\s+", r"(?!\w)"),
+    # a month named alone after a time word ("in March", "since October"); not "May"
+    _shape(
+        "mon",
+        r"(?P<mon>January|February|March|April|June|July|August|September|October|November"
+        r"|December|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?)",
+        r"\b(?:in|on|since|until|till|by|during|early|late|mid|next|last|this|of|before|after"
+        r"|through|from|to|around|in\s+early|in\s+late|in\s+mid)[\s-]+",
+        r"(?![\w-])",
+    ),
 )
 
 

@@ -22,6 +22,8 @@ class Gazetteer:
     last_names: frozenset[str]
     #: names that are also ordinary or clinical words: masked only with context
     ambiguous: frozenset[str]
+    #: medical eponyms ("Foley", "Murphy"): part of `ambiguous`
+    eponyms: frozenset[str]
     common_words: frozenset[str]
     cities: frozenset[str]
     #: cities that are also words or names ("Mobile", "Jackson"): masked only after "in"/"from"
@@ -62,6 +64,7 @@ def gazetteer() -> Gazetteer:
         first_names=first,
         last_names=last,
         ambiguous=ambiguous,
+        eponyms=eponyms,
         common_words=common,
         cities=cities,
         ambiguous_cities=ambiguous_cities,
@@ -70,5 +73,5 @@ def gazetteer() -> Gazetteer:
         surrogate_first=unambiguous_first,
         surrogate_last=unambiguous_last,
         surrogate_cities=tuple(sorted(cities - ambiguous_cities)),
-        street_names=tuple(raw["street_names"]),
+        street_names=tuple(s for s in raw["street_names"] if s not in common and s not in names),
     )

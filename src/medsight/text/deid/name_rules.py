@@ -42,7 +42,9 @@ _FIELD = re.compile(
     r"|cc|CC|Copy\s+to|Contact|Emergency\s+Contact|Next\s+of\s+Kin|NOK|Guardian|Spouse|Mother"
     r"|Father|Health\s+Care\s+Proxy|Healthcare\s+Proxy|HCP|Proxy|POA|Interpreter|Nurse|RN"
     r"|Case\s+Manager|Social\s+Worker|Therapist|Pharmacist|Dietitian|Chaplain|Caregiver"
-    r"|Discussed\s+with|Spoke\s+with|Called|Paged|Notified|D/w|Per|By)"
+    r"|Discussed\s+with|Spoke\s+with|Called|Paged|Notified|D/w|Caller|Called\s+by|Requested\s+by"
+    r"|Referred\s+by|Consulted\s+by|Referring|Re|Informant|Historian|Witness|Translator"
+    r"|Accompanied\s+by|Care\s+team)"
     r"[ \t]*(?::|-|—|by|with)?[ \t]*",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -214,7 +216,7 @@ def _joined(text: str, left: _Token, right: _Token) -> bool:
 
 def _name_like(token: _Token, places: Gazetteer, *, first: bool, allow_lower: bool) -> bool:
     word = _bare(token.text)
-    if word in _STOP:
+    if word in _STOP or token.text in _STOP:
         return False
     if not _capitalised(token.text):
         return first and allow_lower and word.lower() not in _lower_common(places)
@@ -259,7 +261,6 @@ def _run(
             and _joined(text, tokens[first - 1], tokens[first])
             and _capitalised(tokens[first - 1].text)
             and _name_like(tokens[first - 1], places, first=False, allow_lower=False)
-            and not _sentence_start(text, tokens[first - 1].start)
             or (
                 first > 0
                 and _joined(text, tokens[first - 1], tokens[first])
@@ -308,8 +309,9 @@ def _sentence_start(text: str, start: int) -> bool:
 
 
 def _hyphen_eponym(word: str, places: Gazetteer) -> bool:
+    """ "Stevens-Johnson", "Jackson-Pratt": joined eponyms, not a double-barrelled surname."""
     parts = word.split("-")
-    return len(parts) > 1 and any(_bare(part) in places.ambiguous for part in parts)
+    return len(parts) > 1 and any(_bare(part) in places.eponyms for part in parts)
 
 
 def _propagate(tokens: list[_Token], text: str, marked: set[int], places: Gazetteer) -> None:

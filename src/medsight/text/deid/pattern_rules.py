@@ -55,6 +55,10 @@ _ID_AFTER_KEYWORD = re.compile(
 _SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 _LONG_DIGITS = re.compile(r"(?<![\w.,/-])\d{7,}(?![\w]|[.,]\d)")
 _LETTERS_DIGITS = re.compile(r"(?<![\w-])[A-Z]{1,4}-?\d{5,}[A-Z]?(?![\w-])")
+#: hyphenated codes with letters and at least five digits ("HP-53257-721", "AB-1234-56")
+_CODE = re.compile(
+    r"(?<![\w-])(?=[A-Z0-9-]*[A-Z])(?=(?:[A-Z-]*\d){5})[A-Z0-9]+(?:-[A-Z0-9]+)+(?![\w-])"
+)
 
 _PHONE_NUMBER = (
     r"(?<![\w-])(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}[\s.-])\d{3}[\s.-]\d{4}"
@@ -82,11 +86,13 @@ _STREET_TYPE = (
     r"|Terrace|Ter|Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl|Route|Rte|Pike"
     r"|Alley|Plaza|Loop|Crossing|Row|Path|Walk)\.?"
 )
-_UNIT = r"(?:,?\s+(?:Apt|Apartment|Unit|Suite|Ste|Room|Rm|Floor|Fl|#)\.?\s*#?\s*[A-Z0-9-]+)"
+_UNIT = (
+    r"(?:,?[ \t]+(?:Apt|Apartment|Unit|Suite|Ste|Room|Rm|Floor|Fl|#)\.?[ \t]*#?[ \t]*[A-Z0-9-]+)"
+)
 _STREET = re.compile(
-    r"\b\d{1,6}[A-Z]?(?:-\d{1,4})?\s+(?:(?:[NSEW]\.?|North|South|East|West)\s+)?"
-    r"(?:[A-Z][A-Za-z'-]+|\d+(?:st|nd|rd|th))(?:\s+[A-Z][A-Za-z'-]+){0,3}\s+"
-    rf"{_STREET_TYPE}(?:\s+(?:NE|NW|SE|SW|N|S|E|W)\b\.?)?{_UNIT}?"
+    r"\b\d{1,6}[A-Z]?(?:-\d{1,4})?[ \t]+(?:(?:[NSEW]\.?|North|South|East|West)[ \t]+)?"
+    r"(?:[A-Z][A-Za-z'-]+|\d+(?:st|nd|rd|th))(?:[ \t]+[A-Z][A-Za-z'-]+){0,3}[ \t]+"
+    rf"{_STREET_TYPE}(?:[ \t]+(?:NE|NW|SE|SW|N|S|E|W)\b\.?)?{_UNIT}?"
 )
 _PO_BOX = re.compile(r"\b(?:P\.?\s?O\.?\s*Box|Post\s+Office\s+Box|PO\s+Box)\s*#?\s*\d+", re.I)
 _ZIP_KEYWORD = re.compile(
@@ -117,7 +123,7 @@ def find_patterned_phi(text: str) -> list[Span]:
     for pattern in _AGE_PATTERNS:
         spans.extend((*m.span("age"), "AGE") for m in pattern.finditer(text))
     spans.extend((*m.span("id"), "ID") for m in _ID_AFTER_KEYWORD.finditer(text))
-    for pattern in (_SSN, _LONG_DIGITS, _LETTERS_DIGITS):
+    for pattern in (_SSN, _LONG_DIGITS, _LETTERS_DIGITS, _CODE):
         spans.extend((*m.span(), "ID") for m in pattern.finditer(text))
     for match in _PHONE.finditer(text):
         spans.append((*match.span(), _phone_or_fax(text, match.start())))

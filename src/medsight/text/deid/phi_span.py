@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 #: every PHI type a span may carry, in the order a tie between overlapping spans of equal
-#: width is decided (earlier wins): the more specific or more identifying type first
+#: width is decided (earlier wins): fixed shapes first, and NAME last, since a name found
+#: with evidence is usually wider than a place ("from Lincoln" is a place, "Abe Lincoln" not)
 PHI_TYPES = (
-    "NAME",
     "EMAIL",
     "URL",
     "PHONE",
@@ -22,6 +22,7 @@ PHI_TYPES = (
     "HOSPITAL",
     "ADDRESS",
     "LOCATION",
+    "NAME",
 )
 
 PRIORITY = {phi_type: rank for rank, phi_type in enumerate(PHI_TYPES)}

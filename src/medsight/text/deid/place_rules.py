@@ -199,6 +199,17 @@ _LOCATION_CONTEXT = re.compile(
     r"(?P<place>[A-Z][\w'’-]+(?:[ \t]+[A-Z][\w'’-]+){0,2})"
 )
 _PLACE_BEFORE = r"(?:in|from|near|to|at|of|visiting|around|outside)\s+(?:the\s+)?"
+#: endings of English place names: an unknown capitalised word with one of them after "in",
+#: "from", "near" is a town ("Riverton", "Fairmont", "Cedar Falls") even when not listed
+_TOPONYM = re.compile(
+    r"\b(?:in|from|near|to|at|of|outside|around|visiting)[ \t]+(?P<place>(?:[A-Z][a-z]+[ \t]+)?"
+    r"[A-Z][a-z]*(?:ville|ton|town|burg|burgh|borough|boro|field|field|ford|wood|dale|vale|mont"
+    r"|haven|port|view|ridge|brook|land|chester|ham|bury|shire|mouth|minster|stead|worth|ley|by"
+    r"|creek|crest|hurst|ington|polis|grove|hills?|falls|springs|heights|beach|harbor|lake|rock"
+    r"|water|side)(?:[ \t]+(?:Falls|Springs|Heights|Hills|Beach|City|Lake|Park|Harbor|Junction))?"
+    r"|[A-Z][a-z]+[ \t]+(?:Falls|Springs|Heights|Hills|Beach|City|Harbor|Junction|Creek|Grove"
+    r"|Valley|Rapids|Bluffs|Landing|Crossing))\b"
+)
 #: two-letter state codes that are also words or credentials ("Smith, MD", "IN", "OR")
 _AMBIGUOUS_STATES = frozenset(
     [
@@ -260,6 +271,14 @@ def find_places(text: str) -> list[Span]:
             continue
         spans.append((city_start, city_end, "LOCATION"))
         spans.append((*match.span("code"), "LOCATION"))
+    for match in _TOPONYM.finditer(text):
+        words = match.group("place").split()
+        start = match.start("place")
+        if words[0] in gazetteer().common_words and len(words) > 1:
+            start = text.index(words[1], start)
+            words = words[1:]
+        if not all(word in gazetteer().common_words for word in words):
+            spans.append((start, match.end("place"), "LOCATION"))
     for match in _LOCATION_CONTEXT.finditer(text):
         place = match.group("place")
         words = place.split()
