@@ -16,15 +16,17 @@ README's text section):
   the body of a radiograph report (findings / impression) a mention marked historical still
   describes this image ("old right rib fracture is again seen", "prior sternotomy wires"), so
   there it counts like a recent one; elsewhere it is ignored.
-* Several mentions: present beats uncertain beats absent (CheXpert's aggregation: one
-  affirmed sentence is enough; "no effusion on the left, small effusion on the right" is
-  present). When the impression mentions the finding, the impression's mentions decide
-  alone: it is the radiologist's conclusion ("possible small effusion" in the findings, "no
-  effusion" in the impression -> absent).
+* Several mentions: present beats uncertain beats absent (CheXpert's aggregation, and the
+  synthetic corpus's gold: one affirmed sentence is enough; "no effusion on the left, small
+  effusion on the right" is present). `LabelRules.impression_decides` lets the impression's
+  mentions decide alone when it has any (the radiologist's conclusion); off by default: on
+  the radlabels reports it changes nothing (kappa 0.778 either way) and the synthetic gold
+  does not rank sections.
 * Implied findings (`IMPLIED`): a present or uncertain specific finding makes its broader
-  finding at least as present (consolidation is an air-space opacity, a rib fracture is a
-  fracture, a lobar collapse is atelectasis). Absence does not travel up ("no consolidation"
-  says nothing about other opacities).
+  finding at least as present (consolidation and pneumonia are air-space opacities, pulmonary
+  edema is pulmonary venous congestion in this label set, a rib fracture is a fracture, a
+  lobar collapse is atelectasis). Absence does not travel up ("no consolidation" says
+  nothing about other opacities).
 """
 
 from __future__ import annotations
@@ -40,14 +42,23 @@ from medsight.text.pipeline.annotations import AnalyzedNote, Entity
 RANK = ("present", "uncertain", "absent")
 NOT_MENTIONED = "not mentioned"
 
-#: specific finding -> the broader findings it implies when present or uncertain
+#: specific finding -> the broader findings it implies when present or uncertain. The broader
+#: names follow the radlabels label set's hierarchy: ``air_space_opacity`` is its parent of
+#: lung opacities (CheXpert's "Lung Opacity": an opacity, consolidation or pneumonia on a
+#: radiograph is an air-space opacity) and ``pulmonary_congestion_pulmonary_venous_congestion``
+#: the parent of pulmonary edema (on a radiograph, oedema is the advanced stage of venous
+#: congestion). Measured on the radlabels reports: without these, kappa on
+#: air-space opacity is 0.10 and on congestion 0.20 (0.67 and 0.71 with them).
 IMPLIED: dict[str, tuple[str, ...]] = {
     "consolidation": ("air_space_opacity",),
+    "pneumonia": ("air_space_opacity",),
+    "lung_opacity": ("air_space_opacity",),
+    "pulmonary_edema": ("pulmonary_congestion_pulmonary_venous_congestion",),
     "acute_rib_fracture": ("fracture_generic",),
     "non_acute_rib_fracture": ("fracture_generic",),
     "lobar_segmental_collapse": ("atelectasis",),
     "whole_lung_or_majority_collapse": ("atelectasis",),
-    "ground_glass_opacity": ("lung_opacity",),
+    "ground_glass_opacity": ("lung_opacity", "air_space_opacity"),
 }
 
 BODY_SECTIONS = ("findings", "impression")
@@ -69,7 +80,7 @@ class LabelRules:
         "allergies",
     )
     #: when the impression mentions a finding, only its mentions decide
-    impression_decides: bool = True
+    impression_decides: bool = False
     #: historical mentions in the findings/impression sections count like recent ones
     historical_in_body: bool = True
     implied: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(IMPLIED))
