@@ -41,6 +41,12 @@ class DocumentClassifier(nn.Module):
         super().__init__()
         self.spec = spec
         self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=PAD_ID)
+        # small start: Adam moves each weight by about the learning rate per step, so unit-
+        # variance embeddings (PyTorch's default) take hundreds of steps to reorganise; on a
+        # few hundred notes that is the whole training run
+        nn.init.normal_(self.embedding.weight, std=0.1)
+        with torch.no_grad():
+            self.embedding.weight[PAD_ID].zero_()
         self.encoder = create_encoder(
             name,
             spec.embed_dim,

@@ -7,7 +7,8 @@ them alike. ``mask`` is True at real tokens; padding never reaches a pooled vect
 
 - ``cnn``: parallel 1-D convolutions of widths 3, 5 and 7 (n-gram detectors), max-pooled
   over the note (Kim 2014).
-- ``bilstm``: a bidirectional LSTM, max- and mean-pooled over the real tokens.
+- ``bilstm``: a bidirectional LSTM, max- and mean-pooled over the real tokens (each
+  direction reads only the note's own tokens, so padding never changes a note's vector).
 - ``transformer``: learnt positions and a few pre-norm self-attention layers, mean-pooled.
   The layer is written here (a dozen lines) rather than taken from ``nn.TransformerEncoder``
   because that module switches to a fused "fast path" kernel in eval mode that the ONNX
@@ -56,18 +57,30 @@ class CnnEncoder(nn.Module):
 
 
 class BiLstmEncoder(nn.Module):
-    """A bidirectional LSTM, max- and mean-pooled over the real tokens."""
+    """A bidirectional LSTM, max- and mean-pooled over the real tokens.
 
-    def __init__(self, embed_dim: int, hidden_dim: int, layers: int = 1):
+    Two one-directional LSTMs rather than ``bidirectional=True``: the backward one reads each
+    note reversed within its own length (a gather), so it starts at the note's last real
+    token, not at the batch's padding, and a note gets the same vector in any batch. Packed
+    sequences would do the same but do not export to ONNX.
+    """
+
+    def __init__(self, embed_dim: int, hidden_dim: int):
         super().__init__()
-        self.lstm = nn.LSTM(
-            embed_dim, hidden_dim, num_layers=layers, batch_first=True, bidirectional=True
-        )
+        self.forward_lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
+        self.backward_lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True)
         self.out_features = 4 * hidden_dim
 
     def forward(self, embedded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # padding embeddings are zero; batches are length-bucketed, so little padding is read
-        hidden, _ = self.lstm(embedded * mask.unsqueeze(-1).to(embedded.dtype))
+        lengths = mask.sum(dim=1, keepdim=True)
+        positions = torch.arange(embedded.shape[1], device=embedded.device).unsqueeze(0)
+        # position i of the reversed note is position length-1-i (padding maps onto itself)
+        reverse = torch.where(positions < lengths, lengths - 1 - positions, positions)
+        index = reverse.unsqueeze(-1).expand(-1, -1, embedded.shape[2])
+        ahead, _ = self.forward_lstm(embedded)
+        behind, _ = self.backward_lstm(torch.gather(embedded, 1, index))
+        behind = torch.gather(behind, 1, reverse.unsqueeze(-1).expand(-1, -1, behind.shape[2]))
+        hidden = torch.cat([ahead, behind], dim=2)
         return torch.cat([masked_max(hidden, mask), masked_mean(hidden, mask)], dim=1)
 
 

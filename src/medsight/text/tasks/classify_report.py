@@ -48,7 +48,6 @@ _PAGE = """<!DOCTYPE html>
 <td>{{ num(m.tuning_macro_f1.get(model)) }}</td>
 <td>{% if model in m.train_seconds %}{{ "%.0f" % m.train_seconds[model] }} s
 {%- else %}-{% endif %}</td></tr>
-{%- else %}-{% endif %}</td></tr>
 {% endfor %}</table>
 {% if m.primary_minus_baseline %}<p>{{ m.primary_model }} minus {{ m.baseline }} (paired
 bootstrap over the same patients): {{ ci(m.primary_minus_baseline) }}.</p>{% endif %}
