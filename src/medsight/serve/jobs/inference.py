@@ -6,7 +6,8 @@ Classification: class probabilities, the predicted class, the conformal set when
 was calibrated (``refer`` when it is not one class), and for 3D models a Grad-CAM heatmap
 (NIfTI aligned with the input + overlay PNGs). Segmentation: the label map as NIfTI, a DICOM
 SEG for DICOM inputs, structure volumes and components, overlay PNGs (the same outputs as
-`medsight predict`). Every result names the model (name, version, SHA-256).
+`medsight predict`). Text: a `TextResult` (labels, entities with their context), marked as
+read from a de-identified note. Every result names the model (name, version, SHA-256).
 
 File names in a result are relative to the job's result folder; no server path is exposed.
 """
@@ -20,7 +21,7 @@ from typing import Any
 from medsight.runs.atomic import atomic_dir
 from medsight.serve.api.service_metrics import ServiceMetrics
 from medsight.serve.jobs.model_cache import LoadedModel
-from medsight.tasks.results import ModelIdentity
+from medsight.tasks.results import ModelIdentity, TextResult
 
 
 def run_prediction(
@@ -44,6 +45,8 @@ def run_prediction(
         record = model.run.predict(source, tmp, heatmap)
     seconds = time.perf_counter() - start
     metrics.inference.labels(model.task.run_name).observe(seconds)
+    if isinstance(record, TextResult):
+        record.deidentified = True  # the service stores and predicts de-identified notes only
     record.model = ModelIdentity(**model.identity())
     record.seconds = round(seconds, 3)
     return record.to_json()

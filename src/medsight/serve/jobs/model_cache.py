@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import medsight.modalities  # noqa: F401  (registers every task plug-in)
 from medsight.errors import InputError
@@ -20,11 +21,14 @@ from medsight.serve.api.errors import ApiError
 from medsight.serve.api.service_metrics import ServiceMetrics
 from medsight.tasks import Task, task_of_run
 from medsight.tasks.registry import LoadedRun
-from medsight.tasks.results import RiskResult
+from medsight.tasks.results import RiskResult, TextResult
 
 #: tasks whose models read one patient's record (FHIR Bundle or MEDS rows), not images: those
 #: whose result record is a `RiskResult` (the record type names the task it belongs to)
 RECORD_TASKS = frozenset({RiskResult.model_fields["task"].default})
+#: tasks whose models read one clinical note (``text-classify``, ``text-ner``): those whose
+#: result record is a `TextResult`
+TEXT_TASKS = frozenset(get_args(TextResult.model_fields["task"].annotation))
 
 
 @dataclass
@@ -45,6 +49,10 @@ class LoadedModel:
     def takes_records(self) -> bool:
         """True when the model reads a patient's record rather than an image."""
         return self.task.run_name in RECORD_TASKS
+
+    def takes_text(self) -> bool:
+        """True when the model reads a clinical note (plain text, FHIR document, HL7 v2)."""
+        return self.task.run_name in TEXT_TASKS
 
     def identity(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}

@@ -40,6 +40,9 @@ NIFTI_FILE, RASTER_FILE = "image.nii.gz", "image.png"
 #: a patient's record is stored as de-identified MEDS rows (`deidentified_record`)
 RECORD_FILE = "events.parquet"
 RECORD_KINDS = ("fhir", "meds")
+#: a clinical note is stored as its de-identified text (`deidentified_text`), whatever was sent
+TEXT_FILE = "note.txt"
+TEXT_KINDS = ("text", "text-fhir", "text-hl7")
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,10 @@ class StoredInput:
     Attributes:
         path: what a reader opens: the series folder (DICOM) or the file.
         kind: ``dicom``, ``nifti`` or ``raster``; for a patient's record ``fhir`` or ``meds``
-            (what was sent; stored as MEDS rows either way).
+            (what was sent; stored as MEDS rows either way); for a note ``text``,
+            ``text-fhir`` or ``text-hl7`` (stored as de-identified UTF-8 text either way).
         sha256: SHA-256 over the stored files (sorted by name); for a record, over the
-            de-identified record's canonical JSON.
+            de-identified record's canonical JSON; for a note, of its de-identified text.
         slices: slices (frames) in the image: 1 means a 2D input (0 for a record).
     """
 
@@ -204,6 +208,8 @@ def stored_path(folder: Path, kind: str) -> Path:
         return folder
     if kind in RECORD_KINDS:
         return folder / RECORD_FILE
+    if kind in TEXT_KINDS:
+        return folder / TEXT_FILE
     return folder / (NIFTI_FILE if kind == "nifti" else RASTER_FILE)
 
 

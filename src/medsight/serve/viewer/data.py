@@ -1,6 +1,9 @@
 """The viewer's data: the worklist, one job's image, mask and heatmap as raw voxels, and
 the risk of a patient's record (its probability, calibration note, referral flag and the
-contributing events the study page draws as a timeline; a record has no voxels).
+contributing events the study page draws as a timeline; a record has no voxels), and the
+result of a text model on a note (labels, entities with their assertion context: the page
+fetches the de-identified note the model scored, ``note.txt`` in the result, through the
+job-file route and highlights the entities in it).
 
 Who may read what is the job API's rule (`job_view.readable_job`): the same jobs, the same
 404 for one that may not be read. Every read is audited before it is answered: a job's data
@@ -49,11 +52,11 @@ from medsight.serve.auth.dependencies import Principal, require
 from medsight.serve.jobs.job_view import job_json, readable_jobs, stored_result
 from medsight.serve.jobs.worker import input_path, result_dir
 from medsight.serve.store.audit import AuditEvent, append, commit_audited
-from medsight.serve.store.deidentified_input import RECORD_KINDS
+from medsight.serve.store.deidentified_input import RECORD_KINDS, TEXT_KINDS
 from medsight.serve.store.reidentification import record_key, unseal
 from medsight.serve.store.schema import DicomSeries, Job
 from medsight.serve.viewer.routes import ViewerRoute
-from medsight.tasks.results import RiskResult, SegmentationResult
+from medsight.tasks.results import RiskResult, SegmentationResult, TextResult
 
 router = APIRouter(route_class=ViewerRoute)
 Reader = Annotated[Principal, Depends(require("admin", "clinician", "service"))]
@@ -78,6 +81,10 @@ RISK_FIELDS = (
     "label_definition",
     "network",
 )
+#: what the result panel shows of a `TextResult` (besides task, network and seconds)
+TEXT_FIELDS = ("labels", "entities", "sections", "deidentified")
+#: the copy of the (de-identified) note a text model writes into its result folder
+NOTE_FILE = "note.txt"
 
 
 # ---------------------------------------------------------------- reading
@@ -234,13 +241,32 @@ def _risk_summary(result: RiskResult) -> str:
     return line + ("; refer" if result.refer else "")
 
 
+def _text_summary(result: TextResult) -> str:
+    """``sentiment: positive (91%); 4 entities, 1 negated``: a text model's result in a line."""
+    parts = [
+        f"{name}: {label.label} ({label.probability:.0%})" for name, label in result.labels.items()
+    ][:3]
+    if len(result.labels) > 3:
+        parts.append(f"{len(result.labels)} labels")
+    if result.entities or not result.labels:
+        n = len(result.entities)
+        negated = sum(e.negation == "negated" for e in result.entities)
+        parts.append(
+            f"{n} entit{'y' if n == 1 else 'ies'}" + (f", {negated} negated" if negated else "")
+        )
+    return "; ".join(parts)
+
+
 def _summary(result: dict[str, Any] | None) -> str:
-    """One line for the worklist: the predicted class, the structures found, or the risk."""
+    """One line for the worklist: the predicted class, the structures found, the risk, or a
+    note's labels and entities."""
     if not result:
         return ""
     record = stored_result(result)
     if isinstance(record, RiskResult):
         return _risk_summary(record)
+    if isinstance(record, TextResult):
+        return _text_summary(record)
     if isinstance(record, SegmentationResult):
         parts = []
         for name, s in result.get("structures", {}).items():
@@ -268,6 +294,7 @@ def _result_view(result: dict[str, Any] | None) -> dict[str, Any] | None:
         "structures",
         "seconds",
         *RISK_FIELDS,
+        *TEXT_FIELDS,
     )
     return {k: result[k] for k in keep if k in result}
 
@@ -414,6 +441,9 @@ def viewer_meta(job_id: str, request: Request, principal: Reader) -> dict[str, A
     volume = None
     if job.input_kind in RECORD_KINDS:  # a patient's record: no image to show
         return meta
+    if job.input_kind in TEXT_KINDS:  # a note: the page fetches the scored note's text
+        meta["note_file"] = NOTE_FILE if _listed(job, NOTE_FILE) else None
+        return meta
     if source.exists():
         try:
             volume = _read(state, source, nifti=False)
@@ -446,8 +476,8 @@ def viewer_image(job_id: str, request: Request, principal: Reader) -> Response:
     """The de-identified input as little-endian int16 ``[z, y, x]``."""
     job = audited_read(request, principal, job_id, "viewer/image")
     state = service_state(request)
-    if job.input_kind in RECORD_KINDS:
-        raise ApiError("not_found", "this job's input is a record, not an image")
+    if job.input_kind in RECORD_KINDS or job.input_kind in TEXT_KINDS:
+        raise ApiError("not_found", "this job's input is a record or a note, not an image")
     volume = _read(state, input_path(state.settings.data_dir, job.id, job.input_kind), False)
     array = volume.array.mean(axis=-1) if volume.channels != 1 else volume.array
     array = np.clip(np.rint(np.nan_to_num(array)), -32768, 32767)

@@ -10,6 +10,13 @@ Records (models of a record task, e.g. ``ehr-risk``): one patient's FHIR R4 Bund
 under the record limit (`record_body`), de-identified, converted to MEDS rows and stored
 (`deidentified_record`), then predicted while the client waits, as a 2D image is.
 
+Notes (models of a text task, ``text-classify`` or ``text-ner``): ``text/plain`` (its
+``charset`` honoured), a FHIR DocumentReference or DiagnosticReport
+(``application/fhir+json``) or an HL7 v2 ORU^R01 message (``application/hl7-v2+er7``,
+``x-application/hl7-v2+er7``) holding one note, read under the record limit, de-identified
+(surrogates, dates shifted per patient) and stored as text (`deidentified_text`), then
+predicted while the client waits; the result is a `TextResult`.
+
 Every submission, accepted or refused, has an audit record committed before the answer.
 Roles: clinician and service (admins manage users and models; they do not predict).
 """
@@ -37,7 +44,9 @@ from medsight.serve.jobs.worker import clean_message, result_dir
 from medsight.serve.store.audit import AuditEvent, append, commit_audited
 from medsight.serve.store.deidentified_input import StoredInput, store_deidentified
 from medsight.serve.store.deidentified_record import RECORD_MEDIA, store_record
+from medsight.serve.store.deidentified_text import store_text
 from medsight.serve.store.schema import Job, utcnow
+from medsight.text.io.read_notes import is_text_media_type
 
 router = APIRouter()
 Submitter = Annotated[Principal, Depends(require("clinician", "service"))]
@@ -49,7 +58,8 @@ UPLOAD_BODY: dict[str, Any] = {
             "application/fhir+json": {
                 "schema": {
                     "type": "object",
-                    "description": "record models: one patient's FHIR R4 Bundle",
+                    "description": "record models: one patient's FHIR R4 Bundle; text "
+                    "models: one DocumentReference or DiagnosticReport",
                 }
             },
             "application/json": {
@@ -58,6 +68,15 @@ UPLOAD_BODY: dict[str, Any] = {
                     "required": ["events"],
                     "description": "record models: one patient's MEDS rows, "
                     '{"events": [{"time", "code", "numeric_value"}, ...]}',
+                }
+            },
+            "text/plain": {
+                "schema": {"type": "string", "description": "text models: one clinical note"}
+            },
+            "application/hl7-v2+er7": {
+                "schema": {
+                    "type": "string",
+                    "description": "text models: an HL7 v2 ORU^R01 message with one report",
                 }
             },
             "multipart/form-data": {
@@ -156,6 +175,31 @@ async def _stored_record(
         raise
 
 
+async def _stored_note(
+    state: ServiceState, request: Request, principal: Principal, model: LoadedModel, job_id: str
+) -> StoredInput:
+    dest = state.settings.data_dir / "uploads" / job_id
+    try:
+        content_type = request.headers.get("content-type", "")
+        if not is_text_media_type(content_type):
+            raise ApiError(
+                "unsupported_media_type",
+                f"model {model.name}:{model.version} takes one clinical note: send text/plain, "
+                "a FHIR DocumentReference or DiagnosticReport as application/fhir+json, or an "
+                "HL7 v2 ORU^R01 message as application/hl7-v2+er7",
+            )
+        body = await read_record_body(request, state.settings)
+        stored = await run_in_threadpool(
+            store_text, body, content_type, dest, state.deid_policy.key
+        )
+        del body
+        return stored
+    except ApiError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        _audit_submission(state, principal, request, model, f"refused:{exc.code}")
+        raise
+
+
 async def _answer_now(
     state: ServiceState,
     principal: Principal,
@@ -218,7 +262,9 @@ async def predict(
     """Predict one input with a registered model (``NAME`` or ``NAME:VERSION``).
 
     An image model takes a multipart upload; a record model one patient's record (FHIR R4
-    Bundle or MEDS rows JSON) and answers at once with the job, its ``result`` a `RiskResult`.
+    Bundle or MEDS rows JSON) and answers at once with the job, its ``result`` a `RiskResult`;
+    a text model one note (plain text, FHIR DocumentReference/DiagnosticReport, HL7 v2 ORU)
+    and answers at once, its ``result`` a `TextResult`.
     """
     state = service_state(request)
     cache = state.models
@@ -231,6 +277,10 @@ async def predict(
     job_id = new_job_id()
     if loaded.takes_records():
         stored = await _stored_record(state, request, principal, loaded, job_id)
+        job = _job(job_id, principal, loaded, stored)
+        return await _answer_now(state, principal, request, loaded, job, stored, heatmap=False)
+    if loaded.takes_text():
+        stored = await _stored_note(state, request, principal, loaded, job_id)
         job = _job(job_id, principal, loaded, stored)
         return await _answer_now(state, principal, request, loaded, job, stored, heatmap=False)
     stored = await _stored(state, request, principal, loaded, job_id)

@@ -2,6 +2,10 @@
 // overlays, and the result panel (probabilities, conformal set, structures) and model card.
 // A patient's record (task ehr-risk) has no image: the page shows its risk, calibration note
 // and referral flag, and a timeline of the contributing events drawn as inline SVG.
+// A note (tasks text-classify, text-ner) has no image either: the page fetches the
+// de-identified note the model scored (note.txt in the result, through the job-file route)
+// and shows it with each entity highlighted by type, negated ones struck through and tagged
+// "negated", uncertain ones underlined and tagged; the result panel lists the labels.
 //
 // Voxels arrive raw from /v1/jobs/ID/viewer/{image,mask,heatmap}: [z, y, x] in C order,
 // image int16 (HU for CT), mask uint8 label values, heatmap uint8 0..255, all on one grid.
@@ -642,7 +646,12 @@ function resultPanel(meta) {
     fill(body, el("p", { class: "muted" }, `No result yet (${meta.state}).`));
     return;
   }
-  const panels = { segment: structuresPanel, "ehr-risk": riskPanel };
+  const panels = {
+    segment: structuresPanel,
+    "ehr-risk": riskPanel,
+    "text-classify": textPanel,
+    "text-ner": textPanel,
+  };
   const nodes = (panels[result.task] || classifyPanel)(result, meta);
   nodes.push(
     el(
@@ -652,6 +661,164 @@ function resultPanel(meta) {
     ),
   );
   fill(body, nodes);
+}
+
+// ------------------------------------------------------------------ note
+
+const TEXT_TASKS = new Set(["text-classify", "text-ner"]);
+// entity types with a colour of their own (classes come from this list, never from the server)
+const ENTITY_TYPES = ["finding", "anatomy", "medication", "procedure", "device", "measurement"];
+
+function entityType(type) {
+  return ENTITY_TYPES.includes(type) ? type : "other";
+}
+
+/** The assertion tags an entity gets: negated, uncertain, historical, hypothetical, family. */
+function assertionTags(entity) {
+  const tags = [];
+  if (entity.negation === "negated") tags.push("negated");
+  if (entity.certainty === "uncertain") tags.push("uncertain");
+  if (entity.temporality === "historical" || entity.temporality === "hypothetical") {
+    tags.push(entity.temporality);
+  }
+  if (entity.experiencer === "other") tags.push("family");
+  return tags;
+}
+
+function entityTitle(entity) {
+  const parts = [entity.concept ? `${entity.type}: ${entity.concept}` : entity.type];
+  if (entity.value_mm !== null && entity.value_mm !== undefined) {
+    parts.push(millimetres(entity.value_mm));
+  }
+  if (entity.section) parts.push(`section ${entity.section}`);
+  return [...parts, ...assertionTags(entity)].join(" · ");
+}
+
+/** The note as text and highlighted entities. Offsets count code points (as Python does),
+ * so the text is indexed as an array of them; overlapping entities keep the first. */
+function noteNodes(text, entities) {
+  const chars = Array.from(text);
+  const sorted = [...entities]
+    .filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.start < e.end)
+    .sort((a, b) => a.start - b.start || b.end - a.end);
+  const nodes = [];
+  let at = 0;
+  for (const entity of sorted) {
+    if (entity.start < at || entity.end > chars.length) continue;
+    if (entity.start > at) nodes.push(chars.slice(at, entity.start).join(""));
+    const tags = assertionTags(entity);
+    const classes = ["entity", `entity-${entityType(entity.type)}`];
+    if (tags.includes("negated")) classes.push("negated");
+    if (tags.includes("uncertain")) classes.push("uncertain");
+    nodes.push(
+      el(
+        "mark",
+        {
+          class: classes.join(" "),
+          title: entityTitle(entity),
+          dataset: {
+            type: entityType(entity.type),
+            negation: entity.negation || "",
+            certainty: entity.certainty || "",
+          },
+        },
+        chars.slice(entity.start, entity.end).join(""),
+      ),
+    );
+    for (const tag of tags) nodes.push(el("span", { class: `assertion-tag ${tag}` }, tag));
+    at = entity.end;
+  }
+  if (at < chars.length) nodes.push(chars.slice(at).join(""));
+  return nodes;
+}
+
+function noteLegend(entities) {
+  const present = ENTITY_TYPES.filter((t) => entities.some((e) => entityType(e.type) === t));
+  if (entities.some((e) => entityType(e.type) === "other")) present.push("other");
+  return present.map((type) =>
+    el("span", { class: `entity entity-${type}`, dataset: { legend: type } }, type),
+  );
+}
+
+async function notePanel(meta) {
+  document.getElementById("viewport-column").hidden = true;
+  document.getElementById("note-column").hidden = false;
+  const target = document.getElementById("note-text");
+  const entities = (meta.result && meta.result.entities) || [];
+  fill(document.getElementById("note-legend"), noteLegend(entities));
+  if (!meta.note_file) {
+    fill(target, el("p", { class: "muted" }, "The model kept no copy of the note it read."));
+    return;
+  }
+  const url = `/v1/jobs/${encodeURIComponent(jobId)}/files/${encodeURIComponent(meta.note_file)}`;
+  const { buffer } = await api(url, { binary: true });
+  const text = new TextDecoder("utf-8").decode(buffer);
+  fill(target, noteNodes(text, entities));
+  target.dataset.ready = "true";
+}
+
+function textPanel(result) {
+  const nodes = [];
+  const labels = Object.entries(result.labels || {});
+  if (labels.length) {
+    nodes.push(
+      el(
+        "table",
+        { id: "text-labels", class: "list compact" },
+        el(
+          "thead",
+          {},
+          el("tr", {}, el("th", {}, "Output"), el("th", {}, "Label"), el("th", {}, "Probability")),
+        ),
+        el(
+          "tbody",
+          {},
+          labels.map(([output, label]) =>
+            el(
+              "tr",
+              { dataset: { output } },
+              el("td", {}, output),
+              el("td", {}, el("strong", {}, label.label)),
+              el("td", { class: "number" }, percent(label.probability)),
+            ),
+          ),
+        ),
+      ),
+    );
+  }
+  const entities = result.entities || [];
+  if (entities.length || !labels.length) {
+    const counts = new Map();
+    for (const entity of entities) {
+      const type = entityType(entity.type);
+      counts.set(type, (counts.get(type) || 0) + 1);
+    }
+    const negated = entities.filter((e) => e.negation === "negated").length;
+    const uncertain = entities.filter((e) => e.certainty === "uncertain").length;
+    const listed = [...counts].map(([type, n]) => `${n} ${type}`).join(", ");
+    nodes.push(
+      el(
+        "p",
+        { id: "entity-counts" },
+        `${entities.length} entit${entities.length === 1 ? "y" : "ies"}`,
+        listed ? ` (${listed})` : "",
+        negated ? `; ${negated} negated` : "",
+        uncertain ? `; ${uncertain} uncertain` : "",
+      ),
+    );
+  }
+  if (result.sections && result.sections.length) {
+    nodes.push(el("p", { class: "muted" }, `Sections: ${result.sections.join(", ")}`));
+  }
+  nodes.push(
+    el(
+      "p",
+      { class: "muted" },
+      result.deidentified ? "The note was de-identified before it was stored." : "",
+      result.network ? ` Network: ${result.network}.` : "",
+    ),
+  );
+  return nodes;
 }
 
 // ------------------------------------------------------------------ model card
@@ -824,6 +991,7 @@ async function main() {
     setTimeout(() => poll(meta.state).catch(() => undefined), POLL_MS);
   }
   if (meta.task === "ehr-risk") timelinePanel(meta.result);
+  else if (TEXT_TASKS.has(meta.task)) await notePanel(meta);
   else if (meta.layers.image) await loadVoxels(meta);
   else status.textContent = meta.image_error || "The input image is no longer stored.";
 }
