@@ -60,3 +60,17 @@ def test_leak_needs_a_whole_word_or_number() -> None:
 def test_lengths_must_agree() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         deid_scores([TEXT], [[]], [], [TEXT])
+
+
+def test_ages_up_to_89_are_not_phi_unless_asked() -> None:
+    text = "A 72-year-old seen with her 93 year old mother."
+    gold = [
+        {"start": 2, "end": 4, "type": "AGE"},
+        {"start": 28, "end": 30, "type": "AGE"},
+    ]
+    predicted = [{"start": 28, "end": 30, "type": "AGE"}]
+    deidentified = "A 72-year-old seen with her [AGE] year old mother."
+    scores = deid_scores([text], [gold], [predicted], [deidentified])
+    assert (scores["recall"], scores["leaked"], scores["ages_not_phi"]) == (1.0, 0, 1)
+    strict = deid_scores([text], [gold], [predicted], [deidentified], ages_over=None)
+    assert (strict["recall"], strict["leaked"], strict["ages_not_phi"]) == (0.5, 1, 0)

@@ -11,6 +11,11 @@ note, case-sensitive and not inside a longer word or number ("12" does not leak 
 "2012"). This also counts a string that the de-identifier replaced at its gold position but
 left standing elsewhere in the note, and a surrogate that happens to equal the original:
 both reveal it. The strings themselves are never returned, only counts and note keys.
+
+Ages: HIPAA's Safe Harbor (and the issue) makes only ages over 89 identifying, while i2b2-style
+gold (the synthetic corpus's) marks every age. By default (``ages_over``) a gold AGE span
+whose number is at most 89 is left out of recall and leaks, and counted as
+``ages_not_phi``; it still makes a prediction on it correct for precision.
 """
 
 from __future__ import annotations
@@ -39,6 +44,12 @@ def _covered(text: str, start: int, end: int, masks: list[tuple[int, int]]) -> t
     return (bool(inside) and all(inside)), any(inside)
 
 
+def _age(text: str) -> int:
+    """The number in an AGE span (large when there is none, so it stays PHI)."""
+    digits = re.search(r"\d+", text)
+    return int(digits.group()) if digits else 10**9
+
+
 def leaked(gold_string: str, deidentified: str) -> bool:
     """Whether ``gold_string`` stands in ``deidentified`` as a whole word or number."""
     needle = gold_string.strip()
@@ -53,6 +64,7 @@ def deid_scores(
     gold_spans: Sequence[Sequence[Any]],
     predicted_spans: Sequence[Sequence[Any]],
     deidentified_texts: Sequence[str],
+    ages_over: int | None = 89,
 ) -> dict[str, Any]:
     """Recall per PHI type, precision and leak counts over a set of notes.
 
@@ -62,11 +74,13 @@ def deid_scores(
             original's offsets.
         predicted_spans: Per note, the spans the de-identifier masked, original offsets.
         deidentified_texts: Per note, the de-identified text.
+        ages_over: Gold ages up to this number are not PHI (None: every AGE span is).
 
     Returns:
         ``{"n_notes", "n_gold", "n_predicted", "recall", "precision", "f1", "partial",
-        "leaked", "leaked_notes", "per_type": {type: {"n_gold", "recalled", "recall",
-        "partial", "leaked"}}}``; ``leaked_notes`` lists note ids (or indices) with a leak.
+        "leaked", "leaked_notes", "ages_not_phi", "per_type": {type: {"n_gold", "recalled",
+        "recall", "partial", "leaked"}}}``; ``leaked_notes`` lists the ids (or indices) of
+        notes with a leak.
 
     Raises:
         ValueError: If the four sequences differ in length or a span lies outside its note.
@@ -80,6 +94,7 @@ def deid_scores(
     per_type: dict[str, dict[str, int]] = {}
     n_pred = correct_pred = 0
     leaked_notes: list[str] = []
+    ages_not_phi = 0
     for index, (note, gold, pred, deid) in enumerate(
         zip(notes, gold_spans, predicted_spans, deidentified_texts, strict=True)
     ):
@@ -93,6 +108,9 @@ def deid_scores(
         correct_pred += sum(any(s < ge and gs < e for gs, ge, _ in gold_keys) for s, e in masks)
         note_leaked = False
         for start, end, kind in gold_keys:
+            if kind == "AGE" and ages_over is not None and _age(text[start:end]) <= ages_over:
+                ages_not_phi += 1
+                continue
             row = per_type.setdefault(kind, {"n_gold": 0, "recalled": 0, "partial": 0, "leaked": 0})
             row["n_gold"] += 1
             full, some = _covered(text, start, end, masks)
@@ -120,6 +138,7 @@ def deid_scores(
         "partial": sum(r["partial"] for r in per_type.values()),
         "leaked": sum(r["leaked"] for r in per_type.values()),
         "leaked_notes": leaked_notes,
+        "ages_not_phi": ages_not_phi,
         "per_type": {
             kind: {**row, "recall": ratio(row["recalled"], row["n_gold"])}
             for kind, row in sorted(per_type.items())
