@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from medsight.text.models.tagger_inputs import Chunk, collate, encode_tokens
+from medsight.text.models.tagger_inputs import Chunk, collate, encode_tokens, window_owner
 from medsight.text.models.tagger_network import TaggerNetwork, TaggerSizes
 from medsight.text.models.tagger_tokens import Token, tags_to_spans, tokenize
 from medsight.text.models.tagger_vocabulary import Vocabulary
@@ -28,41 +28,51 @@ class Tagger:
     tags: list[str]
 
     def chunks(self, tokens: Sequence[Token]) -> list[Chunk]:
-        """The token chunks the network reads."""
-        return encode_tokens(tokens, self.vocabulary, self.sizes.char_width, self.sizes.max_tokens)
+        """The windows the network reads: ``max_tokens`` long, overlapping by half."""
+        size = self.sizes.max_tokens
+        return encode_tokens(
+            tokens, self.vocabulary, self.sizes.char_width, size, stride=max(size // 2, 1)
+        )
 
-    def tag_indices(self, chunks: Sequence[Chunk]) -> list[int]:
-        """The best (Viterbi) tag index of every token of ``chunks``, in order."""
-        out: list[int] = []
+    def tag_indices(self, chunks: Sequence[Chunk], n_tokens: int) -> list[int]:
+        """The best (Viterbi) tag index of each of the note's ``n_tokens`` tokens.
+
+        Each token takes its tag from the window in which it is most central
+        (`window_owner`), so its tag has context on both sides.
+        """
+        paths: list[list[int]] = []
         was_training = self.network.training
         self.network.eval()
         with torch.inference_mode():
             for first in range(0, len(chunks), BATCH_CHUNKS):
                 inputs, _ = collate(chunks[first : first + BATCH_CHUNKS])
-                emissions = self.network(inputs)
-                for path in self.network.crf.viterbi(emissions, inputs["mask"]):
-                    out += path
+                paths += self.network.crf.viterbi(self.network(inputs), inputs["mask"])
         self.network.train(was_training)
-        return out
+        owner = window_owner(chunks, n_tokens)
+        return [paths[k][i - chunks[k].offset] for i, k in enumerate(owner.tolist())]
 
     def spans(self, text: str) -> list[Span]:
         """The spans the tagger finds in ``text`` (character offsets)."""
         tokens = tokenize(text)
         if not tokens:
             return []
-        indices = self.tag_indices(self.chunks(tokens))
+        indices = self.tag_indices(self.chunks(tokens), len(tokens))
         return tags_to_spans(tokens, [self.tags[i] for i in indices])
 
     def marginals(self, text: str) -> tuple[list[Token], np.ndarray]:
         """Tokens and their tag probabilities ``(n_tokens, n_tags)`` (CRF marginals)."""
         tokens = tokenize(text)
+        if not tokens:
+            return tokens, np.zeros((0, len(self.tags)), np.float32)
+        chunks = self.chunks(tokens)
         rows: list[np.ndarray] = []
         self.network.eval()
-        for chunk in self.chunks(tokens):
+        for chunk in chunks:
             inputs, _ = collate([chunk])
             with torch.inference_mode():
                 emissions = self.network(inputs)
             rows.append(self.network.crf.marginals(emissions.clone(), inputs["mask"])[0].numpy())
-        if not rows:
-            return tokens, np.zeros((0, len(self.tags)), np.float32)
-        return tokens, np.concatenate(rows)
+        owner = window_owner(chunks, len(tokens))
+        return tokens, np.stack(
+            [rows[k][i - chunks[k].offset] for i, k in enumerate(owner.tolist())]
+        )

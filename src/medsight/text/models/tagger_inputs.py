@@ -1,8 +1,9 @@
 """Notes to tagger inputs: tokens -> index arrays in chunks of at most ``max_tokens``, batched.
 
-A note longer than ``max_tokens`` tokens is tagged as consecutive chunks (a span cut by a
-chunk boundary comes back as two spans); batches pad at the end of each row (the network's
-and the CRF's mask convention).
+Training reads a long note as consecutive chunks; prediction reads it in windows that overlap
+by half (``stride``), and each token takes its tag from the window in which it lies most
+central, so no span is cut at a chunk edge (`window_owner`). Batches pad at the end of each
+row (the network's and the CRF's mask convention).
 """
 
 from __future__ import annotations
@@ -39,8 +40,20 @@ def encode_tokens(
     max_tokens: int,
     tag_index: dict[str, int] | None = None,
     spans: Sequence[Span] | None = None,
+    stride: int | None = None,
 ) -> list[Chunk]:
-    """The note's chunks; with ``spans`` and ``tag_index``, their gold BIO tag indices."""
+    """The note's chunks; with ``spans`` and ``tag_index``, their gold BIO tag indices.
+
+    Args:
+        tokens: the note's tokens.
+        vocabulary: the run's vocabularies.
+        char_width: characters per token read.
+        max_tokens: tokens per chunk.
+        tag_index: tag name -> index (with ``spans``).
+        spans: gold spans, for training chunks.
+        stride: tokens between chunk starts (default ``max_tokens``: no overlap); the last
+            chunk always reaches the note's end.
+    """
     words = np.array([vocabulary.word(t.text) for t in tokens], np.int64)
     shapes = np.array([vocabulary.shape(t.text) for t in tokens], np.int64)
     chars = np.array([vocabulary.char_ids(t.text, char_width) for t in tokens], np.int64)
@@ -49,10 +62,32 @@ def encode_tokens(
         tags = np.array([tag_index[t] for t in spans_to_tags(tokens, spans)], np.int64)
     else:
         tags = np.full(len(tokens), -1, np.int64)
+    step = stride or max_tokens
+    starts = list(range(0, max(len(tokens) - max_tokens, 0) + 1, step))
+    if starts[-1] + max_tokens < len(tokens):
+        starts.append(len(tokens) - max_tokens)
     return [
         Chunk(start, *(a[start : start + max_tokens] for a in (words, shapes, chars, tags)))
-        for start in range(0, len(tokens), max_tokens)
+        for start in starts
     ]
+
+
+def window_owner(chunks: Sequence[Chunk], n_tokens: int) -> np.ndarray:
+    """For each token, the index of the chunk in which it lies farthest from an edge."""
+    best = np.full(n_tokens, -1, np.int64)
+    margin = np.full(n_tokens, -1, np.int64)
+    for k, chunk in enumerate(chunks):
+        positions = np.arange(chunk.offset, chunk.offset + len(chunk.words))
+        inner = np.minimum(
+            positions - chunk.offset, chunk.offset + len(chunk.words) - 1 - positions
+        )
+        # a note's first and last tokens are as central as they can be in their only window
+        inner = np.where(positions == 0, n_tokens, inner)
+        inner = np.where(positions == n_tokens - 1, n_tokens, inner)
+        better = inner > margin[positions]
+        best[positions[better]] = k
+        margin[positions[better]] = inner[better]
+    return best
 
 
 def collate(
