@@ -120,6 +120,9 @@ def test_loaded_run_predicts_every_output_and_copies_the_note(run: Path, tmp_pat
     assert result.labels["finding:pleural_effusion"].label == "present"
     assert (tmp_path / "out" / "note.txt").read_text() == note.read_text()
     assert result.files == ["note.txt"]
+    # the rule pipeline's entities come with their context
+    effusion = [e for e in result.entities if e.concept == "pleural_effusion"]
+    assert effusion and effusion[0].negation == "affirmed"
     assert parse_result(json.loads(json.dumps(result.to_json()))) == result
 
 

@@ -52,7 +52,7 @@ _PAGE = """<!DOCTYPE html>
 {% if m.primary_minus_baseline %}<p>{{ m.primary_model }} minus {{ m.baseline }} (paired
 bootstrap over the same patients): {{ ci(m.primary_minus_baseline) }}.</p>{% endif %}
 <p class="muted">Macro-F1 is the {{ m.macro_f1_definition }}.</p>
-{% if m.weak_classes %}<div class="warning"><strong>Weak classes</strong> (F1 or recall below
+{% if m.weak_classes %}<div class="note"><strong>Weak classes</strong> (F1 or recall below
 0.5 with 5+ notes):<ul>
 {% for w in m.weak_classes if w.model == m.primary_model %}<li>{{ w.model }} · {{ w.output }} ·
 {{ w.class }}: F1 {{ num(w.f1) }}, recall {{ num(w.recall) }} ({{ w.support }} notes)</li>
@@ -72,7 +72,8 @@ temperature</th><th>notes</th></tr>
 <th>F1</th></tr>
 {% for model in m.outputs %}{% set e = m.outputs[model].get(output) %}{% if e %}
 {% for cls, c in e.per_class.items() %}
-<tr{% if cls in weak_names(e) %} class="flag"{% endif %}><td>{{ model }}</td><td>{{ cls }}</td>
+<tr{% if cls in weak_names(e) %} style="background:#fde8e8"{% endif %}>
+<td>{{ model }}</td><td>{{ cls }}</td>
 <td>{{ c.support }}</td><td>{{ ci(c.precision) }}</td><td>{{ ci(c.recall) }}</td>
 <td>{{ ci(c.f1) }}</td></tr>{% endfor %}{% endif %}{% endfor %}</table>
 </section>
