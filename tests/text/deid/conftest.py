@@ -45,7 +45,9 @@ def parse_marked(marked: str, patient: str = "") -> GoldNote:
 def heldout_notes() -> list[GoldNote]:
     """The held-out notes of heldout_notes.txt."""
     body = "\n".join(
-        line for line in HELDOUT.read_text(encoding="utf-8").splitlines() if not line.startswith("#")
+        line
+        for line in HELDOUT.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("#")
     )
     notes = []
     for chunk in body.split("\n=====\n"):

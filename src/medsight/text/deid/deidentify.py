@@ -79,13 +79,30 @@ def deidentify_text(
         ValueError: an unknown ``mode``, a key under 16 characters or a bad extra span
             (programming errors: the CLI and the service check these first).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if len(key) < MIN_KEY_CHARS:
-        raise ValueError(f"the de-identification key must have at least {MIN_KEY_CHARS} characters")
     if len(text) > MAX_NOTE_CHARS:
         raise InputError(f"{source or 'note'}: longer than {MAX_NOTE_CHARS:,} characters")
-    spans = detect_phi(text, extra_spans)
+    _check(key, mode)
+    return replace_spans(
+        text, detect_phi(text, extra_spans), key=key, patient=patient, mode=mode, source=source
+    )
+
+
+def replace_spans(
+    text: str,
+    spans: list[PhiSpan],
+    *,
+    key: str,
+    patient: str | None = None,
+    mode: str = "surrogate",
+    source: str = "",
+) -> DeidResult:
+    """The replacement half of `deidentify_text`, for spans already found (merged, sorted):
+    `deidentify_source` finds a patient's names in all their notes first.
+
+    Raises:
+        ValueError: as `deidentify_text`.
+    """
+    _check(key, mode)
     scope = patient.strip() if patient is not None and patient.strip() else f"note:{source}"
     shift = offset_days(key, scope) if mode == "surrogate" else 0
     if mode == "tag":
@@ -107,3 +124,10 @@ def deidentify_text(
         cursor = span.end
     pieces.append(text[cursor:])
     return DeidResult("".join(pieces), replaced, shift)
+
+
+def _check(key: str, mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if len(key) < MIN_KEY_CHARS:
+        raise ValueError(f"the de-identification key must have at least {MIN_KEY_CHARS} characters")

@@ -21,15 +21,24 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from medsight.errors import InputError
 from medsight.patient_date_offset import offset_days
 from medsight.runs.atomic import atomic_dir
-from medsight.text.deid.deidentify import DeidResult, deidentify_text
+from medsight.text.deid.deidentify import DeidResult, replace_spans
+from medsight.text.deid.detect_phi import detect_phi
+from medsight.text.deid.name_rules import find_name_words, name_words
+from medsight.text.deid.phi_span import PhiSpan
+from medsight.text.deid.span_merge import merge_spans
 from medsight.text.io.decode import decode_text
 from medsight.text.io.note import Note
-from medsight.text.io.notes_table import NOTE_COLUMNS, TABLE_SUFFIXES, read_notes_table
+from medsight.text.io.notes_table import (
+    NOTE_COLUMNS,
+    TABLE_SUFFIXES,
+    NotesTable,
+    read_notes_table,
+)
 from medsight.text.io.read_notes import read_notes
 from medsight.text.io.text_files import read_text_note, text_files
 
@@ -103,23 +112,17 @@ def deidentify_source(
     started = time.perf_counter()
     summary = DeidSummary(_kind_of(source), mode, model=model)
 
-    def one(note: Note) -> DeidResult:
+    def spans_of(note: Note) -> list[PhiSpan]:
         extra = extra_spans_of(note.text) if extra_spans_of is not None else []
-        try:
-            result = deidentify_text(
-                note.text,
-                key=key,
-                patient=note.subject_id,
-                mode=mode,
-                source=note.note_id,
-                extra_spans=extra,
-            )
-        except InputError:
-            raise
-        except Exception as exc:  # a bug: say where, never what the note says
-            raise RuntimeError(
-                f"{note.source or note.note_id}: de-identification failed ({type(exc).__name__})"
-            ) from None
+        return _guarded(note, lambda: detect_phi(note.text, extra))
+
+    def finish(note: Note, spans: list[PhiSpan]) -> DeidResult:
+        result = _guarded(
+            note,
+            lambda: replace_spans(
+                note.text, spans, key=key, patient=note.subject_id, mode=mode, source=note.note_id
+            ),
+        )
         summary.notes += 1
         for phi_type, count in result.counts().items():
             summary.per_type[phi_type] = summary.per_type.get(phi_type, 0) + count
@@ -127,24 +130,71 @@ def deidentify_source(
             on_note(summary.notes)
         return result
 
-    with atomic_dir(out) as tmp, (tmp / SPANS_NAME).open("w", encoding="utf-8") as spans:
+    with atomic_dir(out) as tmp:
+        with (tmp / SPANS_NAME).open("w", encoding="utf-8") as spans_file:
 
-        def record(note: Note, result: DeidResult) -> None:
-            row = {"note_id": note.note_id, "spans": [s.as_record() for s in result.spans]}
-            spans.write(json.dumps(row) + "\n")
+            def record(note: Note, result: DeidResult) -> None:
+                row = {"note_id": note.note_id, "spans": [s.as_record() for s in result.spans]}
+                spans_file.write(json.dumps(row) + "\n")
 
-        if summary.source_kind == "table":
-            _write_table(source, tmp, key, one, record, subject_id_of)
-        else:
-            used: set[str] = set()
-            for name, note in _named_notes(source):
-                result = one(note)
-                record(note, result)
-                (tmp / _unique(name, used)).write_text(result.text, encoding="utf-8")
-        spans.close()
+            if summary.source_kind in ("file", "folder"):
+                used: set[str] = set()
+                for name, note in _text_notes(source):
+                    result = finish(note, spans_of(note))
+                    record(note, result)
+                    (tmp / _unique(name, used)).write_text(result.text, encoding="utf-8")
+            else:
+                table = read_notes_table(source) if summary.source_kind == "table" else None
+                notes = table.notes if table is not None else list(read_notes(source))
+                results = []
+                for note, spans in zip(notes, _with_patient_names(notes, spans_of), strict=True):
+                    results.append(finish(note, spans))
+                    record(note, results[-1])
+                if table is not None:
+                    _write_table(source, tmp, key, table, results, subject_id_of)
+                else:
+                    used = set()
+                    for note, result in zip(notes, results, strict=True):
+                        name = _unique(f"{note.note_id}.txt", used)
+                        (tmp / name).write_text(result.text, encoding="utf-8")
         summary.seconds = time.perf_counter() - started
         (tmp / SUMMARY_NAME).write_text(json.dumps(summary.as_json(), indent=2) + "\n")
     return summary
+
+
+def _with_patient_names(
+    notes: list[Note], spans_of: Callable[[Note], list[PhiSpan]]
+) -> list[list[PhiSpan]]:
+    """Each note's spans, plus every capitalised word of a name found in ANY note of the same
+    patient (a wife named with "his wife" in one note and alone in the next)."""
+    found = [spans_of(note) for note in notes]
+    names: dict[str, set[str]] = {}
+    for note, spans in zip(notes, found, strict=True):
+        if note.subject_id:
+            words = name_words(note.text, [(s.start, s.end, s.type) for s in spans])
+            names.setdefault(note.subject_id, set()).update(words)
+    out = []
+    for note, spans in zip(notes, found, strict=True):
+        more = find_name_words(note.text, names.get(note.subject_id or "", set()))
+        if more:
+            spans = merge_spans([(s.start, s.end, s.type) for s in spans] + more)
+        out.append(spans)
+    return out
+
+
+T = TypeVar("T")
+
+
+def _guarded(note: Note, work: Callable[[], T]) -> T:
+    """Run ``work``; a failure other than bad input is reported by where, never by content."""
+    try:
+        return work()
+    except InputError:
+        raise
+    except Exception as exc:
+        raise RuntimeError(
+            f"{note.source or note.note_id}: de-identification failed ({type(exc).__name__})"
+        ) from None
 
 
 def _check_paths(source: Path, out: Path) -> None:
@@ -173,16 +223,13 @@ def _kind_of(source: Path) -> str:
     return "table" if suffix in TABLE_SUFFIXES else "messages"
 
 
-def _named_notes(source: Path) -> Iterator[tuple[str, Note]]:
-    """(output file name, note) for a file, a folder of files or a message source."""
+def _text_notes(source: Path) -> Iterator[tuple[str, Note]]:
+    """(output file name, note) for a ``.txt`` file or a folder of them, one at a time."""
     if source.is_dir():
         for path in text_files(source):
             yield path.name, read_text_note(path)
-    elif source.suffix.lower() == ".txt":
-        yield source.name, read_text_note(source)
     else:
-        for note in read_notes(source):
-            yield f"{note.note_id}.txt", note
+        yield source.name, read_text_note(source)
 
 
 def _unique(name: str, used: set[str]) -> str:
@@ -202,21 +249,19 @@ def _write_table(
     source: Path,
     out: Path,
     key: str,
-    one: Callable[[Note], DeidResult],
-    record: Callable[[Note, DeidResult], None],
+    table: NotesTable,
+    results: list[DeidResult],
     subject_id_of: Callable[[str], str | int],
 ) -> None:
-    table = read_notes_table(source)
+    """The table again, in its format: text de-identified, subject_id pseudonymised, time
+    shifted by the patient's offset, the other columns as they were."""
     rows = []
-    for note, extras in zip(table.notes, table.extras, strict=True):
-        result = one(note)
-        record(note, result)
+    for note, extras, result in zip(table.notes, table.extras, results, strict=True):
         scope = note.subject_id.strip() if note.subject_id else f"note:{note.note_id}"
-        shift = offset_days(key, scope)
         row: dict[str, Any] = {
             "note_id": note.note_id,
             "subject_id": subject_id_of(note.subject_id) if note.subject_id else None,
-            "time": _shifted(note.time, shift),
+            "time": _shifted(note.time, offset_days(key, scope)),
             "text": result.text,
         }
         if note.kind is not None:

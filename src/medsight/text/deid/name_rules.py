@@ -16,6 +16,7 @@ spaCy's Matcher would add its tokenizer and import time without adding evidence.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from medsight.text.deid.gazetteer import Gazetteer, gazetteer
@@ -173,6 +174,36 @@ def find_names(text: str) -> list[Span]:
     marked |= strong
     _propagate(tokens, text, marked, places)
     return [(start, end, "NAME") for start, end in _runs_to_spans(tokens, text, marked)]
+
+
+def name_words(text: str, spans: Iterable[tuple[int, int, str]]) -> set[str]:
+    """The words of the NAME spans of ``text`` worth looking for in the patient's other notes
+    (two letters or more, not an ordinary word, not "Jr")."""
+    places = gazetteer()
+    words = set()
+    for start, end, phi_type in spans:
+        if phi_type != "NAME":
+            continue
+        for token in _tokens(text[start:end]):
+            word = _bare(token.text)
+            if len(word) > 1 and word not in _SUFFIXES and word not in places.common_words:
+                words.add(word)
+    return words
+
+
+def find_name_words(text: str, words: set[str]) -> list[Span]:
+    """Every capitalised occurrence in ``text`` of a name word found in another note of the
+    same patient ("Odile drove him" after "his wife Odile" elsewhere)."""
+    if not words:
+        return []
+    places = gazetteer()
+    return [
+        (token.start, token.end, "NAME")
+        for token in _tokens(text)
+        if _capitalised(token.text)
+        and _bare(token.text) in words
+        and not (_bare(token.text) in places.ambiguous and _EPONYM_AFTER.match(text, token.end))
+    ]
 
 
 def _tokens(text: str) -> list[_Token]:
