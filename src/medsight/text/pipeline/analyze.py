@@ -20,7 +20,7 @@ from medsight.text.pipeline.lexicon import Lexicon, load_lexicon
 from medsight.text.pipeline.measurements import attach_sizes, find_measurements
 from medsight.text.pipeline.sections import find_headers, sections_of
 from medsight.text.pipeline.sentences import split_sentences
-from medsight.text.pipeline.targets import RuleMatcher, TargetMatch, TriggerMatch
+from medsight.text.pipeline.targets import RuleMatcher, TargetMatch, TriggerMatch, negates_itself
 
 
 class TextPipeline:
@@ -83,13 +83,22 @@ class TextPipeline:
                 token_spans.append((span.start, span.end))
         _, triggers = self.matcher.match(doc, targets=False, given=token_spans)
         entities = []
+        inner = []
         for start, end, type_ in spans:
             words = " ".join(text[start:end].lower().split())
             known = self.lexicon.concepts.get(words)
             concept = known[1] if known is not None else words
             entities.append(Entity(start, end, type_, text[start:end], concept))
+            inner.append(negates_itself(words.split()))
         order = sorted(range(len(entities)), key=lambda i: entities[i].start)
-        apply_context(text, [entities[i] for i in order], triggers, sentences, sections)
+        apply_context(
+            text,
+            [entities[i] for i in order],
+            triggers,
+            sentences,
+            sections,
+            [inner[i] for i in order],
+        )
         return entities
 
     def _layout(self, text: str) -> tuple[list[Section], list[tuple[int, int]]]:

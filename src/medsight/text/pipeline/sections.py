@@ -7,7 +7,8 @@ A header is a short phrase ending in a colon at the start of a line (``FINDINGS:
 ``comparison``, ``technique``, ``findings``, ``impression``, ``medications``, ...) by the
 keyword rules below, checked in order; an all-capitals header that no rule knows opens an
 ``other`` section. Sub-headings inside a findings section (``Lungs:``, ``Heart and
-mediastinum:``) do not open a section. Text before the first header belongs to no section.
+mediastinum:``) do not open a section. Text before the first header belongs to no section;
+an unheaded paragraph after an indication, comparison or technique paragraph is findings.
 
 Hand-written rather than medspaCy's Sectionizer: medspaCy pins spaCy < 3.8, and one regular
 expression over the text finds the headers without building a spaCy ``Doc`` or matcher.
@@ -36,7 +37,7 @@ SECTION_RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bmedications?\b|\bmeds\b|\bprescriptions?\b", "medications"),
         (r"\ballerg", "allergies"),
         (r"\bhospital course\b|^course\b|\bcourse in hospital\b", "hospital_course"),
-        (r"\bfindings?\b|^report$", "findings"),
+        (r"\bfindings?\b|^report$|\bwet read\b", "findings"),
         (
             r"\bimpressions?\b|\bconclusions?\b|\bsummary\b|\bopinion\b|\binterpretation\b"
             r"|\bassessment\b",
@@ -92,6 +93,9 @@ _EXAM_WORDS = re.compile(
     r"\b(?:radiographs?|views?|films?|chest|portable|frontal|supine|upright)\b"
 )
 
+#: sections that end at their first blank line when no header follows it
+ORPHAN_PARENTS = frozenset({"history", "comparison", "technique"})
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _HEADER = re.compile(
     r"(?:^|(?<=[.!?] )|(?<=[.!?]  ))[ \t]*"
     r"(?P<header>[A-Za-z][A-Za-z /&,'()-]{0,48}?)[ \t]*:(?=[ \t\n]|$)",
@@ -157,14 +161,41 @@ def find_headers(text: str) -> list[tuple[int, int, str]]:
 
 
 def sections_of(text: str, headers: list[tuple[int, int, str]]) -> list[Section]:
-    """The sections the headers open: each runs to the next section header or the end."""
+    """The sections the headers open: each runs to the next section header or the end.
+
+    A short header section (`ORPHAN_PARENTS`: indication, comparison, technique) ends at its
+    first blank line; what follows it without a header of its own is a ``findings`` section
+    whose header is empty (``start == body_start``): MIMIC-style reports often write the
+    findings as an unheaded paragraph after the indication.
+    """
     opening = [h for h in headers if h[2]]
     sections = []
     for i, (start, end, name) in enumerate(opening):
         stop = opening[i + 1][0] if i + 1 < len(opening) else len(text)
+        if name in ORPHAN_PARENTS:
+            orphan = _orphan_paragraph(text, end, stop)
+            if orphan is not None:
+                body_end = len(text[: orphan[0]].rstrip())
+                sections.append(Section(name, start, max(body_end, end), end))
+                sections.append(Section("findings", orphan[1], orphan[2], orphan[1]))
+                continue
         body_end = len(text[:stop].rstrip())
         sections.append(Section(name=name, start=start, end=max(body_end, end), body_start=end))
     return sections
+
+
+def _orphan_paragraph(text: str, body_start: int, stop: int) -> tuple[int, int, int] | None:
+    """(blank line, start, end) of unheaded text after the first paragraph of a section."""
+    body = text[body_start:stop]
+    first = len(body) - len(body.lstrip())
+    blank = _BLANK_LINE.search(body, first)
+    if blank is None:
+        return None
+    rest = body[blank.end() :]
+    if not rest.strip():
+        return None
+    start = body_start + blank.end() + len(rest) - len(rest.lstrip())
+    return body_start + blank.start(), start, len(text[:stop].rstrip())
 
 
 def find_sections(text: str) -> list[Section]:

@@ -17,8 +17,9 @@ import re
 from collections.abc import Iterable
 
 #: words whose trailing full stop does not end a sentence (compared lower-cased, no dot)
+# units (mm, cm, mg) are not here: "measures 8 mm." ends a sentence
 ABBREVIATIONS = frozenset(
-    {
+    [
         "dr",
         "mr",
         "mrs",
@@ -44,9 +45,6 @@ ABBREVIATIONS = frozenset(
         "tx",
         "rx",
         "sx",
-        "mg",
-        "ml",
-        "mcg",
         "b.i.d",
         "t.i.d",
         "q.i.d",
@@ -67,24 +65,7 @@ ABBREVIATIONS = frozenset(
         "co",
         "dept",
         "ref",
-        "resp",
-        "temp",
-        "wt",
-        "ht",
-        "min",
-        "max",
-        "hr",
-        "hrs",
-        "yr",
-        "yrs",
-        "mo",
-        "wk",
-        "wks",
-        "sec",
-        "vol",
-        "cm",
-        "mm",
-    }
+    ]
 )
 _END = re.compile(r"[.!?]+(?=[)\]\"']?\s+(?:[A-Z0-9(\[\"']|_{2,}))")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")

@@ -21,6 +21,11 @@ _INNER_NEGATION = frozenset({"not", "no", "non"})
 _MONTH_WORDS = frozenset({"may"})
 
 
+def negates_itself(words: list[str]) -> bool:
+    """Whether a multi-word target's own words negate it ("heart is not enlarged")."""
+    return len(words) > 1 and any(w.lower() in _INNER_NEGATION for w in words)
+
+
 def _beside_number(doc: Any, i: int) -> bool:
     return (i > 0 and doc[i - 1].like_num) or (i + 1 < len(doc) and doc[i + 1].like_num)
 
@@ -132,7 +137,7 @@ class RuleMatcher:
         out_targets = []
         for start, end, (_, type_, concept) in kept_targets:
             span = doc[start:end]
-            inner = end - start > 1 and any(t.lower_ in _INNER_NEGATION for t in span)
+            inner = negates_itself([t.lower_ for t in span])
             out_targets.append(
                 TargetMatch(start, end, span.start_char, span.end_char, type_, concept, inner)
             )
