@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import typer
 
-from medsight.cli import text_analyze, text_assert, text_deid
+from medsight.cli import text_analyze, text_assert, text_deid, text_label
 
 app = typer.Typer(help="Clinical text: assertion context, de-identification, analysis.")
 app.command("assert")(text_assert.assert_)
 app.command("deid")(text_deid.deid)
 app.command("analyze")(text_analyze.analyze)
+app.command("label")(text_label.label)
