@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,9 +32,11 @@ from text_kit import (
     fhir_report,
     hl7_message,
     leaks,
+    train_tiny_text_runs,
     use_fake_text_tasks,
 )
 
+from medsight.releases.model_registry import ModelRegistry
 from medsight.serve.store.schema import AuditRecord, Job
 
 RECORD_LIMIT = 64 * 1024
@@ -117,15 +121,34 @@ def refused_bodies() -> list[tuple[str, str, bytes, str, int, str]]:
     ]
 
 
-@pytest.fixture
-def text_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+@contextmanager
+def serving_text_models(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: bool, images: bool = False
+) -> Iterator:
+    """The service with ``ner`` (text-ner) and ``textcls`` (text-classify) registered: the
+    keyword stand-ins, or tiny runs trained for one epoch (`train_tiny_text_runs`); with
+    ``images`` the image models of `register_models` too (``cls2d``, ...)."""
     work = tmp_path / "service"
-    registry = register_models(work / "registry", work / "runs")
-    add_fake_text_models(registry, work / "runs")
-    use_fake_text_tasks(monkeypatch)
+    registry = (
+        register_models(work / "registry", work / "runs")
+        if images
+        else ModelRegistry(work / "registry")
+    )
+    if trained:
+        for name, run in train_tiny_text_runs(tmp_path / "train").items():
+            registry.add(run, name)
+    else:
+        add_fake_text_models(registry, work / "runs")
+        use_fake_text_tasks(monkeypatch)
     with running_service(
         work, f"sqlite:///{work}/medsight.db", registry=registry, max_record_bytes=RECORD_LIMIT
     ) as service:
+        yield service
+
+
+@pytest.fixture
+def text_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    with serving_text_models(tmp_path, monkeypatch, trained=False) as service:
         yield service
 
 
@@ -192,8 +215,14 @@ def test_the_viewer_gets_the_note_file_and_no_image(text_service) -> None:
     assert item["summary"] == "5 entities, 1 negated"
 
 
-def test_bad_bodies_get_json_errors_and_audit_records(text_service) -> None:
-    s = text_service
+def test_bad_bodies_get_json_errors_and_audit_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serving_text_models(tmp_path, monkeypatch, trained=False, images=True) as s:
+        _send_bad_bodies(s)
+
+
+def _send_bad_bodies(s) -> None:
     refused = refused_bodies()
     for what, model, body, media, status, code in refused:
         r = s.client.post(
@@ -224,12 +253,21 @@ def test_bad_bodies_get_json_errors_and_audit_records(text_service) -> None:
     assert not any((s.settings.data_dir / "uploads").glob("*/note.txt"))
 
 
+@pytest.mark.parametrize("models", ["stand-in", "trained"])
 def test_note_canaries_stay_out_of_logs_responses_rows_and_files(
-    text_service,
+    models: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     every_logger_at_debug: pytest.LogCaptureFixture,  # noqa: F811
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    s = text_service
+    with serving_text_models(tmp_path, monkeypatch, trained=models == "trained", images=True) as s:
+        _send_canaries_and_check(s, every_logger_at_debug, capfd)
+
+
+def _send_canaries_and_check(
+    s, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
     assert len(leaks(CANARY_NOTE + json.dumps(fhir_document()) + hl7_message().decode())) == len(
         TEXT_CANARIES
     )
@@ -243,6 +281,13 @@ def test_note_canaries_stay_out_of_logs_responses_rows_and_files(
             )
             assert r.status_code == 200, (what, r.text)
             job = r.json()
+            result = job["result"]
+            assert result["task"] == ("text-ner" if model == "ner" else "text-classify")
+            assert result["deidentified"] is True and result["model"]["name"] == model
+            if model == "textcls":
+                assert result["labels"] and all(k.startswith("finding:") for k in result["labels"])
+            note = s.client.get(result["links"]["note.txt"], headers=h).text
+            assert all(0 <= e["start"] < e["end"] <= len(note) for e in result["entities"])
             for link in job["result"]["links"].values():
                 assert s.client.get(link, headers=h).status_code == 200
             assert s.client.get(f"/v1/jobs/{job['job_id']}", headers=h).status_code == 200
@@ -265,7 +310,7 @@ def test_note_canaries_stay_out_of_logs_responses_rows_and_files(
             repr({c.name: getattr(row, c.name) for c in row.__table__.columns}) for row in rows
         )
     everything = {
-        "log records": service_log(every_logger_at_debug.records),
+        "log records": service_log(caplog.records),
         "stdout/stderr": "".join(capfd.readouterr()),
         "responses": b"\n".join(response_text(r) for r in responses),
         "database rows": database,

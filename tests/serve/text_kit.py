@@ -15,12 +15,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from medsight.releases.model_registry import ModelRegistry
 from medsight.serve.jobs import model_cache
+from medsight.tasks import get_task
+from medsight.tasks.options import TrainOptions
 from medsight.tasks.results import TextEntity, TextLabel, TextResult
 
 CANARY_GIVEN = "Zebediah"
@@ -220,3 +223,68 @@ def use_fake_text_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
         return fakes.get(contract.get("task")) or original(run_dir)
 
     monkeypatch.setattr(model_cache, "task_of_run", task_of_run)
+
+
+# ---------------------------------------------------------------- tiny trained models
+
+_FINDING_PHRASES = {
+    "pleural effusion": "pleural_effusion",
+    "pneumothorax": "pneumothorax",
+    "nodule": "lung_nodule_or_mass",
+}
+
+
+def _tiny_reports(path: Path, n: int = 40, seed: int = 0) -> Path:
+    """``n`` one-line chest reports (JSONL, one per patient): a finding, present or absent,
+    with its gold entity span and the report's ``finding:pleural_effusion`` label."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(n):
+            phrase = str(rng.choice(list(_FINDING_PHRASES)))
+            present = bool(i % 2)
+            text = f"{'Small' if present else 'No'} {phrase} on the right. Heart size normal."
+            start = text.index(phrase)
+            effusion = "present" if present and phrase == "pleural effusion" else "absent"
+            row = {
+                "note_id": f"r{i}",
+                "subject_id": f"p{i}",
+                "time": "2100-01-01T00:00:00",
+                "text": text,
+                "finding:pleural_effusion": effusion,
+                "entities": [{"start": start, "end": start + len(phrase), "type": "finding"}],
+            }
+            f.write(json.dumps(row) + "\n")
+    return path
+
+
+def train_tiny_text_runs(work: Path) -> dict[str, Path]:
+    """A tiny trained ``text-classify`` (CNN) and ``text-ner`` (BiLSTM-CRF) run, one epoch
+    each on 40 one-line reports (a few seconds): ``{"textcls": run, "ner": run}``."""
+    work.mkdir(parents=True, exist_ok=True)
+    data = _tiny_reports(work / "reports.jsonl")
+    runs = {}
+    for name, task_name, shrink, options in (
+        (
+            "textcls",
+            "text-classify",
+            lambda plan: plan.update({"models": ["cnn"], "embed_dim": 8, "hidden_dim": 8}),
+            TrainOptions(max_epochs=1, seed=0, labels="finding:pleural_effusion"),
+        ),
+        (
+            "ner",
+            "text-ner",
+            lambda plan: plan["sizes"].update(
+                {"word_dim": 8, "shape_dim": 4, "char_filters": 8, "hidden_dim": 8}
+            ),
+            TrainOptions(max_epochs=1, seed=0, labels="entities"),
+        ),
+    ):
+        task, run = get_task(task_name), work / name
+        run.mkdir()
+        task.plan(data, run / "plan.json", 40, 0)
+        plan = json.loads((run / "plan.json").read_text())
+        shrink(plan)
+        (run / "plan.json").write_text(json.dumps(plan))
+        task.train(data, run, options)
+        runs[name] = run
+    return runs

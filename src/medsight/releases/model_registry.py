@@ -40,7 +40,8 @@ from medsight.runs.ensemble import ENSEMBLE_FILE
 INDEX, MANIFEST = "index.json", "manifest.json"
 #: files copied from a run when present (besides the weights and the contract); an EHR risk
 #: run's ``calibration.json`` (calibration map, threshold, conformal quantile) and
-#: ``codes.json`` (the words for its codes) among them
+#: ``codes.json`` (the words for its codes), a text classifier's ``tokenizer.json`` and a
+#: tagger's ``vocabulary.json`` among them
 OPTIONAL_FILES = (
     "postprocess.json",
     "conformal.json",
@@ -48,6 +49,8 @@ OPTIONAL_FILES = (
     "codes.json",
     "model_card.md",
     "plan.json",
+    "tokenizer.json",
+    "vocabulary.json",
 )
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
