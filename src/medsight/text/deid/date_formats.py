@@ -96,7 +96,7 @@ DATE_SHAPES: tuple[DateShape, ...] = (
     ),
     _shape("d-mon", rf"{_D}{_SFX}?\s+(?:of\s+)?{_MON}", r"\b", r"(?!\w)"),
     _shape("mon-y", rf"{_MON},?\s+(?:of\s+)?{_Y4}", r"\b", r"(?!\w)"),
-    _shape("md", rf"{_M}/{_D}", rf"\b{_DATE_CONTEXT}:?\s+", r"(?![\w/.-])"),
+    _shape("md", rf"{_M}/{_D}", rf"\b{_DATE_CONTEXT}:?\s+", r"(?![\w/-]|\.\d)"),
     _shape("ordinal", rf"{_D}{_SFX}", rf"\b{_DATE_CONTEXT}\s+the\s+", r"(?!\w)"),
     # a month named alone after a time word ("in March", "since October"); not "May"
     _shape(

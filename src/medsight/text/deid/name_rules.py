@@ -23,7 +23,8 @@ from medsight.text.deid.gazetteer import Gazetteer, gazetteer
 
 Span = tuple[int, int, str]
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*(?:-[A-Za-z][A-Za-z'’]*)*")
+#: a word: letters of any script ("Rémy", "Øyvind"), apostrophes and hyphens inside
+_WORD = re.compile(r"[^\W\d_][^\W\d_'’]*(?:['’][^\W\d_]+)*(?:-[^\W\d_][^\W\d_'’]*)*")
 _TITLE = re.compile(
     r"\b(?:Dr|Drs|Doctor|Mr|Mrs|Ms|Miss|Mx|Prof|Professor|Rev|Reverend|Sr|Sister|Fr|Father"
     r"|Nurse|Judge|Capt|Sgt|Officer)\b\.?[ \t]+",

@@ -23,7 +23,10 @@ _SUFFIX = (
     r"|Rehab\s+Center|Nursing\s+Home|Nursing\s+(?:and\s+Rehabilitation\s+)?(?:Facility|Center)"
     r"|Care\s+Center|Surgical\s+Center|Surgery\s+Center|Cancer\s+Center|Cancer\s+Institute"
     r"|Heart\s+Institute|Institute|Medical\s+Group|Medical\s+Associates|Hospice|Health|Sanatorium"
-    r"|Urgent\s+Care|Family\s+Practice|Physicians|Pediatrics|Assisted\s+Living)"
+    r"|Urgent\s+Care|Family\s+Practice|Physicians|Pediatrics|Assisted\s+Living"
+    # "Mercy General", "Tampa General": not "General: well" nor "General Surgery"
+    r"|General(?![ \t]*:|[ \t]+(?:[Ss]urgery|[Mm]edicine|[Aa]ppearance|[Aa]nesthesia"
+    r"|[Pp]ediatrics)))"
 )
 _HOSPITAL = re.compile(
     r"(?P<h>(?:(?:St\.?|Saint|Mount|Mt\.?)\s+)?"
@@ -210,7 +213,10 @@ _TOPONYM = re.compile(
     r"|[A-Z][a-z]+[ \t]+(?:Falls|Springs|Heights|Hills|Beach|City|Harbor|Junction|Creek|Grove"
     r"|Valley|Rapids|Bluffs|Landing|Crossing))\b"
 )
-#: two-letter state codes that are also words or credentials ("Smith, MD", "IN", "OR")
+#: state codes that are also credentials: after a city that is also a surname, a name
+_CREDENTIAL_STATES = frozenset({"MD", "PA", "MS"})
+#: two-letter state codes that are also words or credentials ("Smith, MD", "IN", "OR"):
+#: after a comma they count only when the word before is a listed city
 _AMBIGUOUS_STATES = frozenset(
     [
         "MD",
@@ -267,7 +273,13 @@ def find_places(text: str) -> list[Span]:
         while words and words[0] in gazetteer().common_words:
             city_start = text.index(words[0], city_start) + len(words[0]) + 1
             words = words[1:]
-        if match.group("code") in _AMBIGUOUS_STATES or not words or _is_generic(" ".join(words)):
+        city = " ".join(words)
+        if not words or _is_generic(city):
+            continue
+        code = match.group("code")
+        if code in _CREDENTIAL_STATES and city in gazetteer().ambiguous_cities:
+            continue  # "Gilbert, MD" is a doctor
+        if code in _AMBIGUOUS_STATES and city not in gazetteer().cities:
             continue
         spans.append((city_start, city_end, "LOCATION"))
         spans.append((*match.span("code"), "LOCATION"))

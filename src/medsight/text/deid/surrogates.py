@@ -20,7 +20,7 @@ from medsight.keyed_digest import keyed_digest
 from medsight.text.deid.date_formats import shift_date
 from medsight.text.deid.gazetteer import gazetteer
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
+_WORD = re.compile(r"[^\W\d_][^\W\d_'’]*")
 #: words of an address or hospital name that are kept (they say what kind of place it is)
 _KEEP = frozenset(
     [
