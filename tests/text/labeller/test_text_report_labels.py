@@ -13,7 +13,8 @@ from medsight.text.labeller.report_labels import LabelRules, label_report
 REPORT = (
     "INDICATION: Rule out pneumonia.\n"
     "FINDINGS: No pneumothorax. Possible small left effusion. Heart is enlarged. "
-    "Old right rib fracture. Endotracheal tube in place. Mother had emphysema.\n"
+    "Old right rib fracture. Endotracheal tube in place. Mother had emphysema. "
+    "Possible mild edema.\n"
     "IMPRESSION: No effusion. Consolidation at the left base.\n"
 )
 
@@ -31,6 +32,7 @@ def test_each_rule_on_one_report(analysed: Callable) -> None:
             ("emphysema", "emphysema", {"experiencer": "other"}),
             ("No effusion", "pleural_effusion", {"negation": "negated"}),
             ("Consolidation", "consolidation", {}),
+            ("edema", "pulmonary_edema", {"certainty": "uncertain"}),
         ],
     )
     labels = label_report(note)
@@ -46,6 +48,9 @@ def test_each_rule_on_one_report(analysed: Callable) -> None:
     assert labels["consolidation"] == "present"
     assert labels["air_space_opacity"] == "present"  # implied by consolidation
     assert labels["atelectasis"] == "not mentioned"
+    assert labels["pulmonary_edema"] == "uncertain"
+    # implied as uncertain as the edema that implies it
+    assert labels["pulmonary_congestion_pulmonary_venous_congestion"] == "uncertain"
 
 
 def test_rules_can_be_switched(analysed: Callable) -> None:
