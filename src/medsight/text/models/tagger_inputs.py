@@ -66,10 +66,25 @@ def encode_tokens(
     starts = list(range(0, max(len(tokens) - max_tokens, 0) + 1, step))
     if starts[-1] + max_tokens < len(tokens):
         starts.append(len(tokens) - max_tokens)
-    return [
-        Chunk(start, *(a[start : start + max_tokens] for a in (words, shapes, chars, tags)))
-        for start in starts
-    ]
+    chunks = []
+    for start in starts:
+        part = tags[start : start + max_tokens].copy()
+        if tag_index is not None and len(part) and part[0] >= 0:
+            # a chunk that begins inside a span begins that span: an I- tag at the start is
+            # a forbidden CRF transition, whose -1e4 score would swamp the loss
+            part[0] = _opening(tag_index).get(int(part[0]), int(part[0]))
+        arrays = (a[start : start + max_tokens] for a in (words, shapes, chars))
+        chunks.append(Chunk(start, *arrays, part))
+    return chunks
+
+
+def _opening(tag_index: dict[str, int]) -> dict[int, int]:
+    """``I-T`` index -> ``B-T`` index."""
+    return {
+        index: tag_index[f"B-{name[2:]}"]
+        for name, index in tag_index.items()
+        if name.startswith("I-") and f"B-{name[2:]}" in tag_index
+    }
 
 
 def window_owner(chunks: Sequence[Chunk], n_tokens: int) -> np.ndarray:
