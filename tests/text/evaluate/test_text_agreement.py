@@ -38,6 +38,8 @@ def test_counts_and_metrics_by_hand() -> None:
     assert row["f1_present"]["point"] == pytest.approx(0.5)
     assert row["f1_absent"]["point"] == pytest.approx(1.0)
     assert row["f1_uncertain"]["point"] == 0.0
+    # present or uncertain: reference {r1, r2}, ours {r1, r2, r4} -> 2 * 2 / (2 + 3)
+    assert row["f1_present_or_uncertain"]["point"] == pytest.approx(0.8)
     ci = row["accuracy"]
     assert ci["low"] <= ci["point"] <= ci["high"] and ci["n_boot_valid"] == 200
     assert result["overall"]["confusion"] == row["confusion"]

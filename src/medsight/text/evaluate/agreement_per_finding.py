@@ -5,7 +5,9 @@ uncertain, not mentioned. Per finding, over all reports: accuracy on the four la
 whenever a finding is rarely mentioned, since "not mentioned" agrees with itself), Cohen's
 kappa (chance-corrected), accuracy where the reference labels the finding (``present``,
 ``absent`` or ``uncertain``: the number to read for rare findings) and F1 of present, absent
-and uncertain with the reference as truth. ``overall`` pools every (report, finding) pair.
+and uncertain with the reference as truth, and F1 of "present or uncertain" against the rest
+(how far the two agree once hedged mentions count as positive: labellers differ most in
+where they put "may represent atelectasis"). ``overall`` pools every (report, finding) pair.
 
 Intervals come from `medsight.evaluate.bootstrap`: reports (or the patients given in
 ``groups``) are resampled with replacement; every metric of every finding is computed from
@@ -68,6 +70,9 @@ def _metrics(counts: np.ndarray) -> dict[str, np.ndarray]:
             out[f"f1_{REPORT_LABELS[k].replace(' ', '_')}"] = (
                 2 * diag[..., k] / (rows[..., k] + cols[..., k])
             )
+        both = counts[..., 0, 0] + counts[..., 0, 2] + counts[..., 2, 0] + counts[..., 2, 2]
+        positive = rows[..., 0] + rows[..., 2] + cols[..., 0] + cols[..., 2]
+        out["f1_present_or_uncertain"] = 2 * both / positive
     return out
 
 
@@ -98,7 +103,8 @@ def agreement_per_finding(
         ``{"n_reports", "labels", "n_boot", "alpha", "seed", "ci_method", "findings":
         {finding: {"confusion": [[int]] (rows reference, columns ours, `REPORT_LABELS`
         order), "reference_counts", "our_counts", "accuracy", "kappa",
-        "accuracy_mentioned", "f1_present", "f1_absent", "f1_uncertain"}}, "overall": {...
+        "accuracy_mentioned", "f1_present", "f1_absent", "f1_uncertain",
+        "f1_present_or_uncertain"}}, "overall": {...
         the same over all pairs}}``; each metric is ``{"point", "low", "high",
         "n_boot_valid"}`` (``None`` where undefined).
 

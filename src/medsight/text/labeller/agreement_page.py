@@ -68,6 +68,7 @@ def agreement_html(
         "<tr><th class=name>finding</th><th>reference P/A/U</th><th>ours P/A/U</th>"
         "<th>accuracy where the reference labels it</th><th>Cohen's kappa</th>"
         "<th>F1 present</th><th>F1 absent</th><th>F1 uncertain</th>"
+        "<th>F1 present or uncertain</th>"
         "<th class=name>disagreements (reference→ours)</th><th class=name>examples</th></tr>"
     )
 
@@ -79,7 +80,7 @@ def agreement_html(
             f"<td>{our['present']}/{our['absent']}/{our['uncertain']}</td>"
             f"<td>{_ci(m['accuracy_mentioned'])}</td><td>{_ci(m['kappa'])}</td>"
             f"<td>{_ci(m['f1_present'])}</td><td>{_ci(m['f1_absent'])}</td>"
-            f"<td>{_ci(m['f1_uncertain'])}</td>"
+            f"<td>{_ci(m['f1_uncertain'])}</td><td>{_ci(m['f1_present_or_uncertain'])}</td>"
             f"<td class=name>{_confusion(m['confusion'], labels)}</td>"
             f"<td class=examples>{_examples(rows)}</td></tr>"
         )
