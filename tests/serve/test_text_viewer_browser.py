@@ -3,10 +3,12 @@ real ``medsight serve`` process): the de-identified note with its entities highl
 type, negated findings struck through and tagged "negated", uncertain ones marked, and the
 labels table.
 
-The finished text job is written the way the service writes one (a `Job` row with its
-`TextResult`, the stored note and the result's copy of it): the route that makes it is
-tested in `test_text_predict`; this module tests what the browser shows. The note carries
-a markup payload, which must show as text and never run. Screenshots go to
+Two jobs: one written the way the service writes a finished text job (a `Job` row with a
+`TextResult` whose every entity kind, assertion and label is known, the stored note and the
+result's copy of it), and one sent through the route: the PHI canary note, posted as plain
+text to a tiny trained ``text-classify`` run, de-identified by the service. The first note
+carries a markup payload, which must show as text and never run; the second page must show
+none of the canaries. Screenshots go to
 ``test-artifacts/viewer/``. Skipped with the reason where playwright or chromium is missing
 (a failure under ``MEDSIGHT_REQUIRE_PEERS=1``), as the other viewer tests are.
 """
@@ -15,12 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 from service_kit import Tokens, make_users, register_models
 from service_process import ServiceProcess, serve_args
@@ -35,7 +39,7 @@ from test_viewer_browser import (
     shot,
     watched,
 )
-from text_kit import write_fake_text_run
+from text_kit import CANARY_NOTE, TEXT_CANARIES, train_tiny_text_runs, write_fake_text_run
 
 from medsight.serve.store.database import Database
 from medsight.serve.store.schema import Job, User
@@ -105,6 +109,7 @@ class Served:
     url: str
     tokens: Tokens
     job: str
+    routed: str  # the canary note through the route and a trained run
 
 
 def _finished_text_job(work: Path, db: Database, registry_sha: str) -> str:
@@ -157,6 +162,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     _, entry = registry.add(
         write_fake_text_run(work / "runs" / "textcls", "text-classify"), "textcls"
     )
+    registry.add(train_tiny_text_runs(work / "train")["textcls"], "reports")
     database_url = f"sqlite:///{work}/medsight.db"
     db = Database(database_url)
     tokens = make_users(db, PASSWORD)
@@ -165,7 +171,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         process.wait_healthy()
         job = _finished_text_job(work, db, entry["sha256"])
         db.close()
-        yield Served(process.url, tokens, job)
+        with httpx.Client(base_url=process.url, timeout=60.0) as client:
+            r = client.post(
+                "/v1/predict/reports",
+                content=CANARY_NOTE.encode(),
+                headers={**tokens.header("clinician"), "Content-Type": "text/plain"},
+            )
+            assert r.status_code == 200, r.text
+        yield Served(process.url, tokens, job, r.json()["job_id"])
     finally:
         process.stop()
 
@@ -257,8 +270,35 @@ def test_the_worklist_sums_up_a_note(clinician: BrowserContext, served: Served) 
     page = w.page
     page.goto(f"{served.url}/viewer")
     page.wait_for_selector("#worklist-rows tr")
-    summary = page.locator("#worklist-rows td.summary").first.text_content() or ""
-    assert "finding:lung_nodule_or_mass: present (91%)" in summary
-    assert "6 entities, 1 negated" in summary
+    summaries = page.locator("#worklist-rows td.summary").all_text_contents()
+    assert len(summaries) == 2
+    routed, written = summaries  # newest first
+    assert "finding:lung_nodule_or_mass: present (91%)" in written
+    assert "6 entities, 1 negated" in written
+    assert re.match(r"finding:pleural_effusion: (present|absent) \(\d+%\)", routed), routed
+    text = (page.text_content("#worklist") or "").lower()
+    assert not [c for c in TEXT_CANARIES if c.lower() in text]
+    w.clean()
+    w.page.close()
+
+
+def test_a_note_sent_through_the_route_shows_de_identified(
+    clinician: BrowserContext, served: Served
+) -> None:
+    w = watched(clinician)
+    page = w.page
+    page.goto(f"{served.url}/viewer/study/{served.routed}")
+    page.wait_for_selector("#note-text[data-ready='true']")
+    shown = page.evaluate(SHOWN_NOTE)
+    assert "FINDINGS: No pleural effusion." in shown
+    content = page.content()
+    assert not [c for c in TEXT_CANARIES if c.lower() in content.lower()]
+    negated = page.locator("mark.entity.negated")
+    assert "pleural effusion" in negated.all_text_contents()
+    assert page.locator("#text-labels tbody tr").count() == 1
+    assert "The note was de-identified before it was stored." in (
+        page.text_content("#result-body") or ""
+    )
+    shot(page, "study-text-routed.png")
     w.clean()
     w.page.close()
