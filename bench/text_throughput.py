@@ -173,6 +173,7 @@ def medsight_records(
 
 def trained_classifier(model: Path | None, radiology: Path, out: Path, epochs: int) -> Any:
     """A loaded text-classify run: ``model`` if given, else a small CNN trained here."""
+    import medsight.text.tasks.classify  # noqa: F401  (registers text-classify)
     from medsight.tasks import get_task
     from medsight.tasks.options import TrainOptions
 
