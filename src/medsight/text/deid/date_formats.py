@@ -24,20 +24,9 @@ _MON = (
     r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_MONTHS = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-]
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()  # noqa: SIM905
 #: words before a bare day/month ("3/14") or ordinal day ("the 3rd") that make it a date
 _DATE_CONTEXT = (
     r"(?:on|since|from|until|till|through|thru|to|dated?|by|of|before|after|seen|admitted"

@@ -72,57 +72,9 @@ _EPONYM_AFTER = re.compile(
 )
 #: words that end a name run even when capitalised
 _STOP = frozenset(
-    [
-        "MD",
-        "DO",
-        "RN",
-        "NP",
-        "PA",
-        "PhD",
-        "MBBS",
-        "FACP",
-        "FACS",
-        "DDS",
-        "APRN",
-        "CRNA",
-        "LPN",
-        "CNM",
-        "LCSW",
-        "MSW",
-        "CT",
-        "MRI",
-        "ICU",
-        "ED",
-        "ER",
-        "OR",
-        "PACU",
-        "CCU",
-        "HPI",
-        "ROS",
-        "PMH",
-        "PSH",
-        "ASA",
-        "EKG",
-        "ECG",
-        "CXR",
-        "BP",
-        "HR",
-        "RR",
-        "SpO2",
-        "IV",
-        "PO",
-        "PRN",
-        "BID",
-        "TID",
-        "QID",
-        "QD",
-        "QHS",
-        "Jr",
-        "Sr",
-        "II",
-        "III",
-        "IV",
-    ]
+    """MD DO RN NP PA PhD MBBS FACP FACS DDS APRN CRNA LPN CNM LCSW MSW CT MRI ICU ED ER OR
+    PACU CCU HPI ROS PMH PSH ASA EKG ECG CXR BP HR RR SpO2 IV PO PRN BID TID QID QD QHS Jr
+    Sr II III IV ID MRN SSN DOB DOS PCP HCP NOK POA DNR DNI CHF COPD CKD AKI UTI""".split()  # noqa: SIM905
 )
 _SUFFIXES = frozenset({"Jr", "Sr", "II", "III", "IV"})
 

@@ -55,6 +55,13 @@ _ID_AFTER_KEYWORD = re.compile(
 _SSN = re.compile(r"(?<![\w-])\d{3}-\d{2}-\d{4}(?![\w-])")
 _LONG_DIGITS = re.compile(r"(?<![\w.,/-])\d{7,}(?![\w]|[.,]\d)")
 _LETTERS_DIGITS = re.compile(r"(?<![\w-])[A-Z]{1,4}-?\d{5,}[A-Z]?(?![\w-])")
+#: digit groups joined by hyphens, seven digits or more ("32603-917" after a misspelt
+#: "Accoutn:"); a date or phone number of the same width keeps its own type (priority)
+_DIGIT_GROUPS = re.compile(r"(?<![\w-])(?=(?:-?\d){7})\d{2,}(?:-\d+){1,3}(?![\w-])")
+#: an identifier after "#" or "No." whatever the word before it ("Act #: 16120-872")
+_ID_AFTER_HASH = re.compile(
+    r"(?:#|\bNo\.)[ \t]*:?[ \t]*(?P<id>[A-Z0-9-]*\d{4,}[A-Z0-9-]*)(?![\w-])"
+)
 #: hyphenated codes with letters and at least five digits ("HP-53257-721", "AB-1234-56")
 _CODE = re.compile(
     r"(?<![\w-])(?=[A-Z0-9-]*[A-Z])(?=(?:[A-Z-]*\d){5})[A-Z0-9]+(?:-[A-Z0-9]+)+(?![\w-])"
@@ -123,7 +130,8 @@ def find_patterned_phi(text: str) -> list[Span]:
     for pattern in _AGE_PATTERNS:
         spans.extend((*m.span("age"), "AGE") for m in pattern.finditer(text))
     spans.extend((*m.span("id"), "ID") for m in _ID_AFTER_KEYWORD.finditer(text))
-    for pattern in (_SSN, _LONG_DIGITS, _LETTERS_DIGITS, _CODE):
+    spans.extend((*m.span("id"), "ID") for m in _ID_AFTER_HASH.finditer(text))
+    for pattern in (_SSN, _LONG_DIGITS, _LETTERS_DIGITS, _CODE, _DIGIT_GROUPS):
         spans.extend((*m.span(), "ID") for m in pattern.finditer(text))
     for match in _PHONE.finditer(text):
         spans.append((*match.span(), _phone_or_fax(text, match.start())))
