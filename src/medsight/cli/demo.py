@@ -9,6 +9,9 @@ overlays); its section is added to ``report.html``. Last, the EHR part: a synthe
 cohort in MEDS (`medsight synth ehr`), complication labels (`medsight ehr label`), a GRU
 beside logistic-regression and LightGBM baselines (`medsight train --task ehr-risk`), and
 their side-by-side evaluation (`medsight evaluate`) as one more section (``RUN/ehr``).
+Then clinical text (``RUN/text``, `demo_text`): synthetic reports for the same scans and notes
+for the EHR patients, the rule pipeline and a sentiment classifier scored against their gold,
+and the list of test cases where the image model and the report disagree.
 This module only wires them.
 """
 
@@ -21,6 +24,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from medsight.cli import notes_cohorts
+from medsight.cli.demo_text import test_split_predictions, text_section
 from medsight.console import STATE, console, progress_bar, say
 from medsight.ehr.labels.label_spec import label_spec_from_options
 from medsight.ehr.labels.templates import write_labels
@@ -83,6 +88,13 @@ def demo(
     ehr_patients: int = typer.Option(
         3000, "--ehr-patients", min=0, help="Synthetic EHR cohort size (0: skip the EHR part)."
     ),
+    notes: int = typer.Option(
+        300,
+        "--notes",
+        min=0,
+        help="Synthetic discharge summaries and feedback comments beside one report per scan "
+        "(0: skip the clinical-text part).",
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="Small version for tests: 60 cases, 3 epochs."
     ),
@@ -94,6 +106,7 @@ def demo(
         cases, epochs = min(cases, 60), min(epochs, 3)
         segment_minutes = min(segment_minutes, 0.2)
         ehr_patients = min(ehr_patients, 600)
+        notes = min(notes, 60)
     out.mkdir(parents=True, exist_ok=True)
     labels_csv, fresh = _ensure_data(out / "data", cases, seed)
     prepared = prepare_with_progress(labels_csv, out, seed, list(CLASSES), replan=fresh)
@@ -129,6 +142,19 @@ def demo(
     if ehr_patients > 0:
         sections.append(_ehr(out / "ehr", ehr_patients, seed, epochs=3 if quick else 20))
         summary["EHR risk"] = f"{out / 'ehr'} (report: ehr/run/eval/report.html)"
+    if notes > 0:
+        sections.append(
+            text_section(
+                out / "text",
+                notes_cohorts.chest_ct_cases(cases, seed),
+                notes_cohorts.ehr_patients(notes, seed),
+                notes,
+                seed,
+                test_split_predictions(out, prepared),
+                epochs=3 if quick else 15,
+            )
+        )
+        summary["clinical text"] = f"{out / 'text'} (numbers: text/text_metrics.json)"
     settings = ReportSettings(title="medsight demo: lung-CT nodule classification", seed=seed)
     evaluation = report_run(
         out, prepared, out, settings, history=fit.history, summary=summary, extra_sections=sections
