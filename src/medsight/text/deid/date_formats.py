@@ -11,7 +11,6 @@ day first for dots ("05.07.1951" is 5 July).
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -25,7 +24,9 @@ _MON = (
     r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_MONTHS = calendar.month_name[1:]
+#: English month names whatever the locale (calendar.month_name follows setlocale)
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August")
+_MONTHS += ("September", "October", "November", "December")
 #: words before a bare day/month ("3/14") or ordinal day ("the 3rd") that make it a date
 _DATE_CONTEXT = (
     r"(?:on|since|from|until|till|through|thru|to|dated?|by|of|before|after|seen|admitted"
