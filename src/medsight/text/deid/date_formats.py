@@ -25,8 +25,8 @@ _MON = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
 #: English month names whatever the locale (calendar.month_name follows setlocale)
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August")
-_MONTHS += ("September", "October", "November", "December")
+_MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July")
+_MONTHS += ("August", "September", "October", "November", "December")
 #: words before a bare day/month ("3/14") or ordinal day ("the 3rd") that make it a date
 _DATE_CONTEXT = (
     r"(?:on|since|from|until|till|through|thru|to|dated?|by|of|before|after|seen|admitted"
