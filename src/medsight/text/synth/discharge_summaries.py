@@ -6,9 +6,10 @@ heart failure, chest pain, hypoglycaemia), written in the usual sections (histor
 illness, past medical, family and social history, hospital course, discharge diagnoses,
 medications, allergies, instructions, follow-up). Every PHI type of the de-identification
 (``NAME, DATE, AGE, ID, PHONE, FAX, EMAIL, URL, ADDRESS, LOCATION, HOSPITAL``) is planted
-in every summary, in varying formats; ``phi`` lists their spans. As in i2b2 2014, every age is
-an AGE span (not only those over 89: the de-identifier decides what to replace), and a
-street line and a ZIP code are ADDRESS, a city LOCATION; a state abbreviation is not PHI.
+in every summary, in varying formats; ``phi`` lists their spans. AGE follows HIPAA's Safe
+Harbor: an age over 89 is PHI (an AGE span), a younger age is not (so only the summaries of
+patients over 89 have AGE spans; one invented patient in five is). A street line and a ZIP
+code are ADDRESS, a city LOCATION; a state abbreviation is not PHI.
 
 Gold entities follow `chest_ct_reports`' rules; in addition, conditions listed under past
 medical history are ``historical``, discharge diagnoses ``recent``, symptoms the patient
@@ -26,7 +27,13 @@ from typing import Any
 
 from medsight.text.synth import phi_values as pv
 from medsight.text.synth.date_formats import format_date
-from medsight.text.synth.document_builder import DocumentBuilder, GeneratedNote, Mention, Phi
+from medsight.text.synth.document_builder import (
+    DocumentBuilder,
+    GeneratedNote,
+    Mention,
+    Phi,
+    Piece,
+)
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,11 @@ def discharge_summaries(
         yield _summary(number, patient, rng, typo_rate)
 
 
+def _age(age: int) -> Piece:
+    """An age: PHI (AGE) over 89, plain text otherwise (HIPAA Safe Harbor)."""
+    return Phi(str(age), "AGE") if age > 89 else str(age)
+
+
 def _age_text(age: int, rng: random.Random) -> tuple[str, str, str]:
     """(before, age, after) around the AGE span: '72-year-old', '72 y/o', 'aged 72'."""
     return rng.choice(
@@ -235,7 +247,7 @@ def _summary(
         "Date of birth: ",
         Phi(format_date(birth, rng), "DATE"),
         "    Age: ",
-        Phi(str(patient.age), "AGE"),
+        _age(patient.age),
         "    Sex: ",
         patient.sex,
         "\n",
@@ -261,7 +273,7 @@ def _summary(
         " ",
         Phi(me.family, "NAME"),
         f" is {before}",
-        Phi(age, "AGE"),
+        _age(int(age)),
         f"{after} {'woman' if patient.sex == 'F' else 'man'} with a history of ",
         _finding("type 2 diabetes mellitus", temporality="historical"),
         " and ",
