@@ -46,6 +46,16 @@ def test_mllp_framing_crlf_and_batches_are_read(tmp_path: Path) -> None:
     assert notes[2].source.endswith("message 2: segment 12 (OBR)")
 
 
+def test_msh18_names_the_character_set() -> None:
+    msh = MSH + "||||||8859/2"  # MSH-18
+    body = "\r".join([msh, OBR2, "OBX|1|TX|||Guzek płuca 5 mm, Łódź"]).encode("iso8859-2")
+    [note] = notes_from_hl7_bytes(body, "body")
+    assert note.text == "Guzek płuca 5 mm, Łódź"
+    utf8 = "\r".join([MSH + "||||||UNICODE UTF-8", OBR2, "OBX|1|TX|||Größe"]).encode("latin-1")
+    with pytest.raises(InputError, match="not valid utf-8"):
+        notes_from_hl7_bytes(utf8, "body")
+
+
 def test_a_latin1_message_decodes_with_its_declared_charset() -> None:
     body = "\r".join([MSH, OBR2, "OBX|1|TX|||Größe 5 mm"]).encode("latin-1")
     [note] = notes_from_hl7_bytes(body, "body", "iso-8859-1")

@@ -1,7 +1,8 @@
 """HL7 v2 ORU^R01 messages to notes: one note per OBR report, its text from the OBX segments.
 
 A file or request body may hold one message, several, or a batch (``FHS``/``BHS`` ...
-``BTS``/``FTS``), with or without MLLP framing. Per OBR (in order):
+``BTS``/``FTS``), with or without MLLP framing, in the character set MSH-18 names (else
+UTF-8 or a detected legacy encoding). Per OBR (in order):
 
 - text: the OBX-5 values of type TX, FT or ST, one line per value and per repetition, HL7
   escapes resolved (``\\.br\\`` -> new line, ``\\F\\`` -> ``|``, ...);
@@ -40,11 +41,42 @@ _BATCH = {"FHS": "FTS", "BHS": "BTS"}
 _TRAILERS = {v: k for k, v in _BATCH.items()}
 
 
+#: HL7 v2 table 0211 (MSH-18 character set) -> Python codec, for the sets notes arrive in
+CHARSET_OF_MSH18 = {
+    "ASCII": "ascii",
+    "8859/1": "latin-1",
+    "8859/2": "iso8859-2",
+    "8859/5": "iso8859-5",
+    "8859/7": "iso8859-7",
+    "8859/9": "iso8859-9",
+    "8859/15": "iso8859-15",
+    "UNICODE UTF-8": "utf-8",
+}
+
+
 def notes_from_hl7_bytes(raw: bytes, where: str, charset: str | None = None) -> list[Note]:
-    """The notes of HL7 v2 bytes (MLLP framing bytes are dropped first); see `notes_from_hl7`."""
-    return notes_from_hl7(
-        decode_text(raw.replace(b"\x0b", b"").replace(b"\x1c", b""), where, charset), where
-    )
+    """The notes of HL7 v2 bytes; see `notes_from_hl7`.
+
+    MLLP framing bytes are dropped first. The text is decoded with ``charset`` when the
+    sender declared one (an HTTP parameter), else with the character set MSH-18 names
+    (``8859/1``, ``UNICODE UTF-8``, ...), else as any note is (`decode_text`).
+    """
+    raw = raw.replace(b"\x0b", b"").replace(b"\x1c", b"")
+    return notes_from_hl7(decode_text(raw, where, charset or _msh18_charset(raw)), where)
+
+
+def _msh18_charset(raw: bytes) -> str | None:
+    """The codec MSH-18 of the first message names (None when absent or not in the table)."""
+    start = raw.find(b"MSH")
+    if start < 0 or len(raw) < start + 4:
+        return None
+    end = min(i for i in (raw.find(b"\r", start), raw.find(b"\n", start), len(raw)) if i >= 0)
+    fields = raw[start:end].split(raw[start + 3 : start + 4])
+    if len(fields) <= 17:
+        return None
+    repetition = raw[start + 5 : start + 6] or b"~"
+    first = fields[17].split(repetition)[0].strip().decode("ascii", "replace").upper()
+    return CHARSET_OF_MSH18.get(first)
 
 
 def notes_from_hl7(text: str, where: str) -> list[Note]:
