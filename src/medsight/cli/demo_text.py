@@ -25,11 +25,10 @@ from typing import Any
 from medsight.console import say
 from medsight.runs.atomic import write_text_atomic
 
-#: entity types the synthetic gold annotates completely, per note kind (anatomy and
-#: procedures are planted only where the generator needed them: not scored)
+#: entity types the synthetic gold annotates, per note kind
 SCORED_TYPES = {
-    "radiology": ("finding", "measurement", "device"),
-    "discharge": ("finding", "medication"),
+    "radiology": ("finding", "measurement", "device", "anatomy", "procedure"),
+    "discharge": ("finding", "medication", "procedure"),
 }
 
 

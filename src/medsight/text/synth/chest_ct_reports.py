@@ -14,7 +14,10 @@ Gold, how it is decided (so that the labels are principled, not whatever a rule 
 
 * every planted mention is an entity with exact offsets; its assertion values are the
   design's (negation affirmed|negated, certainty certain|uncertain, temporality
-  recent|historical|hypothetical, experiencer patient|other);
+  recent|historical|hypothetical, experiencer patient|other). Findings, sizes, devices,
+  anatomy (lobes, lungs, heart, chest, "bibasilar"/"bases" as the lung bases) and
+  procedures (the exam as named: "CT chest", "PET-CT", "chest radiograph"; a recommended
+  one is hypothetical, the prior study historical) are all annotated;
 * a mention that describes the current study is ``recent`` even when it compares with a
   prior one ("prior nodule unchanged", "now measures 14 mm"): the nodule is there now.
   ``historical`` is for a past episode ("history of pneumonia", "previously 11 mm",
@@ -111,14 +114,15 @@ _NEGATABLE = (
     "cardiomegaly",
     "emphysema",
 )
+#: reasons for the exam: (before, symptom or None, after); a symptom is a finding entity
 _INDICATIONS = (
-    "Chronic cough.",
-    "Shortness of breath.",
-    "Smoker, screening.",
-    "Weight loss.",
-    "Hemoptysis.",
-    "Chest pain on exertion.",
-    "Abnormal chest radiograph.",
+    ("Chronic ", "cough", "."),
+    ("", "Shortness of breath", "."),
+    ("Smoker, screening.", None, ""),
+    ("", "Weight loss", "."),
+    ("", "Hemoptysis", "."),
+    ("", "Chest pain", " on exertion."),
+    ("Abnormal ", None, "."),
 )
 
 
@@ -258,6 +262,17 @@ def _measurement(size_mm: float, rng: random.Random) -> tuple[str, float]:
     value = float(round(size_mm))
     other = max(2, int(value * rng.uniform(0.7, 0.95)))
     return f"{int(value)} x {other} mm", value
+
+
+def _anatomy(text: str, concept: str | None = None) -> Mention:
+    return Mention(text, "anatomy", concept or text.lower())
+
+
+def _procedure(text: str, concept: str | None = None, **context: Any) -> Mention:
+    """A procedure; recommended ones are hypothetical unless ``context`` says otherwise."""
+    return Mention(
+        text, "procedure", concept or text.lower(), **{"temporality": "hypothetical", **context}
+    )
 
 
 def _one(rng: random.Random, *options: list[Piece]) -> list[Piece]:
@@ -413,12 +428,17 @@ def _nodule_statements(
             rng.choice((", suspicious for ", ", concerning for ", ", worrisome for ")),
             Mention("malignancy", "finding", "malignancy", certainty="uncertain"),
             ". ",
-            rng.choice(
-                (
-                    "Recommend PET-CT and tissue sampling.",
-                    "Tissue sampling is recommended.",
-                    "Multidisciplinary review recommended.",
-                )
+            *_one(
+                rng,
+                [
+                    "Recommend ",
+                    _procedure("PET-CT"),
+                    " and ",
+                    _procedure("tissue sampling"),
+                    ".",
+                ],
+                [_procedure("Tissue sampling"), " is recommended."],
+                ["Multidisciplinary review recommended."],
             ),
         ]
     elif case.character == "calcified":
@@ -432,15 +452,16 @@ def _nodule_statements(
             )
         ]
     else:
-        tail = [
-            rng.choice(
-                (
-                    ", probably benign. Follow-up CT in 6-12 months per Fleischner.",
-                    ". Follow-up CT in 6 months is suggested.",
-                    ", likely benign given smooth margins.",
-                )
-            )
-        ]
+        tail = _one(
+            rng,
+            [
+                ", probably benign. ",
+                _procedure("Follow-up CT"),
+                " in 6-12 months per Fleischner.",
+            ],
+            [". ", _procedure("Follow-up CT"), " in 6 months is suggested."],
+            [", likely benign given smooth margins."],
+        )
     impression: list[Piece] = [size2, f" {case.character} ", again, " in the ", where2, *tail]
     return value, impression
 
@@ -461,15 +482,21 @@ def _normal_lung_statement(report: _Report, case: ChestCtCase) -> None:
             _one(
                 rng,
                 ["No suspicious ", nodule, "."],
-                ["No ", nodule, " or masses are identified."],
-                ["The lungs are clear without ", nodule, "."],
+                [
+                    "No ",
+                    nodule,
+                    " or ",
+                    Mention("masses", "finding", "lung_nodule_or_mass", negation="negated"),
+                    " are identified.",
+                ],
+                ["The ", _anatomy("lungs", "lung"), " are clear without ", nodule, "."],
                 ["There is no ", nodule, "."]
                 if not nodule.text.endswith("s")
                 else ["There are no ", nodule, "."],
             )
         )
     elif roll < 0.88:
-        report.groups["Lungs"].append(["The lungs are clear."])
+        report.groups["Lungs"].append(["The ", _anatomy("lungs", "lung"), " are clear."])
     else:
         report.used.add("lung_nodule_or_mass")
         lobe = rng.choice(LOBES)
@@ -527,7 +554,9 @@ def _negations(report: _Report) -> None:
                 ["No ", m, "."],
                 ["Negative for ", m, "."],
                 ["Without evidence of ", m, "."],
+                ["There is no evidence of ", m, "."],
                 [capital, " are not seen." if m.text.endswith("ies") else " is not seen."],
+                [capital, " is absent."] if not m.text.endswith("ies") else ["No ", m, "."],
             )
         )
 
@@ -537,26 +566,62 @@ def _uncertain_and_present(report: _Report) -> None:
     incidental present ones (mild emphysema, aortic calcification)."""
     rng = report.rng
     lobe = rng.choice(LOBES)
+    side = rng.choice(("left ", "right ", ""))
+    where = Mention(lobe, "anatomy", lobe)
     uncertain: list[tuple[str, list[Piece], str]] = []
     if "pleural_effusion" not in report.used:
         uncertain.append(
             (
                 "pleural_effusion",
-                ["Possible small ", rng.choice(("left ", "right ", "")), "{m}", "."],
+                _one(
+                    rng,
+                    ["Possible small ", side, "{m}", "."],
+                    ["A trace ", side, "{m}", " cannot be excluded."],
+                    ["Questionable tiny ", side, "{m}", "."],
+                ),
                 "Pleura",
             )
         )
     uncertain.append(
         (
             "pneumonia",
-            ["Cannot exclude early ", "{m}", " in the ", Mention(lobe, "anatomy", lobe), "."],
+            _one(
+                rng,
+                ["Cannot exclude early ", "{m}", " in the ", where, "."],
+                ["Findings in the ", where, " may represent early ", "{m}", "."],
+                ["Patchy changes in the ", where, ", suspicious for early ", "{m}", "."],
+            ),
             "Lungs",
         )
     )
     uncertain.append(
-        ("atelectasis", ["Subtle changes at the bases, which may represent ", "{m}", "."], "Lungs")
+        (
+            "atelectasis",
+            _one(
+                rng,
+                [
+                    "Subtle changes at the ",
+                    _anatomy("bases", "lung base"),
+                    ", which may represent ",
+                    "{m}",
+                    ".",
+                ],
+                [_anatomy("Bibasilar", "lung base"), " changes, probably ", "{m}", "."],
+            ),
+            "Lungs",
+        )
     )
-    uncertain.append(("pulmonary_edema", ["Findings could reflect mild ", "{m}", "."], "Lungs"))
+    uncertain.append(
+        (
+            "pulmonary_edema",
+            _one(
+                rng,
+                ["Findings could reflect mild ", "{m}", "."],
+                ["Mild ", "{m}", " is not excluded."],
+            ),
+            "Lungs",
+        )
+    )
     present: list[tuple[str, list[Piece], str]] = [
         ("emphysema", ["Mild ", "{m}", "."], "Lungs"),
         (
@@ -565,7 +630,7 @@ def _uncertain_and_present(report: _Report) -> None:
             "Heart and mediastinum",
         ),
         ("hiatus_hernia", ["Small ", "{m}", "."], "Heart and mediastinum"),
-        ("atelectasis", ["Mild bibasilar ", "{m}", "."], "Lungs"),
+        ("atelectasis", ["Mild ", _anatomy("bibasilar", "lung base"), " ", "{m}", "."], "Lungs"),
     ]
     rng.shuffle(uncertain)
     rng.shuffle(present)
@@ -596,7 +661,15 @@ def _history(report: _Report, case: ChestCtCase, prior: ChestCtCase | None) -> N
             ]
         )
     else:
-        history.append([rng.choice(_INDICATIONS)])
+        before, symptom, after = rng.choice(_INDICATIONS)
+        if symptom is None and before == "Abnormal ":
+            history.append(
+                [before, _procedure("chest radiograph", "radiograph", temporality="recent"), after]
+            )
+        elif symptom is None:
+            history.append([before])
+        else:
+            history.append([before, Mention(symptom, "finding", symptom.lower()), after])
     roll = rng.random()
     if roll < 0.3:
         history.append(
@@ -660,9 +733,17 @@ def _history(report: _Report, case: ChestCtCase, prior: ChestCtCase | None) -> N
                     [
                         "Should ",
                         hypothetical,
-                        " be suspected clinically, a follow-up radiograph is advised.",
+                        " be suspected clinically, a ",
+                        _procedure("follow-up radiograph"),
+                        " is advised.",
                     ],
-                    ["If ", hypothetical, " develops, repeat imaging could be considered."],
+                    [
+                        "If ",
+                        hypothetical,
+                        " develops, ",
+                        _procedure("repeat imaging"),
+                        " could be considered.",
+                    ],
                 ),
             ]
         )
@@ -682,40 +763,68 @@ def _report(
     _uncertain_and_present(report)
     _negations(report)
     if rng.random() < 0.1:
-        device = rng.choice(
+        devices: list[tuple[str, str, list[Piece]]] = [
             (
-                (
-                    "central_venous_catheter",
-                    "central venous catheter",
-                    ["A right internal jugular ", "{m}", " terminates in the SVC."],
-                ),
-                (
-                    "pacemaker_electronic_cardiac_device_or_wires",
-                    "pacemaker",
-                    ["Left chest wall ", "{m}", " with leads in the right heart."],
-                ),
-            )
-        )
+                "central_venous_catheter",
+                "central venous catheter",
+                [
+                    "A right internal jugular ",
+                    "{m}",
+                    " terminates in the ",
+                    _anatomy("SVC", "superior vena cava"),
+                    ".",
+                ],
+            ),
+            (
+                "pacemaker_electronic_cardiac_device_or_wires",
+                "pacemaker",
+                [
+                    "Left ",
+                    _anatomy("chest wall"),
+                    " ",
+                    "{m}",
+                    " with leads in the right ",
+                    _anatomy("heart"),
+                    ".",
+                ],
+            ),
+        ]
+        device = rng.choice(devices)
         m = Mention(device[1], "device", device[0])
         report.groups["Heart and mediastinum"].append([m if p == "{m}" else p for p in device[2]])
     if prior is not None:
         report.sections["comparison"].append(
-            ["CT chest of ", format_date(prior.study_date, rng), "."]
+            [
+                _procedure("CT chest", "ct", temporality="historical"),
+                " of ",
+                format_date(prior.study_date, rng),
+                ".",
+            ]
         )
     else:
         report.sections["comparison"].append(
             [rng.choice(("None.", "None available.", "No prior imaging."))]
         )
     report.sections["technique"].append(
-        [
-            rng.choice(
-                (
-                    "Axial images of the chest were obtained without intravenous contrast.",
-                    "Helical acquisition through the chest after intravenous contrast.",
-                    "Low-dose CT of the chest without contrast; coronal and sagittal reformats.",
-                )
-            )
-        ]
+        _one(
+            rng,
+            [
+                "Axial images of the ",
+                _anatomy("chest"),
+                " were obtained without intravenous contrast.",
+            ],
+            [
+                "Helical acquisition through the ",
+                _anatomy("chest"),
+                " after intravenous contrast.",
+            ],
+            [
+                _procedure("Low-dose CT", "ct", temporality="recent"),
+                " of the ",
+                _anatomy("chest"),
+                " without contrast; coronal and sagittal reformats.",
+            ],
+        )
     )
     if impression is not None:
         report.sections["impression"].insert(0, impression)
@@ -763,13 +872,24 @@ _HEADERS = {
     "findings": ("FINDINGS", "Findings", "FINDINGS"),
     "impression": ("IMPRESSION", "Impression", "CONCLUSION", "SUMMARY", "IMPRESSION"),
 }
-_TITLES = (
-    "CT CHEST WITHOUT CONTRAST",
-    "CT THORAX",
-    "EXAMINATION: CT chest",
-    "CT CHEST",
-    "FINAL REPORT",
+_TITLES: tuple[list[Piece], ...] = (
+    [Mention("CT CHEST", "procedure", "ct"), " WITHOUT CONTRAST"],
+    [Mention("CT THORAX", "procedure", "ct")],
+    ["EXAMINATION: ", Mention("CT chest", "procedure", "ct")],
+    [Mention("CT CHEST", "procedure", "ct")],
+    ["FINAL REPORT"],
 )
+#: the findings' sub-headings (the "subheadings" layout), anatomy words as entities
+_GROUP_HEADINGS: dict[str, list[Piece]] = {
+    "Lungs": [Mention("Lungs", "anatomy", "lung")],
+    "Pleura": [Mention("Pleura", "anatomy", "pleura")],
+    "Heart and mediastinum": [
+        Mention("Heart", "anatomy", "heart"),
+        " and ",
+        Mention("mediastinum", "anatomy", "mediastinum"),
+    ],
+    "Bones": ["Bones"],
+}
 
 
 def _layout(builder: DocumentBuilder, report: _Report, rng: random.Random) -> None:
@@ -783,9 +903,12 @@ def _layout(builder: DocumentBuilder, report: _Report, rng: random.Random) -> No
     elif rng.random() < 0.2:
         order[1], order[2] = order[2], order[1]
     if rng.random() < 0.7:
-        builder.text(rng.choice(_TITLES) + "\n\n", typos=False)
+        builder.write(*rng.choice(_TITLES))
+        builder.text("\n\n", typos=False)
     if not report.groups["Heart and mediastinum"] and rng.random() < 0.5:
-        report.groups["Heart and mediastinum"].append(["Heart size is normal."])
+        report.groups["Heart and mediastinum"].append(
+            [_anatomy("Heart", "heart"), " size is normal."]
+        )
     groups = [(name, report.groups[name]) for name in report.groups if report.groups[name]]
     findings = [s for _, sentences in groups for s in sentences]
     numbered = rng.random() < 0.5
@@ -799,7 +922,8 @@ def _layout(builder: DocumentBuilder, report: _Report, rng: random.Random) -> No
         if name == "findings" and style == "subheadings":
             builder.text("\n", typos=False)
             for group, group_sentences in groups:
-                builder.text(f"{group}: ", typos=False)
+                builder.write(*_GROUP_HEADINGS[group])
+                builder.text(": ", typos=False)
                 _sentences(builder, group_sentences, " ")
                 builder.text("\n", typos=False)
         elif name == "impression" and numbered and len(sentences) > 1:

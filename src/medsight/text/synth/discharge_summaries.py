@@ -396,7 +396,9 @@ def _summary(
     if rng.random() < 0.5:
         b.text(" ")
         b.sentence(
-            "A chest CT (accession ",
+            "A ",
+            _procedure("chest CT"),
+            " (accession ",
             Phi(pv.accession(rng), "ID"),
             ") showed no ",
             _finding("pleural effusion", "pleural_effusion", negation="negated"),
