@@ -1,15 +1,19 @@
 """The rule pipeline's vocabulary: entity targets (``lexicon.json``) and ConText triggers
 (``context_rules.json``), both shipped as package data and read once.
 
-Targets are ``{type: {concept: [phrase, ...]}}`` plus token patterns written in a small
-grammar (space-separated tokens; ``a|b`` alternatives; a trailing ``?`` optional, ``*`` any
-number), compiled here to spaCy ``Matcher`` patterns on lower-cased tokens. Every phrase of
+Targets are ``{type: {concept: [phrase, ...]}}`` plus word patterns written in a small
+grammar (space-separated words; ``a|b`` alternatives; a trailing ``?`` optional, ``*`` any
+number; the first word is required), compiled here to case-insensitive regular expressions
+over the text: a spaCy ``Matcher`` with these optional and repeated tokens cost half of the
+pipeline's time, the expressions (run only when the pattern's last word occurs) a few per
+cent. Every phrase of
 a finding, device, anatomy or procedure also gets its plural (``opacity`` -> ``opacities``).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -49,8 +53,11 @@ class Lexicon:
 
     #: (type, concept, phrase)
     phrases: tuple[tuple[str, str, str], ...]
-    #: (type, concept, spaCy Matcher pattern)
+    #: (type, concept, spaCy ``Matcher`` pattern): for a spaCy-based pipeline (the benchmark's
+    #: medSpaCy TargetMatcher)
     patterns: tuple[tuple[str, str, list[dict[str, Any]]], ...]
+    #: (type, concept, regular expression): the same patterns as this pipeline runs them
+    word_patterns: tuple[tuple[str, str, WordPattern], ...]
     triggers: tuple[Trigger, ...]
     #: lower-cased phrase -> (type, concept), for spans found by someone else
     concepts: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -65,14 +72,23 @@ def plural(phrase: str) -> str | None:
     return f"{head} {last}" if head else last
 
 
+@dataclass(frozen=True)
+class WordPattern:
+    """A compiled word pattern: its expression and the words one of which must occur."""
+
+    regex: re.Pattern[str]
+    #: lower-cased alternatives of the last required word (a cheap test before the search)
+    anchors: tuple[str, ...]
+
+
 def compile_pattern(pattern: str) -> list[dict[str, Any]]:
-    """A token pattern of the lexicon's grammar as a spaCy ``Matcher`` pattern."""
+    """A word pattern of the lexicon's grammar as a spaCy ``Matcher`` pattern (lower case)."""
     tokens: list[dict[str, Any]] = []
     for word in pattern.split():
         op = None
         if word[-1] in "?*":
             word, op = word[:-1], word[-1]
-        options = word.split("|")
+        options = word.lower().split("|")
         spec: dict[str, Any] = (
             {"LOWER": options[0]} if len(options) == 1 else {"LOWER": {"IN": options}}
         )
@@ -80,6 +96,35 @@ def compile_pattern(pattern: str) -> list[dict[str, Any]]:
             spec["OP"] = op
         tokens.append(spec)
     return tokens
+
+
+def compile_word_pattern(pattern: str) -> WordPattern:
+    """A word pattern of the lexicon's grammar as a case-insensitive regular expression.
+
+    Raises:
+        ValueError: the pattern is empty or its first word is optional.
+    """
+    parts: list[str] = []
+    anchors: tuple[str, ...] = ()
+    previous = ""
+    for n, word in enumerate(pattern.split()):
+        op = ""
+        if word[-1] in "?*":
+            word, op = word[:-1], word[-1]
+        if n == 0 and op:
+            raise ValueError(f"pattern {pattern!r}: the first word must be required")
+        options = word.lower().split("|")
+        alternatives = "|".join(re.escape(o) for o in sorted(options, key=len, reverse=True))
+        separator = r"\s*" if word == "-" or previous == "-" else r"\s+"
+        piece = f"(?:{alternatives})" if n == 0 else f"(?:{separator}(?:{alternatives}))"
+        parts.append(piece + ({"?": "?", "*": "*"}.get(op, "")))
+        if not op:
+            anchors = tuple(options)
+        previous = word
+    if not parts:
+        raise ValueError("empty pattern")
+    regex = re.compile(r"(?<![\w-])" + "".join(parts) + r"(?![\w-])", re.IGNORECASE)
+    return WordPattern(regex=regex, anchors=anchors)
 
 
 def _triggers(rules: list[dict[str, Any]]) -> tuple[Trigger, ...]:
@@ -124,9 +169,13 @@ def load_lexicon() -> Lexicon:
     patterns = tuple(
         (p["type"], p["concept"], compile_pattern(p["pattern"])) for p in targets["patterns"]
     )
+    word_patterns = tuple(
+        (p["type"], p["concept"], compile_word_pattern(p["pattern"])) for p in targets["patterns"]
+    )
     return Lexicon(
         phrases=tuple(phrases.values()),
         patterns=patterns,
+        word_patterns=word_patterns,
         triggers=_triggers(rules["rules"]),
         concepts={form: (t, c) for form, (t, c, _) in phrases.items()},
     )

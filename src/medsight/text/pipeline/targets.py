@@ -1,11 +1,12 @@
 """Entity targets and ConText triggers found in one pass over a spaCy ``Doc``.
 
 One ``PhraseMatcher`` on lower-cased tokens holds every target phrase and every trigger
-literal, and one ``Matcher`` the few token patterns ("heart is mildly enlarged"); both are
-built once per pipeline. Overlapping targets resolve to the longest (then the first);
-triggers resolve the same way among themselves, and a trigger inside a target is not one
-("free" in "free air"). Pseudo-triggers ("no change") win over the shorter triggers they
-contain and are then dropped.
+literal, built once per pipeline; the few word patterns ("heart is mildly enlarged") are
+regular expressions over the text whose matches are aligned to tokens (see `lexicon`).
+Overlapping targets resolve to the longest (then the first); triggers resolve the same way
+among themselves, and a trigger inside a target is not one ("free" in "free air").
+Pseudo-triggers ("no change") win over the shorter triggers they contain and are then
+dropped.
 """
 
 from __future__ import annotations
@@ -75,11 +76,10 @@ class RuleMatcher:
             nlp: a spaCy ``Language`` (its tokenizer makes the pattern docs).
             lexicon: targets and triggers.
         """
-        from spacy.matcher import Matcher, PhraseMatcher
+        from spacy.matcher import PhraseMatcher
 
         self.nlp = nlp
         self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
-        self.patterns = Matcher(nlp.vocab)
         #: match id -> ("target", type, concept) or ("trigger", rules)
         self.info: dict[int, tuple[Any, ...]] = {}
         by_target: dict[str, list[str]] = {}
@@ -89,10 +89,7 @@ class RuleMatcher:
             _, type_, concept = key.split("\t")
             self.phrases.add(key, list(nlp.tokenizer.pipe(words)))
             self.info[nlp.vocab.strings[key]] = ("target", type_, concept)
-        for n, (type_, concept, pattern) in enumerate(lexicon.patterns):
-            key = f"P\t{type_}\t{concept}\t{n}"
-            self.patterns.add(key, [pattern])
-            self.info[nlp.vocab.strings[key]] = ("target", type_, concept)
+        self.patterns = lexicon.word_patterns
         by_literal: dict[str, list[Trigger]] = {}
         for trigger in lexicon.triggers:
             by_literal.setdefault(trigger.literal, []).append(trigger)
@@ -100,6 +97,22 @@ class RuleMatcher:
             key = f"C\t{literal}"
             self.phrases.add(key, [nlp.tokenizer(literal)])
             self.info[nlp.vocab.strings[key]] = ("trigger", tuple(rules))
+
+    def _pattern_matches(self, doc: Any) -> list[tuple[int, int, tuple[Any, ...]]]:
+        """Token spans of the word patterns' matches (with whether they negate themselves)."""
+        text = doc.text
+        lower = text.lower()
+        spans = []
+        for type_, concept, pattern in self.patterns:
+            if not any(anchor in lower for anchor in pattern.anchors):
+                continue
+            for found in pattern.regex.finditer(text):
+                span = doc.char_span(found.start(), found.end(), alignment_mode="expand")
+                if span is None or not len(span):
+                    continue
+                inner = negates_itself(found.group(0).split())
+                spans.append((span.start, span.end, ("target", type_, concept, inner)))
+        return spans
 
     def match(
         self, doc: Any, *, targets: bool = True, given: list[tuple[int, int]] | None = None
@@ -117,16 +130,16 @@ class RuleMatcher:
             Targets and (non-pseudo, non-overlapping) triggers, each in text order.
         """
         found = self.phrases(doc)
-        if targets and self.patterns:
-            found = list(found) + list(self.patterns(doc))
         info = self.info
         target_spans: list[tuple[int, int, Any]] = []
+        if targets:
+            target_spans += self._pattern_matches(doc)
         trigger_spans: list[tuple[int, int, Any]] = []
         for match_id, start, end in found:
             what = info[match_id]
             if what[0] == "target":
                 if targets:
-                    target_spans.append((start, end, what))
+                    target_spans.append((start, end, (*what, False)))
             else:
                 trigger_spans.append((start, end, what[1]))
         taken = bytearray(len(doc))
@@ -135,9 +148,8 @@ class RuleMatcher:
             taken[start:end] = b"\x01" * (end - start)
         kept_triggers = _longest_first(trigger_spans, taken)
         out_targets = []
-        for start, end, (_, type_, concept) in kept_targets:
+        for start, end, (_, type_, concept, inner) in kept_targets:
             span = doc[start:end]
-            inner = negates_itself([t.lower_ for t in span])
             out_targets.append(
                 TargetMatch(start, end, span.start_char, span.end_char, type_, concept, inner)
             )
