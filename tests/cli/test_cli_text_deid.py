@@ -241,3 +241,52 @@ def test_bad_input_is_one_line_exit_2_without_note_text(
     err = lines[0]
     assert "Ottoline" not in err and "missing required column" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_model_spans_are_masked_beside_the_rules(
+    folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--model adds a tagger's spans to the rules' (here a stand-in tagger that finds
+    "Foley", which the rules keep as the catheter's name)."""
+
+    def tagger(run: Path):  # type: ignore[no-untyped-def]
+        assert run == tmp_path / "run"
+        return lambda text: [(m.start(), m.end(), "NAME") for m in re.finditer("Foley", text)]
+
+    monkeypatch.setattr(text_deid, "_tagger_spans", tagger)
+    out = tmp_path / "out"
+    result = run(str(folder), str(out), "--key", KEY, "--model", str(tmp_path / "run"))
+    assert result.exit_code == 0, result.output
+    assert "Foley" not in (out / "er_visit.txt").read_text()
+    assert json.loads((out / "summary.json").read_text())["model"] == str(tmp_path / "run")
+
+
+def test_a_trained_text_ner_phi_run_loads_and_tags(folder: Path, tmp_path: Path) -> None:
+    import medsight.text.tasks.ner  # noqa: F401  (registers text-ner)
+    from medsight.tasks import get_task
+    from medsight.tasks.options import TrainOptions
+    from medsight.text.models.tagger_sizes import TaggerSizes
+    from medsight.text.tasks.ner_config import NerPlan, write_plan
+
+    data = tmp_path / "phi.jsonl"
+    name = "Zork Quibble"
+    text = f"Seen today with {name} at the bedside."
+    span = {"start": text.index(name), "end": text.index(name) + len(name), "type": "NAME"}
+    rows = [{"text": text, "subject_id": f"S{i}", "phi": [span]} for i in range(12)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = tmp_path / "run"
+    sizes = TaggerSizes(word_dim=8, shape_dim=4, char_dim=8, char_filters=8, hidden_dim=8)
+    write_plan(model / "plan.json", NerPlan(sizes=sizes, batch_size=8, learning_rate=0.05))
+    get_task("ner").train(data, model, TrainOptions(max_epochs=1, labels="phi", seed=0))
+    out = tmp_path / "out"
+    result = run(str(folder), str(out), "--key", KEY, "--model", str(model))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "summary.json").read_text())["notes"] == 2
+    for name_, _, planted in NOTES:
+        assert survivors(planted, (out / name_).read_text()) == [], (out / name_).read_text()
+
+
+def test_model_that_is_not_a_text_ner_run_is_refused(folder: Path, tmp_path: Path) -> None:
+    result = run(str(folder), str(tmp_path / "out"), "--key", KEY, "--model", str(tmp_path))
+    assert isinstance(result.exception, InputError)
+    assert not (tmp_path / "out").exists()

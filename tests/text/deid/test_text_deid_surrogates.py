@@ -119,3 +119,9 @@ def test_extra_spans_from_a_tagger_are_masked_too() -> None:
 def test_bad_arguments_are_refused(kwargs: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         deidentify_text("Seen.", **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_name_span_over_digits_changes_the_digits_too() -> None:
+    text = "Seen 11/02/2023 at noon."
+    result = deidentify_text(text, key=KEY, patient="P", extra_spans=[(0, 16, "NAME")])
+    assert "11/02/2023" not in result.text and "02" not in result.text

@@ -56,7 +56,9 @@ class Surrogates:
     def replace(self, phi_type: str, original: str) -> str:
         """The surrogate for ``original`` (a span's text) of type ``phi_type``."""
         if phi_type == "NAME":
-            return self._words(original, self._name_word)
+            # a merged span may hold more than a name (a tagger's span over a date): digits too
+            named = self._words(original, self._name_word)
+            return re.sub(r"\d+", lambda m: self._shape(m.group(0), "NAME"), named)
         if phi_type == "DATE":
             return shift_date(original, self.offset_days) or self._shape(original, "DATE")
         if phi_type == "AGE":
