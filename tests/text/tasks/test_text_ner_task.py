@@ -169,3 +169,14 @@ def test_wrong_labels_key_and_init_from_other_network(planted: Path, tmp_path: P
     save_file({"head.weight": torch.zeros(2, 2)}, str(bogus))
     with pytest.raises(InputError, match="no tensor matches"):
         _train(planted, tmp_path / "r2", replace(OPTIONS, max_epochs=1, init_weights=bogus))
+
+
+def test_bad_notes_are_refused_in_one_line(trained: Path, tmp_path: Path) -> None:
+    loaded = get_task("ner").load(trained)
+    empty = tmp_path / "empty.txt"
+    empty.write_text("  \n", encoding="utf-8")
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"\x00\x01PK\x03\x04" * 10)
+    for path, message in [(empty, "empty"), (binary, "binary"), (tmp_path / "no.txt", "no such")]:
+        with pytest.raises(InputError, match=message):
+            loaded.predict(path, tmp_path / "out", False)

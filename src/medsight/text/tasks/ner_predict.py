@@ -20,7 +20,7 @@ from medsight.errors import InputError
 from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import PredictOptions
 from medsight.tasks.results import TextEntity, TextResult
-from medsight.text.io.note import MAX_NOTE_CHARS
+from medsight.text.io.text_files import read_text_note
 from medsight.text.tasks.ner_contract import TASK, read_contract
 from medsight.text.tasks.ner_weights import load_tagger
 
@@ -29,26 +29,13 @@ NOTE_FILE = "note.txt"
 
 
 def read_note_text(path: Path) -> str:
-    """A ``.txt`` note's text (UTF-8, BOM dropped, line ends normalised).
+    """A ``.txt`` note's text, read as every text component reads one (`read_text_note`:
+    size checked before reading, UTF-8/BOM/UTF-16 or detected encoding, binary refused).
 
     Raises:
-        InputError: missing, too large (checked before reading), not UTF-8, or empty.
+        InputError: missing, too large, binary or undecodable, or empty.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such note file (text-ner predicts a UTF-8 .txt note)")
-    if path.stat().st_size > MAX_NOTE_CHARS * 4:
-        raise InputError(f"{path}: larger than {MAX_NOTE_CHARS * 4} bytes; not a single note")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
-        raise InputError(f"{path}: empty note")
-    if len(text) > MAX_NOTE_CHARS:
-        raise InputError(f"{path}: longer than {MAX_NOTE_CHARS} characters")
-    return text
+    return read_text_note(Path(path)).text
 
 
 def _with_context(text: str, spans: list[Span]) -> tuple[list[TextEntity], list[str]]:
