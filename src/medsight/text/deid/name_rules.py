@@ -30,10 +30,12 @@ _TITLE = re.compile(
     r"|Nurse|Judge|Capt|Sgt|Officer)\b\.?[ \t]+",
     re.IGNORECASE,
 )
-_CREDENTIAL = re.compile(
-    r",?[ \t]*(?:M\.?D\.?|D\.?O\.?|R\.?N\.?|N\.?P\.?|PA-C|PA|Ph\.?D\.?|MBBS|FACP|FACS|FACC|DDS"
+_CREDENTIALS = (
+    r"(?:M\.?D\.?|D\.?O\.?|R\.?N\.?|N\.?P\.?|PA-C|PA|Ph\.?D\.?|MBBS|FACP|FACS|FACC|DDS"
     r"|PharmD|APRN|CRNA|LPN|CNM|LCSW|MSW|DPM|MPH|BSN|MSN|DNP|FNP|FNP-BC|ANP|CNA)\b"
 )
+#: ", MD" after a name; without the comma only when no lower-case word follows ("PA catheter")
+_CREDENTIAL = re.compile(rf",[ \t]*{_CREDENTIALS}|[ \t]+{_CREDENTIALS}(?![ \t]+[a-z])")
 _FIELD = re.compile(
     r"(?:^|(?<=[\s(;,]))(?:Patient(?:'s)?\s+Name|Name|Patient|Pt|Attending(?:\s+Physician)?|Resident"
     r"|Fellow|Intern|PCP|Primary\s+Care(?:\s+(?:Physician|Provider|Doctor))?|Referring(?:\s+(?:Physician|Provider|MD|Doctor))?"
@@ -47,7 +49,7 @@ _FIELD = re.compile(
     r"|Discussed\s+with|Spoke\s+with|Called|Paged|Notified|D/w|Caller|Called\s+by|Requested\s+by"
     r"|Referred\s+by|Consulted\s+by|Referring|Re|Informant|Historian|Witness|Translator"
     r"|Accompanied\s+by|Care\s+team)"
-    r"[ \t]*(?::|-|—|by|with)?[ \t]*",
+    r"[ \t]*(?::|-|—)?[ \t]*",
     re.IGNORECASE | re.MULTILINE,
 )
 _RELATION = re.compile(
