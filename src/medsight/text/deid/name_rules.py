@@ -6,7 +6,8 @@ wife Mary", "daughter, Jane"), "patient X"; then any capitalised word in the fir
 gazetteer, extended to its capitalised neighbours ("John Okonkwo", "Mary-Kate O'Brien",
 "J. Smith"). A listed name that is also a word or an eponym ("Will", "Brown", "Foley",
 "Murphy's sign") needs one of the stronger kinds of evidence or a name beside it. Once found,
-a name is masked wherever else it occurs in the note. Recall first: a capitalised word the
+a name is masked wherever else it occurs in the note (and, through `name_words` and
+`find_name_words`, in the patient's other notes). Recall first: a capitalised word the
 rules are unsure of next to a name is masked with it.
 
 Hand-written (regular expressions over word tokens) for the reasons `pattern_rules` gives;
