@@ -1,12 +1,15 @@
 """Patient-feedback comments with a sentiment (positive / neutral / negative) and a topic.
 
 Sentiments are balanced (a third each). Most comments say one thing about one topic; about
-one in four is a hard case a bag of words gets wrong:
+a third of the positive and negative ones are hard cases a bag of words gets wrong:
 
 * negated words: "not bad at all" (positive), "the food was not great" (negative),
   "nobody was rude" (positive);
 * mixed: "the nurses were lovely but the wait was awful". The label follows the clause after
-  "but" (the one the writer ends on and means), and the topic is that clause's topic;
+  "but" (the one the writer ends on and means), and the topic is that clause's topic; with
+  "although" the label follows the main clause ("although the wait was long, the nurses
+  were lovely" is positive);
+* sarcasm (negative): "Great, another four hour wait.";
 * neutral comments are plain statements or requests without praise or complaint ("I was seen
   at 10 for a scan booked at 9:30", "please add more parking signs").
 """
@@ -119,6 +122,14 @@ _NEGATED_POSITIVE = (
     ("staff", "Nobody was rude and nothing was too much trouble."),
     ("cleanliness", "I could not find a single thing wrong with the cleanliness."),
 )
+_SARCASM = (
+    ("waiting time", "Great, another four hour wait."),
+    ("staff", "Lovely to be ignored for an hour by the front desk."),
+    ("appointments", "Brilliant, they lost my referral again."),
+    ("waiting time", "Fantastic service if you enjoy sitting in corridors."),
+    ("food", "Delicious cold toast, my favourite."),
+    ("billing", "Wonderful, a second bill for the same scan."),
+)
 _NEGATED_NEGATIVE = (
     ("food", "The food was not great and not warm either."),
     ("communication", "Nobody ever explained the plan, not once."),
@@ -170,13 +181,18 @@ def _comment(sentiment: str, rng: random.Random) -> tuple[str, str]:
             _NEGATED_POSITIVE if sentiment == "positive" else _NEGATED_NEGATIVE
         )
         return text, topic
-    if roll < 0.3:
-        # mixed: the other sentiment first, the labelled one after "but"
+    if roll < 0.36:
+        # mixed: the other sentiment first, the labelled one after "but" or in the main clause
         first_topic = rng.choice([t for t in TOPICS if t != topic])
         first_pos, first_neg, _ = _CLAUSES[first_topic]
         opening = rng.choice(first_neg if sentiment == "positive" else first_pos)
         closing = rng.choice(positive if sentiment == "positive" else negative)
-        return f"{opening[0].upper()}{opening[1:]}, but {closing}.", topic
+        if roll < 0.28:
+            return f"{opening[0].upper()}{opening[1:]}, but {closing}.", topic
+        return f"Although {opening}, {closing}.", topic
+    if sentiment == "negative" and roll < 0.44:
+        topic, text = rng.choice(_SARCASM)
+        return text, topic
     clause = rng.choice(positive if sentiment == "positive" else negative)
     end = rng.choice(_POSITIVE_END if sentiment == "positive" else _NEGATIVE_END)
     return (_sentence(clause) + (f" {end}" if end else "")), topic
