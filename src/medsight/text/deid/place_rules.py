@@ -93,13 +93,12 @@ def find_places(text: str) -> list[Span]:
     spans.extend((*m.span(), "HOSPITAL") for m in _HOSPITAL_SUFFIX_FIRST.finditer(text))
     spans.extend((*m.span(), "HOSPITAL") for m in _SAINT.finditer(text))
     patterns = _place_patterns()
-    for match in patterns.city.finditer(text):
-        name = match.group("city")
-        context = patterns.place_before.search(text, max(0, match.start() - 20), match.start())
-        followed = patterns.state_after.match(text, match.end())
-        if name in gazetteer().ambiguous_cities and context is None and followed is None:
+    for start, end in patterns.cities(text):
+        context = patterns.place_before.search(text, max(0, start - 20), start)
+        followed = patterns.state_after.match(text, end)
+        if text[start:end] in gazetteer().ambiguous_cities and context is None and followed is None:
             continue
-        spans.append((*match.span("city"), "LOCATION"))
+        spans.append((start, end, "LOCATION"))
     spans.extend((*m.span(), "LOCATION") for m in patterns.state.finditer(text))
     for match in patterns.city_state.finditer(text):
         city_start, city_end = match.span("city")
@@ -162,16 +161,33 @@ def _is_generic(words: str) -> bool:
 class _PlacePatterns:
     def __init__(self) -> None:
         places = gazetteer()
-        cities = "|".join(re.escape(c) for c in sorted(places.cities, key=len, reverse=True))
         states = "|".join(re.escape(s) for s in sorted(places.states, key=len, reverse=True))
         codes = "|".join(sorted(places.state_abbreviations))
-        self.city = re.compile(rf"(?<![\w-])(?P<city>{cities})(?![\w-])")
+        # a dict from first word to names beats a 450-way regular expression alternation
+        self.by_first_word: dict[str, list[str]] = {}
+        for city in sorted(places.cities, key=len, reverse=True):
+            self.by_first_word.setdefault(city.split()[0].rstrip("."), []).append(city)
         self.state = re.compile(rf"(?<![\w-])(?:{states})(?![\w-])")
         self.state_after = re.compile(rf",\s*(?:{states}|{codes})\b")
         self.place_before = re.compile(rf"\b{_PLACE_BEFORE}$")
         self.city_state = re.compile(
             rf"\b(?P<city>[A-Z][a-z]+(?:[ \t]+[A-Z][a-z]+){{0,2}}),[ \t]*(?P<code>{codes})\b(?!-)"
         )
+
+    def cities(self, text: str) -> list[tuple[int, int]]:
+        """Spans of the listed cities in ``text`` (whole words, the longest name first)."""
+        found = []
+        for match in _CAPITALISED.finditer(text):
+            for city in self.by_first_word.get(match.group(0), ()):
+                end = match.start() + len(city)
+                if text.startswith(city, match.start()) and not _WORD_CHAR.match(text, end):
+                    found.append((match.start(), end))
+                    break
+        return found
+
+
+_CAPITALISED = re.compile(r"(?<![\w-])[A-Z][\w'’.-]*?(?=[\s,;:)]|$|\.\s|'s)", re.MULTILINE)
+_WORD_CHAR = re.compile(r"[\w-]")
 
 
 @lru_cache(maxsize=1)
