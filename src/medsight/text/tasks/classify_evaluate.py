@@ -4,7 +4,10 @@ On the run's test patients (or an external set, `classify_scores`), for every en
 the TF-IDF baseline, per output, with 95% patient-bootstrap intervals (resampling patients,
 so a patient's several notes stay together; the engine's `medsight.evaluate`):
 
-- macro-F1 over the classes present in the evaluated notes (the headline), accuracy;
+- macro-F1 (the headline), accuracy. The macro-F1 averages the classes with
+  `MIN_MACRO_NOTES`+ evaluated notes: a class with one or two test notes would make the
+  average jump by its single F1 and vanish from most resamples (see `fast_macro_f1`); such
+  classes are still listed, with their F1, in the per-class table;
 - per class: precision, recall, F1 and support, so a class the model fails is visible and
   is flagged in the headline (recall or F1 below `WEAK_F1`), not hidden by an average;
 - calibration: ECE of the top class before and after the run's per-output temperature
@@ -47,19 +50,34 @@ SEED = 0
 #: a class with at least this many evaluated notes and F1 or recall below `WEAK_F1` is flagged
 WEAK_F1 = 0.5
 MIN_FLAG_SUPPORT = 5
+#: a class counts in the headline macro-F1 with at least this many evaluated notes
+MIN_MACRO_NOTES = 5
 
 
-def fast_macro_f1(y: np.ndarray, predicted: np.ndarray, k: int) -> float:
-    """Macro-F1 over the classes present in ``y`` (NaN without cases)."""
-    if y.size == 0:
-        return float("nan")
+def scored_classes(y: np.ndarray, k: int) -> np.ndarray:
+    """The classes a macro-F1 averages: those with `MIN_MACRO_NOTES`+ labelled notes.
+
+    Falls back to every class present when none has that many (tiny sets).
+    """
+    support = np.bincount(y[y >= 0], minlength=k)
+    counted = support >= MIN_MACRO_NOTES
+    return counted if counted.any() else support > 0
+
+
+def fast_macro_f1(y: np.ndarray, predicted: np.ndarray, counted: np.ndarray) -> float:
+    """Mean F1 over the ``counted`` classes; NaN when one of them has no note in ``y``.
+
+    A resample that lost a counted class is skipped rather than averaged over the classes
+    it kept: dropping the rare classes (usually the hard ones) would bias the bootstrap
+    upwards, past the point estimate.
+    """
+    k = counted.size
     cm = np.bincount(y * k + predicted, minlength=k * k).reshape(k, k)
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(axis=1)
-    predicted_n = cm.sum(axis=0)
-    present = support > 0
-    f1 = 2 * tp[present] / (support[present] + predicted_n[present])
-    return float(f1.mean())
+    support = cm.sum(axis=1)[counted]
+    if y.size == 0 or np.any(support == 0):
+        return float("nan")
+    tp = np.diag(cm)[counted].astype(np.float64)
+    return float(np.mean(2 * tp / (support + cm.sum(axis=0)[counted])))
 
 
 def macro_f1_intervals(
@@ -68,12 +86,14 @@ def macro_f1_intervals(
     """Patient-bootstrap intervals of each model's macro-F1 per output and mean over outputs.
 
     One set of patient resamples serves every model and output, so the primary-minus-
-    baseline difference is paired.
+    baseline difference is paired. The mean over outputs of a resample is skipped (NaN)
+    when any output's macro-F1 is.
     """
     models = list(scored.probs)
     outputs = list(scored.y)
     predicted = {m: {o: scored.probs[m][o].argmax(axis=1) for o in outputs} for m in models}
     k = {o: scored.probs[models[0]][o].shape[1] for o in outputs}
+    counted = {o: scored_classes(scored.y[o], k[o]) for o in outputs}
 
     def table(rows: np.ndarray) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {m: {} for m in models}
@@ -81,10 +101,11 @@ def macro_f1_intervals(
             y = scored.y[o][rows]
             keep = y >= 0
             for m in models:
-                out[m][o] = fast_macro_f1(y[keep], predicted[m][o][rows][keep], k[o])
+                out[m][o] = fast_macro_f1(y[keep], predicted[m][o][rows][keep], counted[o])
         for m in models:
             values = [v for v in out[m].values() if np.isfinite(v)]
-            out[m]["__mean__"] = float(np.mean(values)) if values else float("nan")
+            whole = values and len(values) == len(outputs)
+            out[m]["__mean__"] = float(np.mean(values)) if whole else float("nan")
         return out
 
     everything = np.arange(len(scored.subjects))
@@ -109,7 +130,13 @@ def macro_f1_intervals(
         difference = percentile_interval(
             point[primary]["__mean__"] - point[baseline]["__mean__"], np.asarray(differences)
         )
-    return {"per_model": intervals, "difference": difference}
+    return {
+        "per_model": intervals,
+        "difference": difference,
+        "classes_scored": {
+            o: [c for c, keep in zip(range(k[o]), counted[o], strict=True) if keep] for o in outputs
+        },
+    }
 
 
 def _temperatures(run_dir: Path) -> dict[str, dict[str, float]]:
@@ -240,6 +267,8 @@ def evaluate_text_classify(run_dir: Path, options: EvaluateOptions) -> dict[str,
     for model, per_output in results.items():
         for output, entry in per_output.items():
             entry["macro_f1"] = intervals["per_model"][model][output]
+            classes = contract.outputs[output]
+            entry["macro_f1_classes"] = [classes[c] for c in intervals["classes_scored"][output]]
     weak = [
         {"model": m, "output": o, **w}
         for m, per_output in results.items()
@@ -257,7 +286,10 @@ def evaluate_text_classify(run_dir: Path, options: EvaluateOptions) -> dict[str,
         "n_patients": int(np.unique(scored.subjects.astype(str)).size),
         "n_boot": int(options.n_boot),
         "ci_method": "percentile bootstrap, resampling patients with replacement",
-        "macro_f1_definition": "mean F1 over the classes present in the evaluated notes",
+        "macro_f1_definition": (
+            f"mean F1 over the classes with {MIN_MACRO_NOTES}+ evaluated notes (all classes "
+            "present when none has that many); rarer classes are in the per-class tables"
+        ),
         "mean_macro_f1": {m: intervals["per_model"][m]["__mean__"] for m in scored.probs},
         "primary_minus_baseline": intervals["difference"],
         "kinds": scored.kinds,
