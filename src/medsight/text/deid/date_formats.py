@@ -30,7 +30,8 @@ _MONTHS += ("August", "September", "October", "November", "December")
 #: words before a bare day/month ("3/14") or ordinal day ("the 3rd") that make it a date
 _DATE_CONTEXT = (
     r"(?:on|since|from|until|till|through|thru|to|dated?|by|of|before|after|seen|admitted"
-    r"|discharged|visit|surgery|born|DOB|D\.O\.B\.)"
+    r"|discharged|visit|surgery|born|DOB|D\.O\.B\.|appointment|appt|due|starting|started"
+    r"|stopped|(?:Mon|Tues?|Wed(?:nes)?|Thu(?:rs)?|Fri|Sat(?:ur)?|Sun)(?:day)?,?)"
 )
 
 

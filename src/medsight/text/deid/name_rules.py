@@ -80,6 +80,15 @@ _STOP = frozenset(
     Sr II III IV ID MRN SSN DOB DOS PCP HCP NOK POA DNR DNI CHF COPD CKD AKI UTI""".split()  # noqa: SIM905
 )
 _SUFFIXES = frozenset({"Jr", "Sr", "II", "III", "IV"})
+#: lower-case words inside a name ("van", "de la", "bin")
+_PARTICLES = frozenset(
+    {"von", "van", "de", "del", "della", "der", "den", "di", "da", "dos", "das", "du", "le"}
+    | {"la", "bin", "ibn", "al", "ter", "ten", "y"}
+)
+#: an identifier label right after a name: "MARGARETHE VON STRAUSS (MRN 11-22-3344)"
+_BEFORE_ID = re.compile(
+    r"[ \t]*[(,]?[ \t]*(?:MRN|MR#|DOB|D\.O\.B\.|SSN|Medical\s+Record|Acct|Account\s+(?:#|No))\b"
+)
 
 
 @dataclass(frozen=True)
@@ -116,8 +125,9 @@ def find_names(text: str) -> list[Span]:
         strong.update(run_from(match.end(), limit=3))
     for match in _PATIENT.finditer(text):
         strong.update(run_from(match.end(), limit=3))
-    for match in _CREDENTIAL.finditer(text):
-        strong.update(_run_back(tokens, text, match.start(), places))
+    for pattern in (_CREDENTIAL, _BEFORE_ID):
+        for match in pattern.finditer(text):
+            strong.update(_run_back(tokens, text, match.start(), places))
     for index, token in enumerate(tokens):
         if index in strong or not _capitalised(token.text):
             continue
@@ -231,15 +241,12 @@ def _run(
         return []
     found = [index]
     last = index
-    while (
-        len(found) < limit
-        and last + 1 < len(tokens)
-        and _joined(text, tokens[last], tokens[last + 1])
-        and _capitalised(tokens[last + 1].text)
-        and _name_like(tokens[last + 1], places, first=False, allow_lower=False)
-    ):
-        last += 1
-        found.append(last)
+    while len(found) < limit and last + 1 < len(tokens):
+        step = _next_name_word(tokens, text, last, places)
+        if not step:
+            break
+        found += step
+        last = step[-1]
     if backwards:
         first = index
         while (
@@ -269,15 +276,45 @@ def _run_back(tokens: list[_Token], text: str, end: int, places: Gazetteer) -> l
     if text[tokens[last].end : end].strip(" \t,.") or not _capitalised(tokens[last].text):
         return []
     found = [last]
-    while (
-        len(found) < 4
-        and found[0] > 0
-        and _joined(text, tokens[found[0] - 1], tokens[found[0]])
-        and _capitalised(tokens[found[0] - 1].text)
-        and _name_like(tokens[found[0] - 1], places, first=False, allow_lower=False)
-    ):
-        found.insert(0, found[0] - 1)
+    while len(found) < 5 and found[0] > 0:
+        first = found[0]
+        prior = tokens[first - 1]
+        if not _joined(text, prior, tokens[first]):
+            break
+        if _capitalised(prior.text) and _name_like(prior, places, first=False, allow_lower=False):
+            found.insert(0, first - 1)
+        elif (
+            prior.text.lower() in _PARTICLES
+            and first > 1
+            and _joined(text, tokens[first - 2], prior)
+            and _capitalised(tokens[first - 2].text)
+        ):
+            found[:0] = [first - 2, first - 1]
+        else:
+            break
     return found if _name_like(tokens[last], places, first=False, allow_lower=False) else []
+
+
+def _next_name_word(tokens: list[_Token], text: str, last: int, places: Gazetteer) -> list[int]:
+    """The token(s) continuing a name after ``last``: a capitalised word, or a particle and
+    the capitalised word after it ("Ludwig van Beethoven", "Margarethe VON STRAUSS")."""
+    following = tokens[last + 1]
+    if not _joined(text, tokens[last], following):
+        return []
+    if _capitalised(following.text) and _bare(following.text).lower() in _PARTICLES:
+        pass  # "VON STRAUSS": decided by the word after it, below
+    elif _capitalised(following.text):
+        return [last + 1] if _name_like(following, places, first=False, allow_lower=False) else []
+    if following.text.lower() not in _PARTICLES or last + 2 >= len(tokens):
+        return []
+    after = tokens[last + 2]
+    if (
+        _joined(text, following, after)
+        and _capitalised(after.text)
+        and _name_like(after, places, first=False, allow_lower=False)
+    ):
+        return [last + 1, last + 2]
+    return []
 
 
 def _tokens_after_comma(tokens: list[_Token], text: str, found: list[int]) -> bool:
