@@ -35,8 +35,12 @@ _CREDENTIALS = (
     r"(?:M\.?D\.?|D\.?O\.?|R\.?N\.?|N\.?P\.?|PA-C|PA|Ph\.?D\.?|MBBS|FACP|FACS|FACC|DDS"
     r"|PharmD|APRN|CRNA|LPN|CNM|LCSW|MSW|DPM|MPH|BSN|MSN|DNP|FNP|FNP-BC|ANP|CNA)\b"
 )
-#: ", MD" after a name; without the comma only when no lower-case word follows ("PA catheter")
-_CREDENTIAL = re.compile(rf",[ \t]*{_CREDENTIALS}|[ \t]+{_CREDENTIALS}(?![ \t]+[a-z])")
+#: ", MD" after a name; "PA", "DO" and "NP" without the comma only when no lower-case word
+#: follows ("PA catheter", "DO not")
+_CREDENTIAL = re.compile(
+    rf",[ \t]*{_CREDENTIALS}|[ \t]+(?!(?:PA|DO|NP)\b){_CREDENTIALS}"
+    r"|[ \t]+(?:PA|DO|NP)\b(?![ \t]+[a-z])"
+)
 _FIELD = re.compile(
     r"(?:^|(?<=[\s(;,]))(?:Patient(?:'s)?\s+Name|Name|Patient|Pt|Attending(?:\s+Physician)?|Resident"
     r"|Fellow|Intern|PCP|Primary\s+Care(?:\s+(?:Physician|Provider|Doctor))?|Referring(?:\s+(?:Physician|Provider|MD|Doctor))?"

@@ -75,6 +75,7 @@ _TOPONYM = re.compile(
     r"|[A-Z][a-z]+[ \t]+(?:Falls|Springs|Heights|Hills|Beach|City|Harbor|Junction|Creek|Grove"
     r"|Valley|Rapids|Bluffs|Landing|Crossing))\b"
 )
+_BEFORE_CREDENTIAL = re.compile(r",?[ \t]*(?:M\.?D|D\.?O|R\.?N|NP|PA|PhD|DPT|APRN)\b")
 #: state codes that are also credentials: after a city that is also a surname, a name
 _CREDENTIAL_STATES = frozenset({"MD", "PA", "MS"})
 #: two-letter state codes that are also words or credentials ("Smith, MD", "IN", "OR"):
@@ -118,6 +119,8 @@ def find_places(text: str) -> list[Span]:
         spans.append((city_start, city_end, "LOCATION"))
         spans.append((*match.span("code"), "LOCATION"))
     for match in _TOPONYM.finditer(text):
+        if _BEFORE_CREDENTIAL.match(text, match.end()):
+            continue  # "sent to Anselm Brightwater MD": a doctor, not a town
         words = match.group("place").split()
         start = match.start("place")
         if words[0] in gazetteer().common_words and len(words) > 1:
@@ -126,6 +129,8 @@ def find_places(text: str) -> list[Span]:
         if not all(word in gazetteer().common_words for word in words):
             spans.append((start, match.end("place"), "LOCATION"))
     for match in _LOCATION_CONTEXT.finditer(text):
+        if _BEFORE_CREDENTIAL.match(text, match.end()):
+            continue
         place = match.group("place")
         words = place.split()
         while words and words[-1] in gazetteer().common_words:

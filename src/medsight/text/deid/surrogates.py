@@ -20,7 +20,7 @@ from medsight.keyed_digest import keyed_digest
 from medsight.text.deid.date_formats import shift_date
 from medsight.text.deid.gazetteer import gazetteer
 
-_WORD = re.compile(r"[^\W\d_][^\W\d_'’]*")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 #: words of an address or hospital name that are kept (they say what kind of place it is)
 _KEEP = frozenset(
     """Street St Avenue Ave Road Rd Boulevard Blvd Drive Dr Lane Ln Court Ct Place Pl Way
@@ -30,7 +30,8 @@ _KEEP = frozenset(
     Center Centre Clinic Clinics Health System Healthcare Care Infirmary Memorial General
     Regional University of the and for Institute Rehabilitation Rehab Nursing Home Facility
     Surgical Surgery Cancer Heart Group Associates Hospice Sanatorium Urgent Family Practice
-    Physicians Pediatrics Assisted Living Saint Mount Mt Children's Women's Community County
+    Physicians Pediatrics Assisted Living Manor Partners Saint Mount Mt
+    Children's Women's Community County
     State Zip zip""".split()  # noqa: SIM905
 )
 _STATE_CODES = sorted(gazetteer().state_abbreviations - {"DC", "PR"})
