@@ -223,6 +223,16 @@ def test_out_inside_in_or_a_foreign_out_is_refused(folder: Path, tmp_path: Path)
     refused = run(str(folder), str(foreign), "--key", KEY)
     assert isinstance(refused.exception, InputError)
     assert (foreign / "keep.txt").read_text() == "x"
+    parent = run(str(folder / "letter.txt"), str(folder), "--key", KEY)
+    assert isinstance(parent.exception, InputError) and "contains IN" in str(parent.exception)
+
+
+def test_an_earlier_output_is_replaced_whole(folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run(str(folder), str(out), "--key", KEY).exit_code == 0
+    (folder / "er_visit.txt").unlink()
+    assert run(str(folder), str(out), "--key", KEY).exit_code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["letter.txt", "spans.jsonl", "summary.json"]
 
 
 def test_bad_input_is_one_line_exit_2_without_note_text(
