@@ -159,3 +159,22 @@ def test_accuracy_on_the_context_sentence_set(pipeline: TextPipeline) -> None:
     assert len(rows) == 91
     assert min(accuracy.values()) >= 0.97
     assert all_four / len(rows) >= 0.95
+
+
+def test_recommended_follow_up_and_compared_procedures(pipeline: TextPipeline) -> None:
+    text = (
+        "COMPARISON: CT chest of 1/28/20.\n\nIMPRESSION: 2 cm mass. Recommend PET-CT and tissue "
+        "sampling. Follow-up CT in 6 months. Enteric tube advancement is recommended."
+    )
+    entities = {e.text: e for e in pipeline.analyze_text(text).entities}
+    assert entities["CT chest"].temporality == "historical"
+    assert entities["PET-CT"].temporality == "hypothetical"
+    assert entities["tissue sampling"].temporality == "hypothetical"
+    assert entities["Follow-up CT"].temporality == "hypothetical"
+    # recommendation words plan procedures; they do not make a device or finding hypothetical
+    assert entities["Enteric tube"].temporality == "recent"
+    assert entities["mass"].temporality == "recent"
+    dated_outside_comparison = pipeline.analyze_text(
+        "CT chest of 1/28/20 showed a nodule."
+    ).entities
+    assert dated_outside_comparison[0].temporality == "historical"

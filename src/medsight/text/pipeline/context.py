@@ -24,7 +24,12 @@ Decisions, for radiology as much as for notes:
 * ``should`` is hypothetical only as a sentence's first word ("Should pneumonia develop");
   "should not be mistaken for pneumothorax" is a negation.
 * Sections: entities under ``past_medical_history`` are historical; ``family_history``
-  makes the experiencer *other*; ``discharge_instructions`` makes them hypothetical. A
+  makes the experiencer *other*; ``discharge_instructions`` makes them hypothetical; a
+  procedure under ``comparison``, or followed by a date ("CT chest of 1/28/20"), is the
+  earlier study (historical).
+* Procedures: a recommended, suggested or advised one ("Tissue sampling is recommended"),
+  or one named as a follow-up or repeat study ("Follow-up CT in 6 months"), is
+  hypothetical; these recommendation words modify procedures only. A
   ``history`` section (indication, reason for exam, HPI) does *not* make an entity
   historical: it states the current question ("Rule out pneumonia"), which its own triggers
   already qualify.
@@ -40,6 +45,7 @@ this works on character offsets from one shared matcher pass.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 
@@ -54,6 +60,15 @@ SECTION_TEMPORALITY = {
     "discharge_instructions": "hypothetical",
 }
 SECTION_EXPERIENCER = {"family_history": "other"}
+#: a procedure named in a comparison section is the earlier study
+SECTION_PROCEDURE_TEMPORALITY = {"comparison": "historical"}
+#: a procedure named as a follow-up or repeat study is planned, not done
+_PLANNED = re.compile(r"^(?:follow[- ]?up|repeat|surveillance)\b", re.IGNORECASE)
+#: a procedure followed by "of|from|dated <a date>" is a study done then ("CT chest of 1/28/20")
+_DATED = re.compile(
+    r"\s+(?:of|from|dated)\s+(?:\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}|\d{1,2}\s+[A-Z][a-z]{2,8}\.?\s+\d{4}"
+    r"|[A-Z][a-z]{2,8}\.?\s+\d{1,2},?\s+\d{4})"
+)
 _LIST_LEAD = " \t\n-*\u20220123456789.)("
 
 
@@ -79,7 +94,7 @@ def _categories_over(
     found: dict[str, int] = {}
     for trigger in triggers:
         for rule in trigger.rules:
-            if rule.category == "terminate":
+            if rule.category == "terminate" or (rule.types and entity.type not in rule.types):
                 continue
             if rule.sentence_start and text[sentence_start : trigger.start_char].strip(_LIST_LEAD):
                 continue
@@ -151,6 +166,12 @@ def apply_context(
         if "other" in found or SECTION_EXPERIENCER.get(section or "") == "other":
             entity.experiencer = "other"
         by_section = SECTION_TEMPORALITY.get(section or "")
+        if entity.type == "procedure":
+            by_section = by_section or SECTION_PROCEDURE_TEMPORALITY.get(section or "")
+            if _PLANNED.match(entity.text):
+                by_section = "hypothetical"
+            elif _DATED.match(text, entity.end):
+                by_section = "historical"
         if "hypothetical" in found or by_section == "hypothetical":
             entity.temporality = "hypothetical"
         elif (historical or by_section == "historical") and "current" not in found:

@@ -45,6 +45,9 @@ class Trigger:
     categories: tuple[str, ...] = ()
     #: counts only as the first word of a sentence ("Should pneumonia develop")
     sentence_start: bool = False
+    #: modifies only entities of these types (empty: all); "recommended" plans a procedure,
+    #: it does not make "the tube" in "advancement of the tube is recommended" hypothetical
+    types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,9 +132,14 @@ def compile_word_pattern(pattern: str) -> WordPattern:
 
 def _triggers(rules: list[dict[str, Any]]) -> tuple[Trigger, ...]:
     # the same literal forward and backward in one category is one bidirectional trigger
-    merged: dict[tuple[str, str, bool], dict[str, Any]] = {}
+    merged: dict[tuple[str, str, bool, tuple[str, ...]], dict[str, Any]] = {}
     for rule in rules:
-        key = (rule["literal"].lower(), rule["category"], bool(rule.get("sentence_start")))
+        key = (
+            rule["literal"].lower(),
+            rule["category"],
+            bool(rule.get("sentence_start")),
+            tuple(rule.get("types", ())),
+        )
         if key in merged and merged[key]["direction"] != rule.get("direction"):
             merged[key]["direction"] = "bidirectional"
             continue
@@ -143,8 +151,9 @@ def _triggers(rules: list[dict[str, Any]]) -> tuple[Trigger, ...]:
             direction=rule.get("direction"),
             categories=tuple(rule.get("categories", ())),
             sentence_start=start,
+            types=types,
         )
-        for (literal, category, start), rule in merged.items()
+        for (literal, category, start, types), rule in merged.items()
     )
 
 
