@@ -74,3 +74,9 @@ def test_ages_up_to_89_are_not_phi_unless_asked() -> None:
     assert (scores["recall"], scores["leaked"], scores["ages_not_phi"]) == (1.0, 0, 1)
     strict = deid_scores([text], [gold], [predicted], [deidentified], ages_over=None)
     assert (strict["recall"], strict["leaked"], strict["ages_not_phi"]) == (0.5, 1, 0)
+
+
+def test_safe_harbor_age_category_is_not_a_leak() -> None:
+    assert not leaked("90", "Age: 90+", "AGE")
+    assert leaked("90", "Age: 90.", "AGE")
+    assert leaked("90", "room 90+", "ID")

@@ -8,9 +8,11 @@ when it overlaps a gold span.
 
 A leak is a gold PHI string (stripped) found verbatim in the de-identified text of its own
 note, case-sensitive and not inside a longer word or number ("12" does not leak through
-"2012"). This also counts a string that the de-identifier replaced at its gold position but
-left standing elsewhere in the note, and a surrogate that happens to equal the original:
-both reveal it. The strings themselves are never returned, only counts and note keys.
+"2012"; an age over 89 written "90+" is Safe Harbor's category, not a leak). This also
+counts a string that the de-identifier replaced at its gold position but left standing
+elsewhere in the note, and a surrogate that happens to equal an original (a shifted date
+landing on another date of the note): either may reveal it. The strings themselves are
+never returned, only counts and note keys.
 
 Ages: HIPAA's Safe Harbor (and the issue) makes only ages over 89 identifying, while i2b2-style
 gold (the synthetic corpus's) marks every age. By default (``ages_over``) a gold AGE span
@@ -50,12 +52,17 @@ def _age(text: str) -> int:
     return int(digits.group()) if digits else 10**9
 
 
-def leaked(gold_string: str, deidentified: str) -> bool:
-    """Whether ``gold_string`` stands in ``deidentified`` as a whole word or number."""
+def leaked(gold_string: str, deidentified: str, kind: str = "") -> bool:
+    """Whether ``gold_string`` stands in ``deidentified`` as a whole word or number.
+
+    For an AGE, Safe Harbor's own category "90+" (an age over 89 written as 90 or older) is
+    not a leak of the age 90.
+    """
     needle = gold_string.strip()
     if not needle:
         return False
-    pattern = r"(?<![A-Za-z0-9])" + re.escape(needle) + r"(?![A-Za-z0-9])"
+    after = r"(?![A-Za-z0-9+])" if kind == "AGE" else r"(?![A-Za-z0-9])"
+    pattern = r"(?<![A-Za-z0-9])" + re.escape(needle) + after
     return re.search(pattern, deidentified) is not None
 
 
@@ -116,7 +123,7 @@ def deid_scores(
             full, some = _covered(text, start, end, masks)
             row["recalled"] += full
             row["partial"] += some and not full
-            if leaked(text[start:end], deid):
+            if leaked(text[start:end], deid, kind):
                 row["leaked"] += 1
                 note_leaked = True
         if note_leaked:
