@@ -125,3 +125,18 @@ def test_a_name_span_over_digits_changes_the_digits_too() -> None:
     text = "Seen 11/02/2023 at noon."
     result = deidentify_text(text, key=KEY, patient="P", extra_spans=[(0, 16, "NAME")])
     assert "11/02/2023" not in result.text and "02" not in result.text
+
+
+@pytest.mark.parametrize(
+    ("written", "pattern"),
+    [
+        ("on the 12th of March.", r"on the [1-9]\d?(st|nd|rd|th) of [A-Z][a-z]+\."),
+        ("seen 12 May.", r"seen [1-9]\d? [A-Z][a-z]+\."),
+        ("seen 12/13/2024.", r"seen \d\d/\d\d/\d{4}\."),
+        ("born in 1931.", r"born in \d{4}\."),
+    ],
+)
+def test_shifted_dates_keep_padding_names_and_the_full_stop(written: str, pattern: str) -> None:
+    out = deidentify_text(written, key=KEY, patient="P").text
+    assert re.fullmatch(pattern, out), out
+    assert out != written  # a year of birth moves too: it can give an age over 89 away

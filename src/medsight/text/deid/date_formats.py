@@ -20,9 +20,10 @@ _SFX = r"(?P<sfx>st|nd|rd|th)"
 _M = r"(?P<m>0?[1-9]|1[0-2])"
 _Y4 = r"(?P<y>(?:18|19|20)\d{2})"
 _Y = r"(?P<y>(?:18|19|20)\d{2}|\d{2})"
+#: a month name; only an abbreviation takes a dot ("Mar. 3", but "on the 12th of March.")
 _MON = (
-    r"(?P<mon>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+    r"(?P<mon>(?:january|february|march|april|may|june|july|august|september|october|november"
+    r"|december)(?!\.\w)|(?:jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\.?)"
 )
 #: English month names whatever the locale (calendar.month_name follows setlocale)
 _MONTHS: tuple[str, ...] = ("January", "February", "March", "April", "May", "June", "July")
@@ -88,6 +89,13 @@ DATE_SHAPES: tuple[DateShape, ...] = (
     _shape("mon-y", rf"{_MON},?\s+(?:of\s+)?{_Y4}", r"\b", r"(?!\w)"),
     _shape("md", rf"{_M}/{_D}", rf"\b{_DATE_CONTEXT}:?\s+", r"(?![\w/-]|\.\d)"),
     _shape("ordinal", rf"{_D}{_SFX}", rf"\b{_DATE_CONTEXT}\s+the\s+", r"(?!\w)"),
+    # a year of birth: even a year alone can give an age over 89 away
+    _shape(
+        "birth-year",
+        _Y4,
+        r"\b(?:born|birth|b\.|DOB|D\.O\.B\.)[ \t:]+(?:in[ \t]+|on[ \t]+)?",
+        r"(?![\w/-]|\.\d)",
+    ),
     # a month named alone after a time word ("in March", "since October"); not "May"
     _shape(
         "mon",
@@ -142,6 +150,9 @@ def _moved(match: re.Match[str], days: int) -> dt.date | None:
     else:
         month = 1
     day = int(groups["d"]) if groups.get("d") else 15
+    if not groups.get("mon") and not groups.get("m") and not groups.get("d"):
+        # a year alone moves to the next or previous year, never stays (it may tell an age)
+        month, day = (12, 31) if days > 0 else (1, 1)
     if groups.get("y"):
         year = int(groups["y"])
         if len(groups["y"]) == 2:
@@ -170,9 +181,9 @@ def _rewrite(match: re.Match[str], moved: dt.date) -> str:
         if group == "y":
             new = str(moved.year) if len(old) == 4 else f"{moved.year % 100:02d}"
         elif group == "m":
-            new = f"{moved.month:02d}" if len(old) == 2 else str(moved.month)
+            new = f"{moved.month:02d}" if _padded(match, old) else str(moved.month)
         elif group == "d":
-            new = f"{moved.day:02d}" if len(old) == 2 else str(moved.day)
+            new = f"{moved.day:02d}" if _padded(match, old) else str(moved.day)
         elif group == "mon":
             word = old.rstrip(".")
             full = _MONTHS[moved.month - 1]
@@ -189,6 +200,15 @@ def _rewrite(match: re.Match[str], moved: dt.date) -> str:
     for start, end, new in sorted(pieces, reverse=True):
         out = out[:start] + new + out[end:]
     return out
+
+
+def _padded(match: re.Match[str], old: str) -> bool:
+    """Whether a day or month is written with two digits: "03" is; "12" is in an all-number
+    date ("12/13/2024" -> "01/05/2025") but not beside a month name ("12 May" -> "8 August")."""
+    if old.startswith("0"):
+        return True
+    groups = match.groupdict()
+    return len(old) == 2 and not groups.get("mon") and not groups.get("sfx")
 
 
 def _suffix(day: int) -> str:
