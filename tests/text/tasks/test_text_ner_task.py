@@ -180,3 +180,12 @@ def test_bad_notes_are_refused_in_one_line(trained: Path, tmp_path: Path) -> Non
     for path, message in [(empty, "empty"), (binary, "binary"), (tmp_path / "no.txt", "no such")]:
         with pytest.raises(InputError, match=message):
             loaded.predict(path, tmp_path / "out", False)
+
+
+def test_init_from_a_trained_run_starts_where_it_left_off(
+    trained: Path, planted: Path, tmp_path: Path
+) -> None:
+    options = replace(OPTIONS, max_epochs=1, init_weights=trained / "model.safetensors")
+    run = _train(planted, tmp_path / "warm", options)
+    first = (run / "history.csv").read_text().splitlines()[1].split(",")
+    assert float(first[2]) > 0.9  # tuning F1 after one epoch (a fresh start: about 0.25)
