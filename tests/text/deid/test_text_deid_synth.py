@@ -57,9 +57,7 @@ def test_every_planted_phi_is_masked_and_none_leaks(corpus: Path, mode: str) -> 
     planted = {t for t, row in scores["per_type"].items() if row["n_gold"]}
     assert planted >= set(PHI_TYPES) - {"AGE"}  # the generator plants every type
     assert {t: scores["per_type"][t]["recall"] for t in planted} == dict.fromkeys(planted, 1.0)
-    # "90" -> "90+" is how Safe Harbor writes it; any other surviving gold string is a leak
-    leaks = {t: row["leaked"] for t, row in scores["per_type"].items() if t != "AGE"}
-    assert sum(leaks.values()) == 0, leaks
+    assert scores["leaked"] == 0, {t: row["leaked"] for t, row in scores["per_type"].items()}
     assert scores["precision"] >= 0.99
 
 
