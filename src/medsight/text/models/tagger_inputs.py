@@ -73,8 +73,8 @@ def encode_tokens(
             # a chunk that begins inside a span begins that span: an I- tag at the start is
             # a forbidden CRF transition, whose -1e4 score would swamp the loss
             part[0] = _opening(tag_index).get(int(part[0]), int(part[0]))
-        arrays = (a[start : start + max_tokens] for a in (words, shapes, chars))
-        chunks.append(Chunk(start, *arrays, part))
+        end = start + max_tokens
+        chunks.append(Chunk(start, words[start:end], shapes[start:end], chars[start:end], part))
     return chunks
 
 
