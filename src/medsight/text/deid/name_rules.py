@@ -16,6 +16,7 @@ spaCy's Matcher would add its tokenizer and import time without adding evidence.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ def find_names(text: str) -> list[Span]:
     places = gazetteer()
     tokens = _tokens(text)
     starts = {token.start: index for index, token in enumerate(tokens)}
+    ends = [token.end for token in tokens]
     marked: set[int] = set()
     strong: set[int] = set()
 
@@ -131,7 +133,7 @@ def find_names(text: str) -> list[Span]:
         strong.update(run_from(match.end(), limit=3))
     for pattern in (_CREDENTIAL, _BEFORE_ID):
         for match in pattern.finditer(text):
-            strong.update(_run_back(tokens, text, match.start(), places))
+            strong.update(_run_back(tokens, ends, text, match.start(), places))
     for index, token in enumerate(tokens):
         if index in strong or not _capitalised(token.text):
             continue
@@ -271,12 +273,13 @@ def _run(
     return sorted(found)
 
 
-def _run_back(tokens: list[_Token], text: str, end: int, places: Gazetteer) -> list[int]:
+def _run_back(
+    tokens: list[_Token], ends: list[int], text: str, end: int, places: Gazetteer
+) -> list[int]:
     """The name right before a credential (", MD"): up to four capitalised words."""
-    before = [i for i, token in enumerate(tokens) if token.end <= end]
-    if not before:
+    last = bisect.bisect_right(ends, end) - 1
+    if last < 0:
         return []
-    last = before[-1]
     if text[tokens[last].end : end].strip(" \t,.") or not _capitalised(tokens[last].text):
         return []
     found = [last]
