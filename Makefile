@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint typecheck clean install system-deps runtime-deps
+.PHONY: demo test test-fast lint typecheck clean install system-deps runtime-deps bench-text
 
 install: $(STAMP)
 
@@ -70,6 +70,12 @@ system-deps:
 	fi; \
 	$$sudo apt-get update -qq && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing
+
+# The text benchmark compares against medSpaCy 1.3.1, whose metadata pins spaCy < 3.8: it is
+# installed without its dependencies (with them, pip downgrades numpy and spaCy).
+bench-text: $(STAMP)
+	$(PY) -c "import medspacy" 2>/dev/null || $(PY) -m pip install --quiet --no-deps -r bench/requirements-medspacy.txt
+	$(PY) bench/text_throughput.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
