@@ -21,6 +21,8 @@ from medsight.evaluate.bootstrap import CI_METHOD
 from medsight.evaluate.report.model_card import write_model_card
 from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import EvaluateOptions
+from medsight.text.models.tagger_tokens import tokenize
+from medsight.text.models.tagger_vocabulary import Vocabulary
 from medsight.text.tasks.ner_contract import SPLITS_FILE, NerContract, read_contract
 from medsight.text.tasks.ner_data import LabelledNote, read_ner_jsonl
 from medsight.text.tasks.ner_report import model_card, render_ner_report
@@ -28,6 +30,9 @@ from medsight.text.tasks.ner_rules import rule_spans
 from medsight.text.tasks.ner_scores import phi_scores, span_scores
 from medsight.text.tasks.ner_train import file_sha256
 from medsight.text.tasks.ner_weights import load_tagger
+
+#: above this share of unknown words the report warns that the notes are out of domain
+UNKNOWN_WARNING = 0.30
 
 
 def evaluation_notes(
@@ -54,6 +59,26 @@ def evaluation_notes(
         ) from None
     notes = [n for n in read_ner_jsonl(source, contract.labels) if n.line in lines]
     return notes, f"the run's {len(notes)} held-out test notes ({source.name})"
+
+
+def unknown_warning(share: float) -> str:
+    """The sentence the report and the console give when most words are new to the tagger."""
+    return (
+        f"{share:.0%} of the words in these notes never occurred in the training notes: the "
+        "tagger is reading text unlike what it learned from, and its spans (and its misses) "
+        "there are not to be trusted without in-domain training data"
+    )
+
+
+def unknown_word_share(vocabulary: Vocabulary, texts: list[str]) -> float:
+    """Share of the notes' tokens whose word the tagger never saw in training.
+
+    The tagger reads an unknown word by its shape and spelling alone; when most words are
+    unknown (a vocabulary from a few templates, notes from elsewhere) it is outside what it
+    learned, and the report says so.
+    """
+    tokens = [t.text for text in texts for t in tokenize(text)]
+    return sum(vocabulary.word(t) == 1 for t in tokens) / max(len(tokens), 1)
 
 
 def evaluate_ner_run(run_dir: Path, options: EvaluateOptions) -> dict[str, Any]:
@@ -100,6 +125,7 @@ def evaluate_ner_run(run_dir: Path, options: EvaluateOptions) -> dict[str, Any]:
         "ci_method": CI_METHOD,
         "n_boot": options.n_boot,
         "model_seconds_per_note": model_seconds / len(notes),
+        "unknown_word_share": unknown_word_share(tagger.vocabulary, texts),
         "train_seconds": contract.train_seconds,
         "tuning_f1": contract.tuning_f1,
         "systems": systems,
@@ -109,7 +135,11 @@ def evaluate_ner_run(run_dir: Path, options: EvaluateOptions) -> dict[str, Any]:
     write_text_atomic(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
     card = model_card(contract, metrics)
     write_model_card(out / "model_card.md", card)
-    write_text_atomic(out / "report.html", render_ner_report(metrics, card))
+    share = metrics["unknown_word_share"]
+    warning = unknown_warning(share) if share > UNKNOWN_WARNING else ""
+    write_text_atomic(out / "report.html", render_ner_report(metrics, card, warning))
+    if warning:
+        say(f"warning: {warning}")
     micro = systems[contract.model_name]["exact"]["micro"]["f1"]
     line = f"{contract.model_name}: exact micro F1 {micro['point'] or 0:.3f}"
     if "rules" in systems:

@@ -36,7 +36,9 @@ PAGE = """<!doctype html>
 <h1>{{ title }}</h1>
 <p>{{ m.model }} ({{ m.labels }}) on {{ m.evaluated_on }}: {{ m.n_notes }} notes,
 {{ m.n_patients }} patients, {{ m.n_gold_spans }} gold spans. Baseline: {{ m.rules }}.
-Intervals: 95% {{ m.ci_method }} ({{ m.n_boot }} resamples).</p>
+Intervals: 95% {{ m.ci_method }} ({{ m.n_boot }} resamples).
+Words of these notes never seen in training: {{ "%.0f"|format(100 * m.unknown_word_share) }}%.</p>
+{% if warning %}<p class="warning"><b>Warning:</b> {{ warning }}.</p>{% endif %}
 {% for mode in ("exact", "overlap") %}
 <h2>{{ mode }} match (P / R / F1)</h2>
 <table><tr><th>type</th><th>gold</th>
@@ -149,8 +151,8 @@ def model_card(contract: NerContract, metrics: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def render_ner_report(metrics: dict[str, Any], card: dict[str, Any]) -> str:
-    """The report page's HTML."""
+def render_ner_report(metrics: dict[str, Any], card: dict[str, Any], warning: str = "") -> str:
+    """The report page's HTML (``warning``: a sentence shown above the tables)."""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     environment.filters["num"] = lambda v: "n/a" if v is None else f"{v:.3f}"
     environment.filters["ci"] = lambda v: (
@@ -158,5 +160,10 @@ def render_ner_report(metrics: dict[str, Any], card: dict[str, Any]) -> str:
     )
     title = f"text-ner evaluation: {metrics['model']} ({metrics['labels']})"
     return environment.from_string(PAGE).render(
-        title=title, css=page_css(), m=metrics, card=card, version=medsight.__version__
+        title=title,
+        css=page_css(),
+        m=metrics,
+        card=card,
+        warning=warning,
+        version=medsight.__version__,
     )

@@ -1,16 +1,17 @@
 """`medsight train DATA.jsonl --task text-ner [--labels entities|phi] -o RUN`.
 
 Reads and checks the notes (`ner_data`), splits patients 70/15/15 (seeded), plans (or reuses
-``RUN/plan.json``), builds the vocabularies on the training notes (never a token inside a
-gold PHI span), fits through the one loop (`ner_fit`) with per-epoch logs and resumable state
-in RUN, and writes ``model.safetensors``, ``vocabulary.json``, ``splits.json`` and
-``model.json``.
+``RUN/plan.json``), builds the vocabularies on the training notes (no name or place from
+inside a gold PHI span: `phi_words`), fits through the one loop (`ner_fit`) with per-epoch
+logs and resumable state in RUN, and writes ``model.safetensors``, ``vocabulary.json``,
+``splits.json`` and ``model.json``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from medsight.runs.contract import WEIGHTS
 from medsight.tasks.options import TrainOptions
 from medsight.text.models.tagger_inputs import Chunk, encode_tokens
 from medsight.text.models.tagger_sizes import NETWORKS
-from medsight.text.models.tagger_tokens import misaligned_spans, tag_names, tokenize
-from medsight.text.models.tagger_vocabulary import Vocabulary
+from medsight.text.models.tagger_tokens import Token, misaligned_spans, tag_names, tokenize
+from medsight.text.models.tagger_vocabulary import Vocabulary, word_key
 from medsight.text.tasks.ner_config import (
     PLAN_FILE,
     NerPlan,
@@ -97,6 +98,30 @@ def _plan(notes: list[LabelledNote], run_dir: Path, replan: bool) -> NerPlan:
     return plan
 
 
+def phi_words(
+    notes: list[LabelledNote], tokens: dict[int, list[Token]], min_count: int
+) -> set[str]:
+    """Words kept out of a PHI tagger's vocabulary, so ``vocabulary.json`` names no one.
+
+    A token with a letter inside a gold PHI span (a name, a street, a town) never gets a word
+    entry, unless its word also occurs ``min_count`` times outside PHI spans (an ordinary
+    word such as "street" or "general"). Digits are folded to ``0`` and punctuation is not
+    identifying, so numbers and separators inside PHI keep their entries: banning them made
+    half of a discharge summary's tokens unknown, and "unknown word" then read as "PHI".
+    """
+    phi: set[str] = set()
+    outside: Counter[str] = Counter()
+    for i, note_tokens in tokens.items():
+        for t in note_tokens:
+            key = word_key(t.text)
+            if any(s < t.end and t.start < e for s, e, _ in notes[i].spans):
+                if any(c.isalpha() for c in t.text):
+                    phi.add(key)
+            else:
+                outside[key] += 1
+    return {w for w in phi if outside[w] < min_count}
+
+
 def _types(notes: list[LabelledNote], train: list[int]) -> list[str]:
     types = sorted({kind for i in train for _, _, kind in notes[i].spans})
     if not types:
@@ -126,17 +151,7 @@ def train_ner(data: Path, run_dir: Path, options: TrainOptions) -> None:
     tags = tag_names(types)
     tag_index = {t: i for i, t in enumerate(tags)}
     tokens = {i: tokenize(notes[i].text) for i in splits["train"]}
-    # a word inside a gold PHI span never gets its own embedding (nor a vocabulary entry)
-    inside = (
-        [
-            t.text
-            for i in tokens
-            for t in tokens[i]
-            if any(s < t.end and t.start < e for s, e, _ in notes[i].spans)
-        ]
-        if key == "phi"
-        else []
-    )
+    inside = phi_words(notes, tokens, plan.min_word_count) if key == "phi" else set()
     vocabulary = Vocabulary.build(
         (t.text for i in tokens for t in tokens[i]), plan.min_word_count, exclude=inside
     )
