@@ -42,6 +42,7 @@ from medsight.evaluate.report.model_card import write_model_card
 from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import EvaluateOptions
 from medsight.text.tasks.classify_contract import TextClassifyContract, read_contract
+from medsight.text.tasks.classify_fit import MIN_MACRO_NOTES
 from medsight.text.tasks.classify_predict import CALIBRATION_FILE
 from medsight.text.tasks.classify_report import model_card, render_report
 from medsight.text.tasks.classify_scores import ScoredNotes, external_scores, test_split_scores
@@ -50,8 +51,6 @@ SEED = 0
 #: a class with at least this many evaluated notes and F1 or recall below `WEAK_F1` is flagged
 WEAK_F1 = 0.5
 MIN_FLAG_SUPPORT = 5
-#: a class counts in the headline macro-F1 with at least this many evaluated notes
-MIN_MACRO_NOTES = 5
 
 
 def scored_classes(y: np.ndarray, k: int) -> np.ndarray:
