@@ -63,9 +63,12 @@ def test_learns_planted_phi_and_reports_it_beside_the_rules(trained: Path) -> No
     # names are never in the vocabulary: the tagger reads them by shape, spelling and context
     words = json.loads((trained / "vocabulary.json").read_text())["words"]
     assert not {w.lower() for w in FIRST + LAST} & set(words)
+    # digit-folded numbers and separators are not identifying: they keep their entries
+    assert {"0000000", "/", "-"} <= set(words)
     get_task("text-ner").evaluate(trained, EvaluateOptions(out=trained / "eval", n_boot=50))
     metrics = json.loads((trained / "eval" / "metrics.json").read_text())
     model = metrics["systems"]["bilstm-crf"]
+    assert metrics["unknown_word_share"] < 0.3  # in-domain notes: no out-of-domain warning
     assert model["exact"]["micro"]["f1"]["point"] > 0.8  # chance is ~0 for exact spans
     assert model["phi"]["recall"] > 0.8 and model["phi"]["leaked"] <= 3
     ci = model["exact"]["micro"]["f1"]
@@ -189,3 +192,16 @@ def test_init_from_a_trained_run_starts_where_it_left_off(
     run = _train(planted, tmp_path / "warm", options)
     first = (run / "history.csv").read_text().splitlines()[1].split(",")
     assert float(first[2]) > 0.9  # tuning F1 after one epoch (a fresh start: about 0.25)
+
+
+def test_notes_unlike_the_training_notes_get_a_warning(trained: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.jsonl"
+    lines = [
+        {"subject_id": i, "text": f"Bibasilar atelectasis, unchanged since study {i}.", "phi": []}
+        for i in range(4)
+    ]
+    other.write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    out = tmp_path / "eval"
+    get_task("ner").evaluate(trained, EvaluateOptions(out=out, data=other, n_boot=20))
+    assert json.loads((out / "metrics.json").read_text())["unknown_word_share"] > 0.3
+    assert "never occurred in the training notes" in (out / "report.html").read_text()
