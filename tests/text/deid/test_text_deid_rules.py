@@ -129,3 +129,19 @@ def test_overlapping_detections_merge_into_the_widest_span() -> None:
     text = "Fax: 617-555-0199"
     spans = detect_phi(text, extra_spans=[(5, 8, "ID"), (9, 17, "NAME")])
     assert [(s.start, s.end, s.type) for s in spans] == [(5, 17, "FAX")]
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Xiomara reports pain today.", "Xiomara"),
+        ("Okonkwo was seen in clinic.", "Okonkwo"),
+        ("He denies chest pain.", None),
+        ("Nursing reports no events overnight.", None),
+        ("Family agrees with the plan.", None),
+        ("Metoprolol was held.", None),
+    ],
+)
+def test_an_unlisted_name_before_a_persons_verb(text: str, masked: str | None) -> None:
+    out = deidentify_text(text, key=KEY, mode="tag").text
+    assert out == (text if masked is None else text.replace(masked, "[NAME]"))

@@ -67,6 +67,15 @@ _RELATION = re.compile(
     re.IGNORECASE,
 )
 _PATIENT = re.compile(r"\b(?:patient|pt\.?|the\s+patient)[ \t]+", re.IGNORECASE)
+#: what a person does in a note: a capitalised word (or two) before one of these verbs is a
+#: name even when no list knows it ("Xiomara reports pain", "Okonkwo was seen")
+_PERSON_VERB = re.compile(
+    r"[ \t]+(?:reports|reported|states|stated|denies|denied|complains|endorses|endorsed|says"
+    r"|said|agrees|agreed|declines|declined|understands|feels|felt|wishes|wants|prefers|lives"
+    r"|asks|asked|was\s+seen)\b"
+)
+#: a word written like a name: "Xiomara", "O'Neil", "McAdams", "Smith-Jones"; not "HFpEF"
+_NAME_SHAPE = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:[-'’][A-Z][a-z]+)*")
 _EPONYM_AFTER = re.compile(
     r"(?:'s|’s|s')?[ \t-]+(?:sign|syndrome|disease|test|maneuver|manoeuvre|criteria|score|scale"
     r"|fracture|procedure|operation|catheter|drain|tube|shunt|lines?|esophagus|palsy|phenomenon"
@@ -131,6 +140,13 @@ def find_names(text: str) -> list[Span]:
         strong.update(run_from(match.end(), limit=3))
     for match in _PATIENT.finditer(text):
         strong.update(run_from(match.end(), limit=3))
+    for match in _PERSON_VERB.finditer(text):
+        found = _run_back(tokens, ends, text, match.start(), places)
+        word = _bare(tokens[found[-1]].text) if found else ""
+        if word in places.common_words or word in places.ambiguous:
+            continue  # "He denies", "Family agrees"
+        if found and all(_NAME_SHAPE.fullmatch(tokens[i].text) for i in found):
+            strong.update(found)
     for pattern in (_CREDENTIAL, _BEFORE_ID):
         for match in pattern.finditer(text):
             strong.update(_run_back(tokens, ends, text, match.start(), places))
