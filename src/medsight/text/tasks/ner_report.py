@@ -114,7 +114,10 @@ def model_card(contract: NerContract, metrics: dict[str, Any]) -> dict[str, Any]
             row = scores["exact"]["micro"] if kind == "micro" else scores["exact"]["per_type"][kind]
             cells.append(_ci(row["f1"]))
         rows.append(cells)
-    paragraphs = [f"Evaluated on {metrics['evaluated_on']}; baseline: {metrics['rules']}."]
+    paragraphs = [
+        f"Evaluated on {metrics['evaluated_on']}; baseline: {metrics['rules']}. Words of these "
+        f"notes never seen in training: {metrics['unknown_word_share']:.0%}."
+    ]
     if contract.labels == "phi":
         for name, scores in metrics["systems"].items():
             phi = scores["phi"]
