@@ -62,17 +62,21 @@ _RELATION = re.compile(
     r"\b(?:wife|husband|son|daughter|mother|father|sister|brother|spouse|partner|friend"
     r"|caregiver|niece|nephew|grandson|granddaughter|grandmother|grandfather|aunt|uncle|cousin"
     r"|neighbou?r|boyfriend|girlfriend|fianc[ée]e?|guardian|mom|dad|stepson|stepdaughter"
-    r"|child|children|sibling|roommate|landlord|employer|coworker|pastor|POA|HCP|proxy)"
-    r"(?:'s)?[ \t]*,?[ \t]*(?:\(|named[ \t]+|is[ \t]+|was[ \t]+|-[ \t]*)?",
+    r"|child|children|sibling|roommate|landlord|employer|coworker|pastor|POA|HCP|proxy"
+    r"|student|resident|intern|fellow|scribe|technician|tech|colleague|attending|pharmacist"
+    r"|chaplain|interpreter|therapist|coordinator|worker|manager|nurse)"
+    r"(?:-in-law)?(?:'s)?[ \t]*,?[ \t]*(?:\(|named[ \t]+|is[ \t]+|was[ \t]+|-[ \t]*)?",
     re.IGNORECASE,
 )
 _PATIENT = re.compile(r"\b(?:patient|pt\.?|the\s+patient)[ \t]+", re.IGNORECASE)
+#: initials before a surname: "R. Thibodeaux", "J.R. Ewing" (not "E. coli")
+_INITIALS = re.compile(r"\b(?:[A-Z]\.[ \t]?){1,2}(?=[A-Z][a-z])")
 #: what a person does in a note: a capitalised word (or two) before one of these verbs is a
 #: name even when no list knows it ("Xiomara reports pain", "Okonkwo was seen")
 _PERSON_VERB = re.compile(
     r"[ \t]+(?:reports|reported|states|stated|denies|denied|complains|endorses|endorsed|says"
     r"|said|agrees|agreed|declines|declined|understands|feels|felt|wishes|wants|prefers|lives"
-    r"|asks|asked|was\s+seen)\b"
+    r"|asks|asked|was\s+seen|came|comes|arrived|arrives|returns|returned)\b"
 )
 #: a word written like a name: "Xiomara", "O'Neil", "McAdams", "Smith-Jones"; not "HFpEF"
 _NAME_SHAPE = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[A-Z][a-z]+(?:[-'’][A-Z][a-z]+)*")
@@ -138,6 +142,12 @@ def find_names(text: str) -> list[Span]:
         strong.update(found)
     for match in _RELATION.finditer(text):
         strong.update(run_from(match.end(), limit=3))
+    for match in _INITIALS.finditer(text):
+        found = run_from(match.end(), limit=2)
+        if found and _bare(tokens[found[0]].text) not in places.common_words:
+            start = match.start()
+            strong.update(found)
+            strong.update(i for i, t in enumerate(tokens[: found[0]]) if t.start >= start)
     for match in _PATIENT.finditer(text):
         strong.update(run_from(match.end(), limit=3))
     for match in _PERSON_VERB.finditer(text):
@@ -381,6 +391,8 @@ def _propagate(tokens: list[_Token], text: str, marked: set[int], places: Gazett
         if word in places.ambiguous and _EPONYM_AFTER.match(text, token.end):
             continue
         marked.add(index)
+        # and the unlisted words beside it ("Leopold Nwachukwu" once "Nwachukwu" is known)
+        marked.update(_run(tokens, text, index, places, limit=3, backwards=True))
 
 
 def _runs_to_spans(tokens: list[_Token], text: str, marked: set[int]) -> list[tuple[int, int]]:
