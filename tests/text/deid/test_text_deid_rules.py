@@ -84,6 +84,7 @@ def test_clinical_look_alikes_are_kept(heldout: list[GoldNote]) -> None:
         ("A [[AGE|92]]-year-old man.", "AGE"),
         ("She is aged [[AGE|95]].", "AGE"),
         ("Age: [[AGE|91]]", "AGE"),
+        ("She is [[AGE|93]] and lives alone.", "AGE"),
         ("MRN: [[ID|A7730021]]", "ID"),
         ("Accession number [[ID|20240301778]]", "ID"),
         ("SSN [[ID|123-45-6789]] on file.", "ID"),

@@ -55,7 +55,8 @@ def gazetteer() -> Gazetteer:
     names = first | last
     short = frozenset(name for name in names if len(name) <= 2)
     ambiguous = (names & common) | eponyms | short
-    cities = frozenset(raw["cities"])
+    us_cities = frozenset(raw["cities"])
+    cities = us_cities | frozenset(raw["world_cities"])
     ambiguous_cities = frozenset(
         city for city in cities if city in common or city in names or city in raw["states"]
     )
@@ -73,6 +74,7 @@ def gazetteer() -> Gazetteer:
         state_abbreviations=frozenset(raw["state_abbreviations"]),
         surrogate_first=unambiguous_first,
         surrogate_last=unambiguous_last,
-        surrogate_cities=tuple(sorted(cities - ambiguous_cities)),
+        # US cities only: a surrogate sits beside a US state code ("Worcester, MA")
+        surrogate_cities=tuple(sorted(us_cities - ambiguous_cities)),
         street_names=tuple(s for s in raw["street_names"] if s not in common and s not in names),
     )

@@ -32,6 +32,9 @@ _AGE_PATTERNS = tuple(
         rf"\b{_NINETY_WORDS}[-\s]+years?[-\s]+old\b",
         r"\b(?:in\s+(?:his|her|their|the)\s+)(?P<age>9\d'?s|nineties)\b",
         r"\b(?P<age>nonagenarian|centenarian)\b",
+        # "she is 93", "the patient turned 100" (not "HR is 95", "sat was 92%")
+        rf"\b(?:she|he|patient|pt|who|they)\s+(?:is|was|turned|turns|will\s+be)\s+{_AGE_NUMBER}\b"
+        r"(?![ \t]*(?:%|mg|kg|lbs?|cm|mm|bpm|mmHg|/|\.\d|percent))",
     )
 )
 
