@@ -9,10 +9,10 @@ the ``start, end, type`` of every masked span in the INPUT's offsets, never a st
 note) and ``summary.json`` (counts only). OUT is built beside itself and renamed into place
 when whole, so a failed run leaves no partial output.
 
-Sources that say whose notes they are (tables, FHIR, HL7) are read twice over: first every
-note's spans, then each note again with the words of every name found in ANY note of the
-same patient ("his wife Odile" in one note masks "Odile drove him" in the next). A folder of
-``.txt`` files names no patient, so each file stands alone.
+Sources that say whose notes they are (tables, FHIR, HL7) take two passes: first every
+note's spans, then each note's spans completed with the words of every name found in ANY note
+of the same patient ("his wife Odile" in one note masks "Odile drove him" in the next). A
+folder of ``.txt`` files names no patient, so each file stands alone.
 """
 
 from __future__ import annotations
