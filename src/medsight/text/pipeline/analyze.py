@@ -1,10 +1,10 @@
 """`TextPipeline`: a note in, its sections, sentences and entities with assertion context out.
 
 Steps, all by rule: section headers (`sections`), sentences (`sentences`), spaCy's blank
-English tokenizer, one matcher pass for entity targets and ConText triggers (`targets`),
-sizes (`measurements`), ConText (`context`), then each size given to its finding. The spaCy
-``Language`` and its matchers are built once per pipeline; ``default_pipeline()`` keeps one
-per process.
+English tokenizer on the text with its whitespace folded (`spacing`), one matcher pass for
+entity targets and ConText triggers (`targets`), sizes (`measurements`), ConText
+(`context`), then each size given to its finding. The spaCy ``Language`` and its matchers
+are built once per pipeline; ``default_pipeline()`` keeps one per process.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from medsight.text.pipeline.lexicon import Lexicon, load_lexicon
 from medsight.text.pipeline.measurements import attach_sizes, find_measurements
 from medsight.text.pipeline.sections import find_headers, sections_of
 from medsight.text.pipeline.sentences import split_sentences
+from medsight.text.pipeline.spacing import FoldedText, fold_space
 from medsight.text.pipeline.targets import RuleMatcher, TargetMatch, TriggerMatch, negates_itself
 
 
@@ -40,11 +41,12 @@ class TextPipeline:
 
     def analyze(self, note: Note) -> AnalyzedNote:
         """Analyse one note."""
-        return self._analyze(note.note_id, note.text, self.nlp.make_doc(note.text))
+        return self.analyze_text(note.text, note.note_id)
 
     def analyze_text(self, text: str, note_id: str = "") -> AnalyzedNote:
         """Analyse a text that is not (yet) a `Note`."""
-        return self._analyze(note_id, text, self.nlp.make_doc(text))
+        folded = fold_space(text)
+        return self._analyze(note_id, text, self.nlp.make_doc(folded.text), folded)
 
     def pipe(self, notes: Iterable[Note], batch_size: int = 64) -> Iterator[AnalyzedNote]:
         """Analyse notes in a stream (tokenised in batches), in order."""
@@ -59,9 +61,10 @@ class TextPipeline:
 
     def _batch(self, notes: list[Note]) -> Iterator[AnalyzedNote]:
         tokenizer: Any = self.nlp.tokenizer
-        docs = tokenizer.pipe([n.text for n in notes], batch_size=len(notes))
-        for note, doc in zip(notes, docs, strict=True):
-            yield self._analyze(note.note_id, note.text, doc)
+        folded = [fold_space(n.text) for n in notes]
+        docs = tokenizer.pipe([f.text for f in folded], batch_size=len(notes))
+        for note, fold, doc in zip(notes, folded, docs, strict=True):
+            yield self._analyze(note.note_id, note.text, doc, fold)
 
     def context_of(self, text: str, spans: list[tuple[int, int, str]]) -> list[Entity]:
         """Assertion context and section for entity spans found by someone else.
@@ -74,14 +77,15 @@ class TextPipeline:
             One `Entity` per span, in the order given; its concept is the lexicon's for its
             words when they are a known phrase, else its lower-cased text.
         """
-        doc = self.nlp.make_doc(text)
+        folded = fold_space(text)
+        doc = self.nlp.make_doc(folded.text)
         sections, sentences = self._layout(text)
         token_spans = []
         for start, end, _ in spans:
-            span = doc.char_span(start, end, alignment_mode="expand")
+            span = doc.char_span(folded.folded(start), folded.folded(end), alignment_mode="expand")
             if span is not None:
                 token_spans.append((span.start, span.end))
-        _, triggers = self.matcher.match(doc, targets=False, given=token_spans)
+        _, triggers = self.matcher.match(doc, folded, targets=False, given=token_spans)
         entities = []
         inner = []
         for start, end, type_ in spans:
@@ -106,9 +110,9 @@ class TextPipeline:
         breaks = [offset for start, end, _ in headers for offset in (start, end)]
         return sections_of(text, headers), split_sentences(text, breaks)
 
-    def _analyze(self, note_id: str, text: str, doc: Any) -> AnalyzedNote:
+    def _analyze(self, note_id: str, text: str, doc: Any, folded: FoldedText) -> AnalyzedNote:
         sections, sentences = self._layout(text)
-        targets, triggers = self.matcher.match(doc)
+        targets, triggers = self.matcher.match(doc, folded)
         entities, inner = _entities(text, targets, triggers)
         apply_context(text, entities, triggers, sentences, sections, inner)
         attach_sizes(entities, [s[0] for s in sentences])

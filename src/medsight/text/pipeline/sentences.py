@@ -1,7 +1,8 @@
 """Sentence splitting by rules on the raw text: fast, and aware of clinical layout.
 
 A sentence ends at ``.``, ``!`` or ``?`` followed by space and a capital, digit, bracket or
-``___`` (unless the word before the full stop is a known abbreviation or an initial), at a
+``___``, or at a full stop after a word of three letters or more followed by a lower-case word
+(unless the word before the full stop is a known abbreviation or an initial), at a
 blank line, before a numbered or bulleted list item, at a section header (which is a sentence
 of its own) and at a line break where the next line starts with a capital and the previous
 line is short (a list or a table, not a wrapped paragraph).
@@ -68,6 +69,9 @@ ABBREVIATIONS = frozenset(
     ]
 )
 _END = re.compile(r"[.!?]+(?=[)\]\"']?\s+(?:[A-Z0-9(\[\"']|_{2,}))")
+#: a full stop after a word of three or more letters and before a lower-case word also ends
+#: a sentence (typed wet reads: "no pneumothorax. heart size normal.")
+_END_LOWER = re.compile(r"(?<=[A-Za-z]{3})\.(?=\s+[a-z])")
 _WORD_BEFORE = re.compile(r"([A-Za-z][A-Za-z.]*)$")
 _BLANK = re.compile(r"\n[ \t]*\n")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*\u2022])[ \t]+", re.MULTILINE)
@@ -103,6 +107,9 @@ def split_sentences(text: str, breaks: Iterable[int] = ()) -> list[tuple[int, in
     """
     cuts = set(breaks)
     for match in _END.finditer(text):
+        if not _is_abbreviation(text, match.start()):
+            cuts.add(match.end())
+    for match in _END_LOWER.finditer(text):
         if not _is_abbreviation(text, match.start()):
             cuts.add(match.end())
     for match in _BLANK.finditer(text):

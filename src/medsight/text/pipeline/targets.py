@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from medsight.text.pipeline.lexicon import Lexicon, Trigger
+from medsight.text.pipeline.spacing import FoldedText
 
 #: words inside a target that negate it ("heart is not enlarged")
 _INNER_NEGATION = frozenset({"not", "no", "non"})
@@ -115,16 +116,22 @@ class RuleMatcher:
         return spans
 
     def match(
-        self, doc: Any, *, targets: bool = True, given: list[tuple[int, int]] | None = None
+        self,
+        doc: Any,
+        folded: FoldedText,
+        *,
+        targets: bool = True,
+        given: list[tuple[int, int]] | None = None,
     ) -> tuple[list[TargetMatch], list[TriggerMatch]]:
-        """Targets and triggers of ``doc``.
+        """Targets and triggers of ``doc``, with character offsets into the original text.
 
         Args:
-            doc: a ``Doc`` made by this matcher's ``nlp``.
+            doc: a ``Doc`` of ``folded.text`` made by this matcher's ``nlp``.
+            folded: the note's text with its whitespace folded (`spacing`).
             targets: whether to look for targets (False when the entities come from
                 elsewhere, see ``given``).
-            given: token spans of entities found by someone else; triggers inside them
-                are dropped.
+            given: token spans (of ``doc``) of entities found by someone else; triggers
+                inside them are dropped.
 
         Returns:
             Targets and (non-pseudo, non-overlapping) triggers, each in text order.
@@ -150,9 +157,8 @@ class RuleMatcher:
         out_targets = []
         for start, end, (_, type_, concept, inner) in kept_targets:
             span = doc[start:end]
-            out_targets.append(
-                TargetMatch(start, end, span.start_char, span.end_char, type_, concept, inner)
-            )
+            first, last = folded.original(span.start_char), folded.original(span.end_char)
+            out_targets.append(TargetMatch(start, end, first, last, type_, concept, inner))
         out_triggers = []
         for start, end, rules in kept_triggers:
             if any(r.category == "pseudo" for r in rules):
@@ -164,5 +170,6 @@ class RuleMatcher:
             ):
                 continue
             span = doc[start:end]
-            out_triggers.append(TriggerMatch(span.start_char, span.end_char, rules))
+            first, last = folded.original(span.start_char), folded.original(span.end_char)
+            out_triggers.append(TriggerMatch(first, last, rules))
         return out_targets, out_triggers
