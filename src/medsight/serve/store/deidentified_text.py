@@ -16,6 +16,7 @@ messages name the segment, entry or field at fault, never a value from the note.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from pathlib import Path
 
 from medsight.errors import InputError
@@ -64,7 +65,10 @@ def store_text(body: bytes, content_type: str, dest: Path, key: str) -> StoredIn
     note = notes[0]
     del body, notes
     try:
-        result = deidentify_text(note.text, key=key, patient=note.subject_id, mode="surrogate")
+        # a note that names no patient gets surrogates and a date offset of its own (a random
+        # stand-in identity), not the one every anonymous note would share
+        patient = note.subject_id or f"anonymous-note:{secrets.token_hex(16)}"
+        result = deidentify_text(note.text, key=key, patient=patient, mode="surrogate")
     except InputError as exc:
         raise ApiError("invalid_input", str(exc)) from None
     text = result.text
