@@ -1,9 +1,11 @@
 """The tagger's input vocabularies (words, word shapes, characters), built on training notes.
 
-Words are lower-cased with digits folded to ``0`` (``"03/14"`` and ``"11/02"`` share their
-pieces); a word seen fewer than ``min_count`` times maps to ``<unk>``, whose embedding training
-learns through word dropout, so an unseen name falls back on its shape ("Xx") and its
-characters. Saved as ``vocabulary.json`` in the run: plain JSON, never pickle.
+Words are lower-cased with digits folded to ``0``; a number has no word entry at all (its
+shape and characters say what it is: a word entry would key on its digit count, and a tagger
+that learned "8-digit MRN" missed every 7-digit one); a word seen fewer than ``min_count``
+times maps to ``<unk>``, whose embedding training learns through word dropout, so an unseen
+name falls back on its shape ("Xx") and its characters. Saved as ``vocabulary.json`` in the
+run: plain JSON, never pickle.
 """
 
 from __future__ import annotations
@@ -74,7 +76,11 @@ class Vocabulary:
             words=[
                 PAD,
                 UNK,
-                *sorted(w for w, c in words.items() if c >= min_count and w not in banned),
+                *sorted(
+                    w
+                    for w, c in words.items()
+                    if c >= min_count and w not in banned and not w.isdigit()
+                ),
             ],
             shapes=[PAD, UNK, *sorted(shapes)],
             chars=[PAD, UNK, *sorted(chars)],

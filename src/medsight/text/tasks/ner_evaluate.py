@@ -71,14 +71,15 @@ def unknown_warning(share: float) -> str:
 
 
 def unknown_word_share(vocabulary: Vocabulary, texts: list[str]) -> float:
-    """Share of the notes' tokens whose word the tagger never saw in training.
+    """Share of the notes' words (tokens of letters) the tagger never saw in training.
 
     The tagger reads an unknown word by its shape and spelling alone; when most words are
     unknown (a vocabulary from a few templates, notes from elsewhere) it is outside what it
     learned, and the report says so.
     """
-    tokens = [t.text for text in texts for t in tokenize(text)]
-    return sum(vocabulary.word(t) == 1 for t in tokens) / max(len(tokens), 1)
+    # words only: numbers and punctuation never have word entries (`Vocabulary`)
+    words = [t.text for text in texts for t in tokenize(text) if t.text[0].isalpha()]
+    return sum(vocabulary.word(w) == 1 for w in words) / max(len(words), 1)
 
 
 def evaluate_ner_run(run_dir: Path, options: EvaluateOptions) -> dict[str, Any]:
