@@ -80,6 +80,9 @@ def test_clinical_look_alikes_are_kept(heldout: list[GoldNote]) -> None:
         ("Admitted [[DATE|March 1, 2024]].", "DATE"),
         ("Admitted [[DATE|1 Mar 2024]].", "DATE"),
         ("Last seen [[DATE|Mar 2024]].", "DATE"),
+        # MIMIC shifts its dates into 2100-2200: still dates
+        ("Seen on [[DATE|03/14/2101]].", "DATE"),
+        ("Admitted [[DATE|2150-01-02]].", "DATE"),
         ("Return on the [[DATE|3rd]].", "DATE"),
         ("A [[AGE|92]]-year-old man.", "AGE"),
         ("She is aged [[AGE|95]].", "AGE"),

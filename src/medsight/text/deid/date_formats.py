@@ -18,8 +18,8 @@ from dataclasses import dataclass
 _D = r"(?P<d>0?[1-9]|[12]\d|3[01])"
 _SFX = r"(?P<sfx>st|nd|rd|th)"
 _M = r"(?P<m>0?[1-9]|1[0-2])"
-_Y4 = r"(?P<y>(?:18|19|20)\d{2})"
-_Y = r"(?P<y>(?:18|19|20)\d{2}|\d{2})"
+_Y4 = r"(?P<y>(?:1[89]|2[0-2])\d{2})"
+_Y = r"(?P<y>(?:1[89]|2[0-2])\d{2}|\d{2})"
 #: a month name; only an abbreviation takes a dot ("Mar. 3", but "on the 12th of March.")
 _MON = (
     r"(?P<mon>(?:january|february|march|april|may|june|july|august|september|october|november"
