@@ -1,4 +1,9 @@
-"""`medsight export RUN --onnx`: an ONNX Runtime copy of the run's model for fast CPU inference."""
+"""`medsight export RUN --onnx`: an ONNX Runtime copy of the run's model for fast CPU inference.
+
+A task whose `medsight predict` runs that copy says so with ``predicts_with_onnx = True`` (the
+image tasks); the others write the copy for other runtimes and keep predicting from the
+safetensors weights.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +22,12 @@ def export(
     ),
     onnx: bool = typer.Option(False, "--onnx", help="Write RUN/model.onnx (used by predict)."),
 ) -> None:
-    """Export the run's model; `medsight predict` then uses ONNX Runtime."""
+    """Export the run's model as ONNX (image tasks' `medsight predict` then uses it)."""
     if not onnx:
         raise InputError("choose a format: --onnx")
-    path = task_of_run(run_dir).export(run_dir)
-    say(f"wrote {path}; `medsight predict {run_dir} ...` now runs on ONNX Runtime")
+    task = task_of_run(run_dir)
+    path = task.export(run_dir)
+    if getattr(task, "predicts_with_onnx", False):
+        say(f"wrote {path}; `medsight predict {run_dir} ...` now runs on ONNX Runtime")
+    else:
+        say(f"wrote {path} (ONNX Runtime can run it; `medsight predict` keeps the weights)")

@@ -28,6 +28,8 @@ class ClassifyTask:
     name = "image-classify"
     run_name = "classify"
     aliases: tuple[str, ...] = ()
+    #: `medsight predict` runs the exported ONNX copy when the run has one
+    predicts_with_onnx = True
 
     def plan(self, data: Path, out: Path, sample: int, seed: int) -> list[str]:
         cases = read_manifest(data)

@@ -29,6 +29,8 @@ class SegmentTask:
     name = "image-segment"
     run_name = "segment"
     aliases: tuple[str, ...] = ()
+    #: `medsight predict` runs the exported ONNX copy when the run has one
+    predicts_with_onnx = True
 
     def plan(self, data: Path, out: Path, sample: int, seed: int) -> list[str]:
         cases = as_cases(read_segmentation_source(data).cases)
