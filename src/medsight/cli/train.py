@@ -14,12 +14,15 @@ def train(
     data: Path = typer.Argument(
         ...,
         help="Manifest CSV (path,label[,patient_id,split,sex,age]) or a folder with labels.csv; "
-        "ehr-risk: a MEDS folder (from `medsight ehr import` or `medsight synth ehr`).",
+        "ehr-risk: a MEDS folder (from `medsight ehr import` or `medsight synth ehr`); "
+        "text-classify: a notes table with label columns, a synthetic radiology/feedback "
+        ".jsonl or a reports/ + labels.json folder; text-ner: JSONL of text + spans.",
     ),
     task: str = typer.Option(
         "classify",
         "--task",
-        help="classify, segment (images with label maps), or ehr-risk (MEDS folder + --labels).",
+        help="classify, segment (images with label maps), ehr-risk (MEDS folder + --labels), "
+        "text-classify (documents -> labels) or text-ner (entity / PHI tagger).",
     ),
     preset: str = typer.Option(
         "", "--preset", help="medmnist: DATA is a MedMNIST .npz, trained with the v2 protocol."
@@ -29,7 +32,8 @@ def train(
         "",
         "--model",
         help="Registered model (default: the plan's); ehr-risk: one or a comma list of "
-        "gru, lstm, transformer, retain.",
+        "gru, lstm, transformer, retain; text-classify: cnn, bilstm, transformer (or a "
+        "comma list); text-ner: bilstm-crf or transformer.",
     ),
     epochs: int = typer.Option(40, "--epochs", min=1, help="Maximum epochs."),
     batch_size: int = typer.Option(0, "--batch-size", min=0, help="Batch size (0: the plan's)."),
@@ -58,7 +62,8 @@ def train(
         "",
         "--labels",
         help="segment: label names and values, e.g. lung=1,nodule=2; ehr-risk: the labels "
-        "file (MEDS label parquet/CSV, from `medsight ehr label`).",
+        "file (MEDS label parquet/CSV, from `medsight ehr label`); text-classify: the label "
+        "columns (COL[,COL]); text-ner: entities or phi.",
     ),
     max_minutes: float = typer.Option(
         0.0, "--max-minutes", min=0.0, help="Training wall-time budget (0: 10 minutes)."
