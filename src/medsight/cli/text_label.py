@@ -34,12 +34,7 @@ def label(
     n_boot: int = typer.Option(1000, "--n-boot", min=1, help="Bootstrap resamples for the CIs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
 ) -> None:
-    """Label each report for the 48 chest-radiograph findings; compare with --gold labels.
-
-    Raises:
-        InputError: unreadable reports or labels, repeated note ids, or no report with
-            reference labels.
-    """
+    """Label each report for the 48 chest-radiograph findings; compare with --gold labels."""
     from medsight.text.io.read_notes import read_notes
     from medsight.text.labeller.label_run import label_notes
 
