@@ -13,8 +13,10 @@ so a patient's several notes stay together; the engine's `medsight.evaluate`):
 - calibration: ECE of the top class before and after the run's per-output temperature
   (fitted on the tuning notes at training time);
 - subgroups by sex and age band where the notes carry them;
-- the mean macro-F1 over outputs per model, and the paired-bootstrap interval of its
-  difference between the primary encoder and the baseline on the same patients.
+- the mean macro-F1 over outputs per model (outputs with fewer than two scorable classes,
+  e.g. an external set whose other labels the run never learnt, are left out and named),
+  and the paired-bootstrap interval of its difference between the primary encoder and the
+  baseline on the same patients.
 
 Writes ``OUT/metrics.json``, ``OUT/report.html`` (`classify_report`) and ``OUT/model_card.md``;
 no note text and no patient identifier appears in any of them.
@@ -93,6 +95,9 @@ def macro_f1_intervals(
     predicted = {m: {o: scored.probs[m][o].argmax(axis=1) for o in outputs} for m in models}
     k = {o: scored.probs[models[0]][o].shape[1] for o in outputs}
     counted = {o: scored_classes(scored.y[o], k[o]) for o in outputs}
+    # an output with one scorable class has a "macro-F1" that is that class's recall-like
+    # F1 (e.g. an external set whose other labels the run never learnt): not in the mean
+    averaged = [o for o in outputs if counted[o].sum() >= 2] or outputs
 
     def table(rows: np.ndarray) -> dict[str, dict[str, float]]:
         out: dict[str, dict[str, float]] = {m: {} for m in models}
@@ -102,8 +107,8 @@ def macro_f1_intervals(
             for m in models:
                 out[m][o] = fast_macro_f1(y[keep], predicted[m][o][rows][keep], counted[o])
         for m in models:
-            values = [v for v in out[m].values() if np.isfinite(v)]
-            whole = values and len(values) == len(outputs)
+            values = [out[m][o] for o in averaged]
+            whole = values and all(np.isfinite(v) for v in values)
             out[m]["__mean__"] = float(np.mean(values)) if whole else float("nan")
         return out
 
@@ -132,6 +137,7 @@ def macro_f1_intervals(
     return {
         "per_model": intervals,
         "difference": difference,
+        "outputs_in_mean": averaged,
         "classes_scored": {
             o: [c for c, keep in zip(range(k[o]), counted[o], strict=True) if keep] for o in outputs
         },
@@ -268,6 +274,12 @@ def evaluate_text_classify(run_dir: Path, options: EvaluateOptions) -> dict[str,
             entry["macro_f1"] = intervals["per_model"][model][output]
             classes = contract.outputs[output]
             entry["macro_f1_classes"] = [classes[c] for c in intervals["classes_scored"][output]]
+    left_out = [o for o in scored.y if o not in intervals["outputs_in_mean"]]
+    if left_out:
+        scored.notes.append(
+            f"{len(left_out)} output(s) with fewer than two scorable classes are not in the "
+            f"mean macro-F1: {', '.join(left_out)}"
+        )
     weak = [
         {"model": m, "output": o, **w}
         for m, per_output in results.items()
@@ -290,6 +302,7 @@ def evaluate_text_classify(run_dir: Path, options: EvaluateOptions) -> dict[str,
             "present when none has that many); rarer classes are in the per-class tables"
         ),
         "mean_macro_f1": {m: intervals["per_model"][m]["__mean__"] for m in scored.probs},
+        "outputs_in_mean": intervals["outputs_in_mean"],
         "primary_minus_baseline": intervals["difference"],
         "kinds": scored.kinds,
         "outputs": results,
@@ -322,7 +335,7 @@ def print_headline(metrics: dict[str, Any]) -> None:
     for model, mean in metrics["mean_macro_f1"].items():
         print(
             f"{model:>16} ({metrics['kinds'][model]}): macro-F1 {_ci(mean)} "
-            f"(mean over {len(metrics['outputs'][model])} output(s), {metrics['setting']})"
+            f"(mean over {len(metrics['outputs_in_mean'])} output(s), {metrics['setting']})"
         )
     difference = metrics["primary_minus_baseline"]
     if difference is not None:

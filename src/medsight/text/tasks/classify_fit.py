@@ -41,7 +41,8 @@ def macro_f1(y: np.ndarray, probs: np.ndarray) -> float | None:
     """Macro-F1 of the argmax over the classes with `MIN_MACRO_NOTES`+ labelled notes.
 
     Every class present counts when none has that many. A class with one or two notes would
-    swing the mean by its single F1 (and the evaluation reports the same average).
+    swing the mean by its single F1 (and the evaluation reports the same average). None
+    when fewer than two classes count: such an output stays out of the mean over outputs.
     """
     keep = y >= 0
     y, predicted = y[keep], probs[keep].argmax(axis=1)
@@ -49,6 +50,8 @@ def macro_f1(y: np.ndarray, probs: np.ndarray) -> float | None:
     if classes.size == 0:
         return None
     counted = classes[support >= MIN_MACRO_NOTES] if (support >= MIN_MACRO_NOTES).any() else classes
+    if counted.size < 2:
+        return None  # one class: an F1 of "everything is that class", not a macro average
     scores = []
     for c in counted:
         tp = float(np.sum((predicted == c) & (y == c)))
