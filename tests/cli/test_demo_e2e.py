@@ -78,6 +78,20 @@ def test_demo_writes_model_metrics_and_report(run_dir: Path) -> None:
     assert card.startswith("# Model card") and "## Subgroups" in card
 
 
+def test_demo_adds_the_text_section_and_the_discrepancy_list(run_dir: Path) -> None:
+    report = (run_dir / "report.html").read_text()
+    assert "Clinical text: reports, notes and feedback" in report
+    assert "Image model vs report: discrepancy list" in report
+    metrics = json.loads((run_dir / "text" / "text_metrics.json").read_text())
+    n_test = sum(
+        1
+        for r in csv.DictReader((run_dir / "splits.csv").read_text().splitlines())
+        if r["split"] == "test"
+    )
+    # every test case's report was read and compared with the image model's call
+    assert metrics["crosscheck"]["summary"]["cases_compared"] == n_test
+
+
 def test_demo_segments_lungs_and_nodules_and_reports_them(run_dir: Path) -> None:
     segment = run_dir / "segment"
     contract = json.loads((segment / "model.json").read_text())

@@ -1,11 +1,7 @@
 """The demo's clinical-text section: corpus, rule scores, classifier and discrepancy list."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
-
-import pytest
 
 from medsight.cli import notes_cohorts
 from medsight.cli.demo_text import text_section
@@ -49,22 +45,3 @@ def test_text_section_scores_the_rules_trains_a_classifier_and_lists_discrepanci
     reports = (tmp_path / "text" / "notes" / "radiology.jsonl").read_text().splitlines()
     first = json.loads(reports[0])["text"]
     assert max(first.split("\n"), key=len) not in html
-
-
-@pytest.mark.slow
-def test_quick_demo_adds_the_text_section_to_the_report(tmp_path: Path) -> None:
-    out = tmp_path / "run"
-    args = ["--quiet", "demo", "--quick", "--out", str(out), "--segment-minutes", "0",
-            "--ehr-patients", "0"]  # fmt: skip
-    result = subprocess.run(
-        [sys.executable, "-m", "medsight", *args], capture_output=True, text=True, timeout=900
-    )
-    assert result.returncode == 0, result.stderr
-    assert "text crosscheck:" in result.stdout
-    report = (out / "report.html").read_text()
-    assert "Clinical text: reports, notes and feedback" in report
-    assert "Image model vs report: discrepancy list" in report
-    metrics = json.loads((out / "text" / "text_metrics.json").read_text())
-    splits = (out / "splits.csv").read_text().splitlines()
-    n_test = sum(line.endswith(",test") or ",test," in line for line in splits)
-    assert metrics["crosscheck"]["summary"]["cases_compared"] == n_test

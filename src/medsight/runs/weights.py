@@ -1,8 +1,26 @@
-"""Model weights made ready for safetensors: on the CPU, every tensor owning its memory."""
+"""Model weights on disk, as safetensors only: written atomically, read after a layout check.
+
+Every modality's runs write and read their weights here. A file is recognised by its layout
+(an 8-byte little-endian header length, then a JSON header starting with ``{``) before
+anything reads it, so a ``torch.save`` pickle renamed ``.safetensors`` is refused without
+being unpickled.
+"""
 
 from __future__ import annotations
 
+import struct
+from pathlib import Path
+
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from medsight.errors import InputError
+from medsight.runs.atomic import atomic_path
+
+# safetensors refuses headers above 100 MB; a "length" beyond that is not a safetensors file
+_MAX_HEADER_BYTES = 100_000_000
 
 
 def unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -29,3 +47,46 @@ def unshared(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         seen.add(pointer)
         out[key] = tensor
     return out
+
+
+def save_weights(model: nn.Module, path: Path) -> Path:
+    """Write ``model``'s state as safetensors (atomically); return ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        save_file(unshared(model.state_dict()), str(tmp))
+    return path
+
+
+def _check_safetensors_layout(path: Path) -> None:
+    """Raise InputError unless ``path`` starts like a safetensors file."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as f:
+            head = f.read(9)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if len(head) < 9:
+        raise InputError(f"{path}: not a safetensors file (too short)")
+    (header_len,) = struct.unpack("<Q", head[:8])
+    if header_len > min(size - 8, _MAX_HEADER_BYTES) or head[8:9] != b"{":
+        raise InputError(
+            f"{path}: not a safetensors file (pickled PyTorch checkpoints are refused: "
+            "convert them with safetensors' `save_file` where you trust their origin)"
+        )
+
+
+def read_weights(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of the safetensors file at ``path``, on the CPU.
+
+    Raises:
+        InputError: the file is missing or is not a safetensors file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such weights file")
+    _check_safetensors_layout(path)
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a safetensors file ({exc})") from None

@@ -10,41 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from medsight.console import say
 from medsight.ehr.models.registry import create_ehr_model
 from medsight.ehr.models.spec import ModelSpec
 from medsight.errors import InputError
-from medsight.runs.atomic import atomic_path
-from medsight.runs.weights import unshared
+from medsight.runs.weights import read_weights
 
 MODELS_DIR = "models"
-
-
-def save_weights(model: nn.Module, path: Path) -> Path:
-    """Write ``model``'s state as safetensors (atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file(unshared(model.state_dict()), str(tmp))
-    return path
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file.
-
-    Raises:
-        InputError: missing or not safetensors.
-    """
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such weights file")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise InputError(f"{path}: not a safetensors weights file ({exc})") from None
 
 
 def load_model(name: str, spec: ModelSpec, path: Path) -> nn.Module:

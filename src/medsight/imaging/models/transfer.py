@@ -16,21 +16,17 @@ MedicalNet state dict converted to safetensors all load.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 
 from medsight.errors import InputError
 from medsight.imaging.models.checkpoint import ModelContract
+from medsight.runs.weights import read_weights
 
-# safetensors refuses headers above 100 MB; a "length" beyond that is not a safetensors file
-_MAX_HEADER_BYTES = 100_000_000
 # a BatchNorm's update counter: not a weight, never a reason to refuse a file
 _COUNTERS = ("num_batches_tracked",)
 
@@ -95,40 +91,6 @@ def _shared_prefix(keys: Sequence[str]) -> str:
     if len(firsts) == 1 and all("." in k for k in keys):
         return firsts.pop() + "."
     return ""
-
-
-def _check_safetensors_layout(path: Path) -> None:
-    """Raise InputError unless ``path`` starts like a safetensors file."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as f:
-            head = f.read(9)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    if len(head) < 9:
-        raise InputError(f"{path}: not a safetensors file (too short)")
-    (header_len,) = struct.unpack("<Q", head[:8])
-    if header_len > min(size - 8, _MAX_HEADER_BYTES) or head[8:9] != b"{":
-        raise InputError(
-            f"{path}: not a safetensors file (pickled PyTorch checkpoints are refused: "
-            "convert them with safetensors' `save_file` where you trust their origin)"
-        )
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """All tensors of the safetensors file at ``path``, on the CPU.
-
-    Raises:
-        InputError: the file is missing or is not a safetensors file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such weights file")
-    _check_safetensors_layout(path)
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a safetensors file ({exc})") from None
 
 
 def _shape(t: torch.Tensor) -> str:

@@ -29,6 +29,7 @@ from medsight.console import progress_bar, say
 from medsight.errors import InputError
 from medsight.evaluate.classification.calibration import TemperatureScaler
 from medsight.runs.atomic import atomic_path, write_text_atomic
+from medsight.runs.weights import save_weights
 from medsight.tasks.options import TrainOptions
 from medsight.text.baselines.tfidf_logistic import TfidfLogistic
 from medsight.text.models.document_classifier import TextModelSpec
@@ -58,7 +59,6 @@ from medsight.text.tasks.classify_weights import (
     MODELS_DIR,
     WEIGHTS_FILE,
     init_source,
-    save_weights,
     transfer_preparation,
 )
 from medsight.train.run_folder import CHECKPOINTS_DIR, TRAIN_CONFIG_FILE, fit_in_run_folder

@@ -19,6 +19,7 @@ from medsight.console import progress_bar, say
 from medsight.errors import InputError
 from medsight.runs.atomic import write_text_atomic
 from medsight.runs.contract import WEIGHTS
+from medsight.runs.weights import save_weights
 from medsight.tasks.options import TrainOptions
 from medsight.text.models.tagger_inputs import Chunk, encode_tokens
 from medsight.text.models.tagger_sizes import NETWORKS
@@ -41,7 +42,7 @@ from medsight.text.tasks.ner_contract import (
 )
 from medsight.text.tasks.ner_data import LabelledNote, labels_key, read_ner_jsonl, split_notes
 from medsight.text.tasks.ner_fit import fit_tagger
-from medsight.text.tasks.ner_weights import new_network, save_weights, transfer_preparation
+from medsight.text.tasks.ner_weights import new_network, transfer_preparation
 from medsight.train.run_folder import fit_in_run_folder
 
 #: the training wall-time budget when --max-minutes is not given

@@ -9,16 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from medsight.console import say
 from medsight.errors import InputError
-from medsight.runs.atomic import atomic_path
 from medsight.runs.contract import WEIGHTS
-from medsight.runs.weights import unshared
+from medsight.runs.weights import read_weights
 from medsight.text.models.tagger_inference import Tagger
 from medsight.text.models.tagger_network import TaggerNetwork
 from medsight.text.models.tagger_sizes import TaggerSizes
@@ -39,28 +35,6 @@ def new_network(
         len(vocabulary.shapes),
         len(vocabulary.chars),
     )
-
-
-def save_weights(model: nn.Module, path: Path) -> Path:
-    """Write ``model``'s state as safetensors (atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        save_file(unshared(model.state_dict()), str(tmp))
-    return path
-
-
-def read_weights(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a safetensors file.
-
-    Raises:
-        InputError: missing or not safetensors.
-    """
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such weights file")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise InputError(f"{path}: not a safetensors weights file ({exc})") from None
 
 
 def load_tagger(run_dir: Path) -> Tagger:
