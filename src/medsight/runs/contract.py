@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from medsight.errors import InputError
+from medsight.runs.atomic import write_text_atomic
 from medsight.runs.ensemble import ensemble_members
+
+ContractT = TypeVar("ContractT", bound=BaseModel)
 
 CONTRACT = "model.json"
 
@@ -63,3 +67,34 @@ def read_run_summary(run_dir: Path) -> RunSummary:
     except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
         first = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise InputError(f"{path}: invalid model contract ({first})") from None
+
+
+def write_contract(run_dir: Path, contract: BaseModel) -> Path:
+    """Write a task's typed contract as ``RUN/model.json`` (atomically)."""
+    return write_text_atomic(Path(run_dir) / CONTRACT, contract.model_dump_json(indent=2) + "\n")
+
+
+def read_contract(run_dir: Path, schema: type[ContractT], task: str, missing: str) -> ContractT:
+    """``RUN/model.json`` parsed as a task's contract ``schema`` (whose ``task`` is ``task``).
+
+    Args:
+        run_dir: The run folder.
+        schema: The task's contract model (a pydantic model with a ``task`` field).
+        task: The task name the contract must record.
+        missing: What to tell a user whose run has no contract (the command that makes one).
+
+    Raises:
+        InputError: missing (says ``missing``), not valid JSON / not the schema, or another
+            task's run.
+    """
+    path = Path(run_dir) / CONTRACT
+    if not path.is_file():
+        raise InputError(f"{path}: missing; {missing}")
+    try:
+        contract = schema.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
+        raise InputError(f"{path}: invalid model contract ({exc.__class__.__name__})") from None
+    recorded = getattr(contract, "task", None)
+    if recorded != task:
+        raise InputError(f"{path}: a {recorded!r} run, not a {task} run")
+    return contract

@@ -8,19 +8,19 @@ vocabulary and value statistics are in ``plan.json`` beside it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 import medsight
-from medsight.errors import InputError
-from medsight.runs.atomic import write_text_atomic
-from medsight.runs.contract import CONTRACT
+from medsight.runs import contract as contract_file
 from medsight.runs.ensemble import ensemble_members
 
 TASK = "ehr-risk"
+#: what a user whose run has no contract is told
+MISSING_RUN = (
+    "train a model first with `medsight train DATA --task ehr-risk --labels LABELS -o RUN`"
+)
 CLASS_NAMES = ["no event", "event"]
 
 
@@ -57,34 +57,22 @@ def library_versions() -> dict[str, str]:
     }
 
 
-def write_contract(run_dir: Path, contract: RiskContract) -> Path:
-    """Write ``RUN/model.json`` (atomically)."""
-    return write_text_atomic(run_dir / CONTRACT, contract.model_dump_json(indent=2) + "\n")
-
-
-def read_contract(run_dir: Path) -> RiskContract:
-    """``RUN/model.json`` of a risk run.
-
-    Raises:
-        InputError: missing (names the command that makes it) or not a risk contract.
-    """
-    path = Path(run_dir) / CONTRACT
-    if not path.is_file():
-        raise InputError(
-            f"{path}: missing; train a model first with `medsight train DATA "
-            "--task ehr-risk --labels LABELS -o RUN`"
-        )
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-        contract = RiskContract.model_validate(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise InputError(f"{path}: invalid model contract ({exc})") from None
-    if contract.task != TASK:
-        raise InputError(f"{path}: a {contract.task!r} run, not an {TASK} run")
-    return contract
-
-
 def contract_of_run(run_dir: Path) -> RiskContract:
     """The contract of a run, or of a K-fold run's first fold (see `read_contract`)."""
     members = ensemble_members(Path(run_dir))
     return read_contract(members[0] if members else Path(run_dir))
+
+
+def write_contract(run_dir: Path, contract: RiskContract) -> Path:
+    """Write ``RUN/model.json`` (atomically)."""
+    return contract_file.write_contract(run_dir, contract)
+
+
+def read_contract(run_dir: Path) -> RiskContract:
+    """``RUN/model.json`` of this task's run (see `medsight.runs.contract.read_contract`)."""
+    return contract_file.read_contract(
+        run_dir,
+        RiskContract,
+        TASK,
+        "train a model first with `medsight train DATA --task ehr-risk --labels LABELS -o RUN`",
+    )

@@ -8,19 +8,17 @@ the network sizes are ``spec`` (a `TextModelSpec`), the tokenizer is ``tokenizer
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 import medsight
-from medsight.errors import InputError
-from medsight.runs.atomic import write_text_atomic
-from medsight.runs.contract import CONTRACT
+from medsight.runs import contract as contract_file
 from medsight.text.models.document_classifier import TextModelSpec
 
 TASK = "text-classify"
+#: what a user whose run has no contract is told
+MISSING_RUN = "train a model first with `medsight train DATA --task text-classify -o RUN`"
 
 
 class TextClassifyContract(BaseModel):
@@ -61,26 +59,14 @@ def library_versions() -> dict[str, str]:
 
 def write_contract(run_dir: Path, contract: TextClassifyContract) -> Path:
     """Write ``RUN/model.json`` (atomically)."""
-    return write_text_atomic(run_dir / CONTRACT, contract.model_dump_json(indent=2) + "\n")
+    return contract_file.write_contract(run_dir, contract)
 
 
 def read_contract(run_dir: Path) -> TextClassifyContract:
-    """``RUN/model.json`` of a text-classify run.
-
-    Raises:
-        InputError: missing (names the command that makes it) or not such a contract.
-    """
-    path = Path(run_dir) / CONTRACT
-    if not path.is_file():
-        raise InputError(
-            f"{path}: missing; train a model first with `medsight train DATA "
-            "--task text-classify -o RUN`"
-        )
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-        contract = TextClassifyContract.model_validate(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise InputError(f"{path}: invalid model contract ({exc.__class__.__name__})") from None
-    if contract.task != TASK:
-        raise InputError(f"{path}: a {contract.task!r} run, not a {TASK} run")
-    return contract
+    """``RUN/model.json`` of this task's run (see `medsight.runs.contract.read_contract`)."""
+    return contract_file.read_contract(
+        run_dir,
+        TextClassifyContract,
+        TASK,
+        "train a model first with `medsight train DATA --task text-classify -o RUN`",
+    )

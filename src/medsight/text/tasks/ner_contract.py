@@ -9,16 +9,13 @@ in ``plan.json``, the vocabularies in ``vocabulary.json``, the split's line numb
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 import medsight
-from medsight.errors import InputError
-from medsight.runs.atomic import write_text_atomic
-from medsight.runs.contract import CONTRACT
+from medsight.runs import contract as contract_file
 
 TASK: Literal["text-ner"] = "text-ner"
 VOCABULARY_FILE = "vocabulary.json"
@@ -61,23 +58,9 @@ def library_versions() -> dict[str, str]:
 
 def write_contract(run_dir: Path, contract: NerContract) -> Path:
     """Write ``RUN/model.json`` (atomically)."""
-    return write_text_atomic(run_dir / CONTRACT, contract.model_dump_json(indent=2) + "\n")
+    return contract_file.write_contract(run_dir, contract)
 
 
 def read_contract(run_dir: Path) -> NerContract:
-    """``RUN/model.json`` of a tagger run.
-
-    Raises:
-        InputError: missing (names the command that makes it) or not a text-ner contract.
-    """
-    path = Path(run_dir) / CONTRACT
-    if not path.is_file():
-        raise InputError(f"{path}: missing; {MISSING_RUN}")
-    try:
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-        contract = NerContract.model_validate(data)
-    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as exc:
-        raise InputError(f"{path}: invalid model contract ({exc.__class__.__name__})") from None
-    if contract.task != TASK:
-        raise InputError(f"{path}: a {contract.task!r} run, not a {TASK} run")
-    return contract
+    """``RUN/model.json`` of this task's run (see `medsight.runs.contract.read_contract`)."""
+    return contract_file.read_contract(run_dir, NerContract, TASK, MISSING_RUN)
