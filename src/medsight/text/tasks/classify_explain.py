@@ -22,8 +22,9 @@ from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import ExplainOptions
 from medsight.text.explain.attribution_html import ExplainedOutput, attribution_page
 from medsight.text.explain.token_attributions import attribute
+from medsight.text.io.text_files import read_text_note
 from medsight.text.tasks.classify_data import NOT_MENTIONED
-from medsight.text.tasks.classify_predict import LoadedTextClassifier, read_note_file
+from medsight.text.tasks.classify_predict import LoadedTextClassifier
 
 MAX_DEFAULT_OUTPUTS = 8
 #: what the CLI's default (an imaging method name) and its short spellings mean here
@@ -65,7 +66,7 @@ def explain_note(run_dir: Path, source: Path, options: ExplainOptions) -> list[P
     method = METHOD_NAMES.get(options.method)
     if method is None:
         raise InputError(f"--method {options.method}: use integrated-gradients or occlusion")
-    text = read_note_file(source)
+    text = read_text_note(source).text
     probs = loaded.probabilities(text)
     encoding = loaded.tokenizer.encode(text)
     ids = loaded.token_ids(text)

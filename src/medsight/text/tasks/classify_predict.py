@@ -23,52 +23,17 @@ from medsight.console import console
 from medsight.errors import InputError
 from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import PredictOptions
-from medsight.tasks.results import TextEntity, TextLabel, TextResult
-from medsight.text.io.decode import decode_text
-from medsight.text.io.note import MAX_NOTE_CHARS, check_note_text
+from medsight.tasks.results import TextLabel, TextResult
+from medsight.text.io.text_files import read_text_note
 from medsight.text.models.document_classifier import DocumentClassifier, split_logits
 from medsight.text.models.subword_tokenizer import TOKENIZER_FILE, encode_texts, load_tokenizer
 from medsight.text.tasks.classify_contract import TextClassifyContract, read_contract
 from medsight.text.tasks.classify_weights import WEIGHTS_FILE, load_model
+from medsight.text.tasks.result_entities import result_entities
 
 CALIBRATION_FILE = "calibration.json"
 NOTE_FILE = "note.txt"
 TASK: Literal["text-classify"] = "text-classify"
-
-
-def read_note_file(path: Path) -> str:
-    """The text of a note file (UTF-8; size checked before reading).
-
-    Decoded by the modality's decoder (`medsight.text.io.decode.decode_text`: UTF-8, BOM,
-    UTF-16, detected encodings; binary refused).
-
-    Raises:
-        InputError: missing, too large, not text, or empty.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such note file")
-    if path.stat().st_size > MAX_NOTE_CHARS * 4:
-        raise InputError(f"{path}: larger than {MAX_NOTE_CHARS * 4:,} bytes")
-    text = decode_text(path.read_bytes(), str(path))
-    return check_note_text(text.replace("\r\n", "\n").replace("\r", "\n"), str(path))
-
-
-def note_entities(text: str) -> tuple[list[TextEntity], list[str]]:
-    """Entities with assertion context and section names from the rule pipeline.
-
-    Empty when this build has no pipeline (`medsight.text.pipeline.analyze`).
-    """
-    try:
-        from medsight.text.pipeline.analyze import default_pipeline
-    except ImportError:
-        return [], []
-    analyzed = default_pipeline().analyze_text(text)
-    entities = [
-        TextEntity.model_validate({**e.to_json(), "text": text[e.start : e.end]})
-        for e in analyzed.entities
-    ]
-    return entities, list(dict.fromkeys(s.name for s in analyzed.sections))
 
 
 def read_temperatures(run_dir: Path, model: str) -> dict[str, float]:
@@ -135,7 +100,7 @@ class LoadedTextClassifier:
                 probability=float(probs[best]),
                 probabilities={c: float(p) for c, p in zip(classes, probs, strict=True)},
             )
-        entities, sections = note_entities(text) if with_entities else ([], [])
+        entities, sections = result_entities(text) if with_entities else ([], [])
         return TextResult(
             task=TASK,
             labels=labels,
@@ -147,7 +112,7 @@ class LoadedTextClassifier:
 
     def predict(self, source: Path, out: Path, heatmap: bool) -> TextResult:
         """Labels of the UTF-8 note ``source``; a copy ``note.txt`` of it goes into ``out``."""
-        text = read_note_file(source)
+        text = read_text_note(source).text
         result = self.score_text(text)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +132,7 @@ def predict_notes(run_dir: Path, inputs: list[Path], options: PredictOptions) ->
         raise InputError("--out and --heatmap are for imaging runs; use `medsight explain`")
     results = []
     for path in inputs:
-        result = loaded.score_text(read_note_file(path))
+        result = loaded.score_text(read_text_note(path).text)
         result.input = str(path)
         results.append(result)
     if options.as_json:

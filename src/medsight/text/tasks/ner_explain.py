@@ -20,7 +20,7 @@ import numpy as np
 from medsight.console import say
 from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import ExplainOptions
-from medsight.text.tasks.ner_predict import read_note_text
+from medsight.text.io.text_files import read_text_note
 from medsight.text.tasks.ner_weights import load_tagger
 
 STYLE = (
@@ -37,7 +37,7 @@ def explain_ner(run_dir: Path, source: Path, options: ExplainOptions) -> Path:
         InputError: a missing run or an unreadable note.
     """
     tagger = load_tagger(run_dir)
-    text = read_note_text(source)
+    text = read_text_note(source).text
     tokens, marginals = tagger.marginals(text)
     best = marginals.argmax(1) if len(tokens) else np.zeros(0, np.int64)
     inside = 1.0 - marginals[:, 0] if len(tokens) else np.zeros(0)

@@ -23,34 +23,10 @@ from medsight.tasks.results import TextEntity, TextResult
 from medsight.text.io.text_files import read_text_note
 from medsight.text.tasks.ner_contract import TASK, read_contract
 from medsight.text.tasks.ner_weights import load_tagger
+from medsight.text.tasks.result_entities import result_entities
 
 Span = tuple[int, int, str]
 NOTE_FILE = "note.txt"
-
-
-def read_note_text(path: Path) -> str:
-    """A ``.txt`` note's text, read as every text component reads one (`read_text_note`:
-    size checked before reading, UTF-8/BOM/UTF-16 or detected encoding, binary refused).
-
-    Raises:
-        InputError: missing, too large, binary or undecodable, or empty.
-    """
-    return read_text_note(Path(path)).text
-
-
-def _with_context(text: str, spans: list[Span]) -> tuple[list[TextEntity], list[str]]:
-    try:
-        from medsight.text.pipeline.analyze import default_pipeline
-    except ImportError:
-        bare = [TextEntity(start=s, end=e, type=t, text=text[s:e]) for s, e, t in spans]
-        return bare, []
-    pipeline = default_pipeline()
-    entities = [
-        TextEntity.model_validate({**e.to_json(), "text": text[e.start : e.end]})
-        for e in pipeline.context_of(text, spans)
-    ]
-    sections = [s.name for s in pipeline.analyze_text(text).sections]
-    return entities, list(dict.fromkeys(sections))
 
 
 class LoadedTagger:
@@ -70,7 +46,7 @@ class LoadedTagger:
         began = time.perf_counter()
         spans = self.tagger.spans(text)
         if self.contract.labels == "entities":
-            entities, sections = _with_context(text, spans)
+            entities, sections = result_entities(text, spans)
         else:
             entities = [TextEntity(start=s, end=e, type=t) for s, e, t in spans]
             sections = []
@@ -84,7 +60,7 @@ class LoadedTagger:
 
     def predict(self, source: Path, out: Path, heatmap: bool) -> TextResult:
         """Tag the note in ``source``; write the scored text to ``out/note.txt``."""
-        text = read_note_text(source)
+        text = read_text_note(source).text
         result = self.tag_text(text)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +84,7 @@ def predict_ner(run_dir: Path, inputs: list[Path], options: PredictOptions) -> N
             folder = Path(options.out) / f"{index:04d}_{Path(path).stem}"
             result = loaded.predict(path, folder, False)
         else:
-            result = loaded.tag_text(read_note_text(path))
+            result = loaded.tag_text(read_text_note(path).text)
         result.input = str(path)
         results.append(result)
     if options.as_json:
