@@ -45,25 +45,24 @@ from medsight.text.synth.document_builder import (
     GeneratedNote,
     Mention,
     Piece,
+    Verbatim,
+)
+from medsight.text.synth.incidental_findings import (
+    IMPLIED_CONGESTION,
+    INCIDENTAL_FINDINGS,
+    PARENCHYMAL,
+    draw_states,
+    incidental_statements,
 )
 from medsight.text.synth.report_labels import findings_from_entities
 
-#: the findings the reports can mention (radlabels names); every report labels all of them
+#: the findings every report labels (radlabels names). The reports also mention air-space
+#: opacity and pulmonary vascular congestion, but do not label them: in the radlabels label
+#: set they are parents (a consolidation, pneumonia or opacity is an air-space opacity, edema
+#: is venous congestion), and the gold here labels what is written, not what it implies
 REPORT_FINDINGS = (
     "lung_nodule_or_mass",
-    "pleural_effusion",
-    "pneumothorax",
-    "consolidation",
-    "pneumonia",
-    "atelectasis",
-    "emphysema",
-    "cardiomegaly",
-    "pulmonary_edema",
-    "ground_glass_opacity",
-    "hilar_lymphadenopathy",
-    "calcification_of_the_aorta",
-    "hiatus_hernia",
-    "fracture_generic",
+    *(f for f in INCIDENTAL_FINDINGS if f not in ("air_space_opacity", IMPLIED_CONGESTION)),
 )
 LOBES = (
     "right upper lobe",
@@ -87,33 +86,6 @@ _CHARACTER_WORDS = {
     "part-solid": ("part-solid", "part-solid", "partly solid"),
     "smooth": ("smooth", "smoothly marginated", "well-circumscribed"),
 }
-#: surface forms of the findings in negated / affirmed statements
-_NAMES = {
-    "pleural_effusion": ("pleural effusion", "pleural effusion", "pleural fluid"),
-    "pneumothorax": ("pneumothorax",),
-    "consolidation": ("consolidation", "focal consolidation", "airspace consolidation"),
-    "pneumonia": ("pneumonia",),
-    "atelectasis": ("atelectasis", "atelectasis", "subsegmental atelectasis"),
-    "emphysema": ("emphysema", "emphysema", "centrilobular emphysema", "paraseptal emphysema"),
-    "cardiomegaly": ("cardiomegaly",),
-    "pulmonary_edema": ("pulmonary edema", "interstitial edema"),
-    "ground_glass_opacity": ("ground-glass opacity", "ground glass opacities"),
-    "hilar_lymphadenopathy": ("hilar lymphadenopathy", "lymphadenopathy"),
-    "calcification_of_the_aorta": ("aortic calcification", "calcification of the aorta"),
-    "hiatus_hernia": ("hiatal hernia",),
-    "fracture_generic": ("fracture", "acute fracture"),
-}
-_NEGATABLE = (
-    "pleural_effusion",
-    "pneumothorax",
-    "consolidation",
-    "pulmonary_edema",
-    "ground_glass_opacity",
-    "hilar_lymphadenopathy",
-    "fracture_generic",
-    "cardiomegaly",
-    "emphysema",
-)
 #: reasons for the exam: (before, symptom or None, after); a symptom is a finding entity
 _INDICATIONS = (
     ("Chronic ", "cough", "."),
@@ -309,13 +281,8 @@ class _Report:
             "Bones": [],
         }
         self.used: set[str] = set()
-
-    def mention(self, concept: str, **context: Any) -> Mention:
-        self.used.add(concept)
-        names = _NAMES[concept]
-        if context.get("negation") == "negated":
-            names = names[:2]
-        return Mention(self.rng.choice(names), "finding", concept, **context)
+        #: each incidental finding's state in this report (`incidental_findings.draw_states`)
+        self.states: dict[str, str] = draw_states(rng)
 
 
 def _nodule_statements(
@@ -345,7 +312,9 @@ def _nodule_statements(
         if grown:
             options: list[list[Piece]] = [
                 [
-                    f"The {character} ",
+                    "The ",
+                    Verbatim(character),
+                    " ",
                     nodule,
                     " in the ",
                     where,
@@ -356,7 +325,9 @@ def _nodule_statements(
                     ").",
                 ],
                 [
-                    f"Interval growth of the {character} ",
+                    "Interval growth of the ",
+                    Verbatim(character),
+                    " ",
                     nodule,
                     " in the ",
                     where,
@@ -369,9 +340,21 @@ def _nodule_statements(
             ]
         else:
             options = [
-                ["Prior ", nodule, " unchanged: ", size, f" {character}, ", where, "."],
                 [
-                    f"The {character} ",
+                    "Prior ",
+                    nodule,
+                    " unchanged: ",
+                    size,
+                    " ",
+                    Verbatim(character),
+                    ", ",
+                    where,
+                    ".",
+                ],
+                [
+                    "The ",
+                    Verbatim(character),
+                    " ",
                     nodule,
                     " in the ",
                     where,
@@ -382,7 +365,9 @@ def _nodule_statements(
                     ").",
                 ],
                 [
-                    f"Stable {character} ",
+                    "Stable ",
+                    Verbatim(character),
+                    " ",
                     nodule,
                     " in the ",
                     where,
@@ -393,10 +378,12 @@ def _nodule_statements(
             ]
     else:
         options = [
-            ["There is a ", size, f" {character} ", nodule, " in the ", where, "."],
-            [size, f" {character} ", nodule, " in the ", where, "."],
+            ["There is a ", size, " ", Verbatim(character), " ", nodule, " in the ", where, "."],
+            [size, " ", Verbatim(character), " ", nodule, " in the ", where, "."],
             [
-                f"{_article(character).capitalize()} {character} ",
+                f"{_article(character).capitalize()} ",
+                Verbatim(character),
+                " ",
                 nodule,
                 " measuring ",
                 size,
@@ -407,7 +394,9 @@ def _nodule_statements(
             [
                 "In the ",
                 where,
-                f" there is {_article(character)} {character} ",
+                f" there is {_article(character)} ",
+                Verbatim(character),
+                " ",
                 nodule,
                 " measuring ",
                 size,
@@ -462,15 +451,25 @@ def _nodule_statements(
             [". ", _procedure("Follow-up CT"), " in 6 months is suggested."],
             [", likely benign given smooth margins."],
         )
-    impression: list[Piece] = [size2, f" {case.character} ", again, " in the ", where2, *tail]
+    impression: list[Piece] = [
+        size2,
+        " ",
+        Verbatim(case.character),
+        " ",
+        again,
+        " in the ",
+        where2,
+        *tail,
+    ]
     return value, impression
 
 
 def _normal_lung_statement(report: _Report, case: ChestCtCase) -> None:
-    """A normal case: the nodule negated (mostly), unmentioned, or a possible tiny one."""
+    """A normal case: the nodule mostly unmentioned ("The lungs are clear.", or nothing when the
+    lungs have other findings), else negated ("No pulmonary nodules.") or a possible tiny one."""
     rng = report.rng
     roll = rng.random()
-    if roll < 0.72:
+    if roll < 0.35:
         report.used.add("lung_nodule_or_mass")
         nodule = Mention(
             rng.choice(("pulmonary nodule", "nodules", "pulmonary nodules", "nodule")),
@@ -489,14 +488,25 @@ def _normal_lung_statement(report: _Report, case: ChestCtCase) -> None:
                     Mention("masses", "finding", "lung_nodule_or_mass", negation="negated"),
                     " are identified.",
                 ],
-                ["The ", _anatomy("lungs", "lung"), " are clear without ", nodule, "."],
+                ["The ", _anatomy("lungs", "lung"), " are clear without ", nodule, "."]
+                if all(report.states[c] in ("absent", "not mentioned") for c in PARENCHYMAL)
+                else ["No ", nodule, " are seen." if nodule.text.endswith("s") else " is seen."],
                 ["There is no ", nodule, "."]
                 if not nodule.text.endswith("s")
                 else ["There are no ", nodule, "."],
             )
         )
     elif roll < 0.88:
-        report.groups["Lungs"].append(["The ", _anatomy("lungs", "lung"), " are clear."])
+        clear = all(report.states[c] in ("absent", "not mentioned") for c in PARENCHYMAL)
+        if clear and rng.random() < 0.7:
+            report.groups["Lungs"].append(
+                _one(
+                    rng,
+                    ["The ", _anatomy("lungs", "lung"), " are clear."],
+                    [_anatomy("Lungs", "lung"), " are clear."],
+                    ["The ", _anatomy("lungs", "lung"), " are well expanded and clear."],
+                )
+            )
     else:
         report.used.add("lung_nodule_or_mass")
         lobe = rng.choice(LOBES)
@@ -518,132 +528,6 @@ def _normal_lung_statement(report: _Report, case: ChestCtCase) -> None:
                 ", which may be a vessel seen end-on.",
             ]
         )
-
-
-def _negations(report: _Report) -> None:
-    """Negated findings: 'No pleural effusion or pneumothorax.' and relatives."""
-    rng = report.rng
-    pleura = [c for c in ("pleural_effusion", "pneumothorax") if c not in report.used]
-    if len(pleura) == 2:
-        a = report.mention("pleural_effusion", negation="negated")
-        b = report.mention("pneumothorax", negation="negated")
-        report.groups["Pleura"].append(
-            _one(
-                rng,
-                ["No ", a, " or ", b, "."],
-                ["There is no ", a, " or ", b, "."],
-                ["No evidence of ", a, " or ", b, "."],
-            )
-        )
-    elif pleura:
-        m = report.mention(pleura[0], negation="negated")
-        report.groups["Pleura"].append(["No ", m, "."])
-    candidates = [c for c in _NEGATABLE if c not in report.used]
-    rng.shuffle(candidates)
-    for concept in candidates[: rng.randint(1, 3)]:
-        m = report.mention(concept, negation="negated")
-        group = {
-            "cardiomegaly": "Heart and mediastinum",
-            "hilar_lymphadenopathy": "Heart and mediastinum",
-            "fracture_generic": "Bones",
-        }.get(concept, "Lungs")
-        capital = Mention(m.text[0].upper() + m.text[1:], m.type, m.concept, negation="negated")
-        report.groups[group].append(
-            _one(
-                rng,
-                ["No ", m, "."],
-                ["Negative for ", m, "."],
-                ["Without evidence of ", m, "."],
-                ["There is no evidence of ", m, "."],
-                [capital, " are not seen." if m.text.endswith("ies") else " is not seen."],
-                [capital, " is absent."] if not m.text.endswith("ies") else ["No ", m, "."],
-            )
-        )
-
-
-def _uncertain_and_present(report: _Report) -> None:
-    """Some reports: uncertain findings ('possible small effusion', 'cannot exclude') and
-    incidental present ones (mild emphysema, aortic calcification)."""
-    rng = report.rng
-    lobe = rng.choice(LOBES)
-    side = rng.choice(("left ", "right ", ""))
-    where = Mention(lobe, "anatomy", lobe)
-    uncertain: list[tuple[str, list[Piece], str]] = []
-    if "pleural_effusion" not in report.used:
-        uncertain.append(
-            (
-                "pleural_effusion",
-                _one(
-                    rng,
-                    ["Possible small ", side, "{m}", "."],
-                    ["A trace ", side, "{m}", " cannot be excluded."],
-                    ["Questionable tiny ", side, "{m}", "."],
-                ),
-                "Pleura",
-            )
-        )
-    uncertain.append(
-        (
-            "pneumonia",
-            _one(
-                rng,
-                ["Cannot exclude early ", "{m}", " in the ", where, "."],
-                ["Findings in the ", where, " may represent early ", "{m}", "."],
-                ["Patchy changes in the ", where, ", suspicious for early ", "{m}", "."],
-            ),
-            "Lungs",
-        )
-    )
-    uncertain.append(
-        (
-            "atelectasis",
-            _one(
-                rng,
-                [
-                    "Subtle changes at the ",
-                    _anatomy("bases", "lung base"),
-                    ", which may represent ",
-                    "{m}",
-                    ".",
-                ],
-                [_anatomy("Bibasilar", "lung base"), " changes, probably ", "{m}", "."],
-            ),
-            "Lungs",
-        )
-    )
-    uncertain.append(
-        (
-            "pulmonary_edema",
-            _one(
-                rng,
-                ["Findings could reflect mild ", "{m}", "."],
-                ["Mild ", "{m}", " is not excluded."],
-            ),
-            "Lungs",
-        )
-    )
-    present: list[tuple[str, list[Piece], str]] = [
-        ("emphysema", ["Mild ", "{m}", "."], "Lungs"),
-        (
-            "calcification_of_the_aorta",
-            ["Atherosclerotic ", "{m}", " is noted."],
-            "Heart and mediastinum",
-        ),
-        ("hiatus_hernia", ["Small ", "{m}", "."], "Heart and mediastinum"),
-        ("atelectasis", ["Mild ", _anatomy("bibasilar", "lung base"), " ", "{m}", "."], "Lungs"),
-    ]
-    rng.shuffle(uncertain)
-    rng.shuffle(present)
-    chosen = []
-    if rng.random() < 0.45:
-        chosen.append((uncertain[0], {"certainty": "uncertain"}))
-    for item in present[: rng.choice((0, 0, 1, 1, 2))]:
-        chosen.append((item, {}))
-    for (concept, pieces, group), context in chosen:
-        if concept in report.used:
-            continue
-        m = report.mention(concept, **context)
-        report.groups[group].append([m if p == "{m}" else p for p in pieces])
 
 
 def _history(report: _Report, case: ChestCtCase, prior: ChestCtCase | None) -> None:
@@ -724,7 +608,7 @@ def _history(report: _Report, case: ChestCtCase, prior: ChestCtCase | None) -> N
         history.append(
             ["Father with ", Mention("emphysema", "finding", "emphysema", experiencer="other"), "."]
         )
-    if rng.random() < 0.2 and "pneumonia" not in report.used:
+    if rng.random() < 0.2 and report.states["pneumonia"] == "not mentioned":
         hypothetical = Mention("pneumonia", "finding", "pneumonia", temporality="hypothetical")
         report.sections["impression"].append(
             [
@@ -760,38 +644,9 @@ def _report(
         size_written, impression = _nodule_statements(report, case, prior)
     else:
         _normal_lung_statement(report, case)
-    _uncertain_and_present(report)
-    _negations(report)
-    if rng.random() < 0.1:
-        devices: list[tuple[str, str, list[Piece]]] = [
-            (
-                "central_venous_catheter",
-                "central venous catheter",
-                [
-                    "A right internal jugular ",
-                    "{m}",
-                    " terminates in the ",
-                    _anatomy("SVC", "superior vena cava"),
-                    ".",
-                ],
-            ),
-            (
-                "pacemaker_electronic_cardiac_device_or_wires",
-                "pacemaker",
-                [
-                    "Left ",
-                    _anatomy("chest wall"),
-                    " ",
-                    "{m}",
-                    " with leads in the right ",
-                    _anatomy("heart"),
-                    ".",
-                ],
-            ),
-        ]
-        device = rng.choice(devices)
-        m = Mention(device[1], "device", device[0])
-        report.groups["Heart and mediastinum"].append([m if p == "{m}" else p for p in device[2]])
+    said = incidental_statements(rng, report.states)
+    for group, sentences in said.groups.items():
+        report.groups[group].extend(sentences)
     if prior is not None:
         report.sections["comparison"].append(
             [
@@ -826,9 +681,10 @@ def _report(
             ],
         )
     )
+    report.sections["impression"][:0] = said.impression
     if impression is not None:
         report.sections["impression"].insert(0, impression)
-    else:
+    elif not said.impression:
         report.sections["impression"].insert(
             0,
             [

@@ -66,8 +66,16 @@ class Phi:
     type: str
 
 
-#: what a sentence is made of: filler text, entity mentions and PHI strings
-Piece = str | Mention | Phi
+@dataclass(frozen=True)
+class Verbatim:
+    """Filler text written without typos: words the gold record repeats (a nodule's
+    character, which the ``nodule`` record names and a reader looks for around the nodule)."""
+
+    text: str
+
+
+#: what a sentence is made of: filler text, entity mentions, PHI strings and verbatim words
+Piece = str | Mention | Phi | Verbatim
 
 
 @dataclass(frozen=True)
@@ -125,7 +133,7 @@ class DocumentBuilder:
         self.phi.append({"start": start, "end": self.length, "type": type_})
 
     def write(self, *pieces: Piece) -> None:
-        """Append pieces: filler strings, `Mention` entities and `Phi` strings."""
+        """Append pieces: filler strings, `Mention` entities, `Phi` strings and `Verbatim` text."""
         for piece in pieces:
             if isinstance(piece, Mention):
                 self.entity(
@@ -140,6 +148,8 @@ class DocumentBuilder:
                 )
             elif isinstance(piece, Phi):
                 self.phi_span(piece.text, piece.type)
+            elif isinstance(piece, Verbatim):
+                self.text(piece.text, typos=False)
             else:
                 self.text(piece)
 

@@ -35,7 +35,7 @@ from medsight.text.synth.document_builder import GeneratedNote
 from medsight.text.synth.feedback_comments import feedback_comments
 
 #: bumped whenever the same seed would give different text
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 NOTES_COLUMNS = ("note_id", "subject_id", "time", "kind", "text")
 ASSERT_COLUMNS = ("text", "concept", "negation", "certainty", "temporality", "experiencer")
 
