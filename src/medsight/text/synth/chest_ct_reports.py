@@ -8,7 +8,11 @@ statement, ``mm`` and ``cm`` sizes, lobe names or abbreviations, typos in the wo
 entities. Each report also says things the labeller must not take at face value: negated
 findings ("No pleural effusion or pneumothorax"), uncertain ones ("possible small
 effusion", "cannot exclude"), history ("history of pneumonia"), family ("mother had lung
-cancer") and hypothetical ones ("should pneumonia be suspected clinically").
+cancer") and hypothetical ones ("should pneumonia be suspected clinically"). Besides the
+nodule (which follows the case), each report draws every incidental finding's state
+(present, uncertain, absent or not mentioned: effusions, pneumothorax, cardiomegaly,
+atelectasis, consolidation, edema, tubes and lines, ...; `incidental_findings`), and a normal
+case mostly does not mention a nodule at all ("The lungs are clear.").
 
 Gold, how it is decided (so that the labels are principled, not whatever a rule says):
 
