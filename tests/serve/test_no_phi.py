@@ -55,7 +55,7 @@ CANARIES = (
 )
 UPLOAD_LIMIT = 4 * MIB
 #: loggers of the tests' HTTP client: they log the URLs the test sends, not the service's
-CLIENT_LOGGERS = ("httpx", "httpcore")
+CLIENT_LOGGERS = ("httpx", "httpcore", "httpx2", "httpcore2")
 
 
 def leaks(data: bytes | str) -> list[str]:
