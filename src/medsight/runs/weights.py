@@ -9,6 +9,7 @@ being unpickled.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from medsight.console import say
 from medsight.errors import InputError
 from medsight.runs.atomic import atomic_path
 
@@ -90,3 +92,42 @@ def read_weights(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a safetensors file ({exc})") from None
+
+
+def transfer_weights(model: nn.Module, path: Path) -> tuple[list[str], list[str]]:
+    """Load the tensors of ``path`` whose names and shapes match ``model`` (``--init``).
+
+    Returns:
+        ``(loaded, skipped)`` tensor names; skipped ones keep their fresh initialisation
+        (a new head, an embedding of another vocabulary).
+
+    Raises:
+        InputError: the file is unreadable, or not one tensor matches.
+    """
+    weights = read_weights(path)
+    own = model.state_dict()
+    loaded = [k for k, v in weights.items() if k in own and own[k].shape == v.shape]
+    skipped = sorted(set(own) - set(loaded))
+    if not loaded:
+        raise InputError(f"--init {path}: no tensor matches the model (another network?)")
+    model.load_state_dict({k: weights[k] for k in loaded}, strict=False)
+    return loaded, skipped
+
+
+def transfer_preparation(path: Path | None) -> Callable[[nn.Module], None] | None:
+    """A ``prepare_model`` hook that loads ``--init`` weights, or None without them.
+
+    Raises:
+        InputError: the weights file is missing or not safetensors (checked now, before
+            any training).
+    """
+    if path is None:
+        return None
+    read_weights(path)
+
+    def prepare(model: nn.Module) -> None:
+        loaded, skipped = transfer_weights(model, path)
+        note = f"; kept fresh (new or reshaped): {', '.join(skipped)}" if skipped else ""
+        say(f"--init {path}: loaded {len(loaded)} tensors{note}")
+
+    return prepare

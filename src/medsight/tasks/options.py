@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from medsight.errors import InputError
+
 
 @dataclass(frozen=True)
 class TrainOptions:
@@ -33,6 +35,31 @@ class TrainOptions:
     bf16: bool | None = None
     iterations: int | None = None
     deep_supervision: bool | None = None
+
+
+def refuse_imaging_options(options: TrainOptions, task: str, folds: bool = False) -> None:
+    """Refuse, by flag name, the image tasks' training options a ``task`` does not take.
+
+    Args:
+        options: The verb's options.
+        task: The task's registry name (for the message).
+        folds: Also refuse ``--folds`` (tasks without cross-validation).
+
+    Raises:
+        InputError: any of those options was given.
+    """
+    given = {
+        "--classes": options.classes,
+        "--preset": options.preset,
+        "--iterations": options.iterations,
+        "--deep-supervision": options.deep_supervision,
+        "--freeze-backbone": options.freeze_backbone,
+        "--backbone-lr-scale": options.backbone_lr_scale != 1.0,
+        "--folds": folds and options.folds,
+    }
+    used = [flag for flag, value in given.items() if value]
+    if used:
+        raise InputError(f"{', '.join(used)}: not options of --task {task}")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from medsight.errors import InputError
-from medsight.runs.weights import save_weights
+from medsight.runs.weights import save_weights, transfer_weights
 from medsight.text.models.document_classifier import DocumentClassifier, TextModelSpec, split_logits
 from medsight.text.models.document_encoders import ENCODERS, create_encoder
-from medsight.text.tasks.classify_weights import load_model, transfer_weights
+from medsight.text.tasks.classify_weights import load_model
 
 SPEC = TextModelSpec(vocab_size=50, max_tokens=24, output_sizes=[3, 2], embed_dim=8, hidden_dim=6)
 

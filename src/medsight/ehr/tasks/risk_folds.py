@@ -22,10 +22,9 @@ from medsight.ehr.tasks.risk_config import RiskTrainConfig
 from medsight.ehr.tasks.risk_contract import RiskContract, library_versions, write_contract
 from medsight.ehr.tasks.risk_data import RiskData
 from medsight.ehr.tasks.risk_fit import fit_risk_model, predict_scores, risk_auc
-from medsight.ehr.tasks.risk_weights import transfer_preparation
 from medsight.errors import InputError
 from medsight.runs.contract import WEIGHTS
-from medsight.runs.weights import save_weights
+from medsight.runs.weights import save_weights, transfer_preparation
 from medsight.train.cross_validation import Fold, cross_validate
 
 

@@ -30,11 +30,11 @@ from medsight.ehr.tasks.risk_config import RiskTrainConfig
 from medsight.ehr.tasks.risk_contract import RiskContract, library_versions, write_contract
 from medsight.ehr.tasks.risk_data import RiskData
 from medsight.ehr.tasks.risk_fit import fit_risk_model, predict_scores, risk_auc
-from medsight.ehr.tasks.risk_weights import MODELS_DIR, transfer_preparation
+from medsight.ehr.tasks.risk_weights import MODELS_DIR
 from medsight.errors import InputError
 from medsight.runs.atomic import atomic_path
 from medsight.runs.contract import WEIGHTS
-from medsight.runs.weights import save_weights
+from medsight.runs.weights import save_weights, transfer_preparation
 from medsight.train.run_folder import CHECKPOINTS_DIR, TRAIN_CONFIG_FILE, fit_in_run_folder
 
 PREDICTIONS_FILE = "predictions.parquet"

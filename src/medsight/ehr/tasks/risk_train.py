@@ -15,7 +15,7 @@ from medsight.ehr.tasks.risk_data import RiskData, prepare_risk_data
 from medsight.ehr.tasks.risk_folds import run_risk_folds
 from medsight.ehr.tasks.risk_run import model_names, train_risk_run
 from medsight.errors import InputError
-from medsight.tasks.options import TrainOptions
+from medsight.tasks.options import TrainOptions, refuse_imaging_options
 
 #: the training wall-time budget per model when --max-minutes is not given
 DEFAULT_MAX_MINUTES = 10.0
@@ -40,17 +40,7 @@ def risk_configs(prepared: RiskData, options: TrainOptions) -> list[RiskTrainCon
 
 
 def _refuse_other_tasks_options(options: TrainOptions) -> None:
-    imaging = {
-        "--classes": options.classes,
-        "--preset": options.preset,
-        "--iterations": options.iterations,
-        "--deep-supervision": options.deep_supervision,
-        "--freeze-backbone": options.freeze_backbone,
-        "--backbone-lr-scale": options.backbone_lr_scale != 1.0,
-    }
-    used = [flag for flag, value in imaging.items() if value]
-    if used:
-        raise InputError(f"{', '.join(used)}: not options of --task ehr-risk (imaging tasks)")
+    refuse_imaging_options(options, "ehr-risk")
     if not options.labels:
         raise InputError(
             "--task ehr-risk needs --labels LABELS (a MEDS labels parquet/CSV; make one with "

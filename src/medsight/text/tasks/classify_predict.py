@@ -21,7 +21,6 @@ from rich.table import Table
 
 from medsight.console import console
 from medsight.errors import InputError
-from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import PredictOptions
 from medsight.tasks.results import TextLabel, TextResult
 from medsight.text.io.text_files import read_text_note
@@ -29,10 +28,10 @@ from medsight.text.models.document_classifier import DocumentClassifier, split_l
 from medsight.text.models.subword_tokenizer import TOKENIZER_FILE, encode_texts, load_tokenizer
 from medsight.text.tasks.classify_contract import TextClassifyContract, read_contract
 from medsight.text.tasks.classify_weights import WEIGHTS_FILE, load_model
+from medsight.text.tasks.note_prediction import predict_note_file
 from medsight.text.tasks.result_entities import result_entities
 
 CALIBRATION_FILE = "calibration.json"
-NOTE_FILE = "note.txt"
 TASK: Literal["text-classify"] = "text-classify"
 
 
@@ -112,13 +111,7 @@ class LoadedTextClassifier:
 
     def predict(self, source: Path, out: Path, heatmap: bool) -> TextResult:
         """Labels of the UTF-8 note ``source``; a copy ``note.txt`` of it goes into ``out``."""
-        text = read_text_note(source).text
-        result = self.score_text(text)
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / NOTE_FILE, text)
-        result.files = [NOTE_FILE]
-        return result
+        return predict_note_file(source, out, self.score_text)
 
 
 def predict_notes(run_dir: Path, inputs: list[Path], options: PredictOptions) -> None:

@@ -29,8 +29,8 @@ from medsight.console import progress_bar, say
 from medsight.errors import InputError
 from medsight.evaluate.classification.calibration import TemperatureScaler
 from medsight.runs.atomic import atomic_path, write_text_atomic
-from medsight.runs.weights import save_weights
-from medsight.tasks.options import TrainOptions
+from medsight.runs.weights import save_weights, transfer_preparation
+from medsight.tasks.options import TrainOptions, refuse_imaging_options
 from medsight.text.baselines.tfidf_logistic import TfidfLogistic
 from medsight.text.models.document_classifier import TextModelSpec
 from medsight.text.models.subword_tokenizer import (
@@ -59,7 +59,6 @@ from medsight.text.tasks.classify_weights import (
     MODELS_DIR,
     WEIGHTS_FILE,
     init_source,
-    transfer_preparation,
 )
 from medsight.train.run_folder import CHECKPOINTS_DIR, TRAIN_CONFIG_FILE, fit_in_run_folder
 
@@ -77,22 +76,6 @@ def model_names(requested: str | None, plan_models: list[str]) -> list[str]:
     if len(set(names)) != len(names):
         raise InputError(f"--model {requested}: a model is named twice")
     return names
-
-
-def refuse_other_tasks_options(options: TrainOptions) -> None:
-    """Options of other tasks are refused by name, not silently ignored."""
-    other = {
-        "--classes": options.classes,
-        "--preset": options.preset,
-        "--iterations": options.iterations,
-        "--deep-supervision": options.deep_supervision,
-        "--freeze-backbone": options.freeze_backbone,
-        "--backbone-lr-scale": options.backbone_lr_scale != 1.0,
-        "--folds": options.folds,
-    }
-    used = [flag for flag, value in other.items() if value]
-    if used:
-        raise InputError(f"{', '.join(used)}: not options of --task text-classify")
 
 
 def plan_for(data: ClassifyData, run_dir: Path, labels: str, replan: bool) -> TextClassifyPlan:
@@ -180,7 +163,7 @@ def train_text_classify(data_path: Path, run_dir: Path, options: TrainOptions) -
         InputError: other tasks' options, unusable data (`load_classify_data`), a bad
             ``--init``, or ``--resume`` with nothing to resume.
     """
-    refuse_other_tasks_options(options)
+    refuse_imaging_options(options, "text-classify", folds=True)
     run_dir = Path(run_dir)
     if options.resume and not (run_dir / MODELS_DIR).is_dir():
         raise InputError(f"{run_dir}: nothing to resume (no {MODELS_DIR}/ from an earlier run)")

@@ -12,12 +12,8 @@ checkpoint, which needs the optional ``transformers`` extra.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from torch import nn
-
-from medsight.console import say
 from medsight.errors import InputError
 from medsight.runs.weights import read_weights
 from medsight.text.models.document_classifier import DocumentClassifier, TextModelSpec
@@ -70,35 +66,3 @@ def init_source(path: Path) -> tuple[Path, Path | None]:
     read_weights(path)  # checked now: a bad file fails before any training
     tokenizer = path.parent / TOKENIZER_FILE
     return path, tokenizer if tokenizer.is_file() else None
-
-
-def transfer_weights(model: nn.Module, path: Path) -> tuple[list[str], list[str]]:
-    """Load the tensors of ``path`` whose names and shapes match ``model``.
-
-    Returns:
-        ``(loaded, skipped)`` tensor names; skipped ones keep their fresh initialisation.
-
-    Raises:
-        InputError: the file is unreadable, or not one tensor matches.
-    """
-    weights = read_weights(path)
-    own = model.state_dict()
-    loaded = [k for k, v in weights.items() if k in own and own[k].shape == v.shape]
-    skipped = sorted(set(own) - set(loaded))
-    if not loaded:
-        raise InputError(f"--init {path}: no tensor matches the model (another network?)")
-    model.load_state_dict({k: weights[k] for k in loaded}, strict=False)
-    return loaded, skipped
-
-
-def transfer_preparation(path: Path | None) -> Callable[[nn.Module], None] | None:
-    """A ``prepare_model`` hook that loads ``--init`` weights (None without them)."""
-    if path is None:
-        return None
-
-    def prepare(model: nn.Module) -> None:
-        loaded, skipped = transfer_weights(model, path)
-        note = f"; not loaded (new or reshaped): {', '.join(skipped)}" if skipped else ""
-        say(f"--init {path}: loaded {len(loaded)} tensors{note}")
-
-    return prepare

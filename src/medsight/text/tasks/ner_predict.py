@@ -17,16 +17,15 @@ from rich.table import Table
 
 from medsight.console import console
 from medsight.errors import InputError
-from medsight.runs.atomic import write_text_atomic
 from medsight.tasks.options import PredictOptions
 from medsight.tasks.results import TextEntity, TextResult
 from medsight.text.io.text_files import read_text_note
 from medsight.text.tasks.ner_contract import TASK, read_contract
 from medsight.text.tasks.ner_weights import load_tagger
+from medsight.text.tasks.note_prediction import predict_note_file
 from medsight.text.tasks.result_entities import result_entities
 
 Span = tuple[int, int, str]
-NOTE_FILE = "note.txt"
 
 
 class LoadedTagger:
@@ -60,13 +59,7 @@ class LoadedTagger:
 
     def predict(self, source: Path, out: Path, heatmap: bool) -> TextResult:
         """Tag the note in ``source``; write the scored text to ``out/note.txt``."""
-        text = read_text_note(source).text
-        result = self.tag_text(text)
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / NOTE_FILE, text)
-        result.files = [NOTE_FILE]
-        return result
+        return predict_note_file(source, out, self.tag_text)
 
 
 def predict_ner(run_dir: Path, inputs: list[Path], options: PredictOptions) -> None:

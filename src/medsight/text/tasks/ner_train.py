@@ -19,8 +19,8 @@ from medsight.console import progress_bar, say
 from medsight.errors import InputError
 from medsight.runs.atomic import write_text_atomic
 from medsight.runs.contract import WEIGHTS
-from medsight.runs.weights import save_weights
-from medsight.tasks.options import TrainOptions
+from medsight.runs.weights import save_weights, transfer_preparation
+from medsight.tasks.options import TrainOptions, refuse_imaging_options
 from medsight.text.models.tagger_inputs import Chunk, encode_tokens
 from medsight.text.models.tagger_sizes import NETWORKS
 from medsight.text.models.tagger_tokens import Token, misaligned_spans, tag_names, tokenize
@@ -42,7 +42,7 @@ from medsight.text.tasks.ner_contract import (
 )
 from medsight.text.tasks.ner_data import LabelledNote, labels_key, read_ner_jsonl, split_notes
 from medsight.text.tasks.ner_fit import fit_tagger
-from medsight.text.tasks.ner_weights import new_network, transfer_preparation
+from medsight.text.tasks.ner_weights import new_network
 from medsight.train.run_folder import fit_in_run_folder
 
 #: the training wall-time budget when --max-minutes is not given
@@ -58,21 +58,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _refuse_other_tasks_options(options: TrainOptions) -> None:
-    other = {
-        "--classes": options.classes,
-        "--preset": options.preset,
-        "--iterations": options.iterations,
-        "--deep-supervision": options.deep_supervision,
-        "--freeze-backbone": options.freeze_backbone,
-        "--backbone-lr-scale": options.backbone_lr_scale != 1.0,
-        "--folds": options.folds,
-    }
-    used = [flag for flag, value in other.items() if value]
-    if used:
-        raise InputError(f"{', '.join(used)}: not options of --task text-ner")
 
 
 def network_name(requested: str | None, plan: NerPlan) -> str:
@@ -137,7 +122,7 @@ def train_ner(data: Path, run_dir: Path, options: TrainOptions) -> None:
         InputError: other tasks' options, a bad ``--labels``/``--model``, unusable data,
             or ``--resume`` with nothing (or other settings) to resume.
     """
-    _refuse_other_tasks_options(options)
+    refuse_imaging_options(options, "text-ner", folds=True)
     key = labels_key(options.labels)
     data = Path(data)
     run_dir = Path(run_dir)

@@ -6,12 +6,8 @@ and the contract's tags; nothing is unpickled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from torch import nn
-
-from medsight.console import say
 from medsight.errors import InputError
 from medsight.runs.contract import WEIGHTS
 from medsight.runs.weights import read_weights
@@ -56,27 +52,3 @@ def load_tagger(run_dir: Path) -> Tagger:
             f"{run_dir / WEIGHTS}: weights do not fit the network in plan.json/vocabulary.json"
         ) from None
     return Tagger(network.eval(), vocabulary, plan.sizes, list(contract.tags))
-
-
-def transfer_preparation(path: Path | None) -> Callable[[nn.Module], None] | None:
-    """A hook that loads the ``--init`` tensors whose names and shapes match, or None.
-
-    Raises:
-        InputError: the weights file is missing or not safetensors (checked now), or (when
-            training starts) not one tensor matches.
-    """
-    if path is None:
-        return None
-    weights = read_weights(path)
-
-    def prepare(model: nn.Module) -> None:
-        own = model.state_dict()
-        loaded = [k for k, v in weights.items() if k in own and own[k].shape == v.shape]
-        if not loaded:
-            raise InputError(f"{path}: no tensor matches the tagger (another network?)")
-        model.load_state_dict({k: weights[k] for k in loaded}, strict=False)
-        skipped = sorted(set(own) - set(loaded))
-        note = f"; kept fresh (new or reshaped): {', '.join(skipped)}" if skipped else ""
-        say(f"--init {path}: loaded {len(loaded)} tensors{note}")
-
-    return prepare
