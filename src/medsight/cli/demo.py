@@ -22,32 +22,9 @@ import time
 from pathlib import Path
 
 import typer
-from rich.table import Table
 
-from medsight.cli import notes_cohorts
-from medsight.cli.demo_text import test_split_predictions, text_section
 from medsight.console import STATE, console, progress_bar, say
-from medsight.ehr.labels.label_spec import label_spec_from_options
-from medsight.ehr.labels.templates import write_labels
-from medsight.ehr.synth import OUTCOME_PREFIXES, OUTCOME_WINDOW_DAYS, PREDICTION_DATE
-from medsight.ehr.synth.formats import write_synthetic_ehr
-from medsight.ehr.tasks.risk_evaluate import evaluate_risk_run
-from medsight.imaging.synth.chest_ct import CLASSES, write_chest_ct_dataset
-from medsight.imaging.tasks.classify_evaluate import ReportSettings, print_headline, report_run
-from medsight.imaging.tasks.classify_setup import config_from_plan
-from medsight.imaging.tasks.classify_train import (
-    DATASET_FILE,
-    fit_with_progress,
-    prepare_with_progress,
-)
-from medsight.imaging.tasks.segment_evaluate import evaluate_segment_run, print_segment_headline
-from medsight.imaging.tasks.segment_train import (
-    fit_segment_with_progress,
-    prepare_segment_with_progress,
-)
 from medsight.runs.atomic import write_text_atomic
-from medsight.tasks import get_task
-from medsight.tasks.options import EvaluateOptions, TrainOptions
 
 
 def _ensure_data(data_dir: Path, cases: int, seed: int) -> tuple[Path, bool]:
@@ -56,6 +33,8 @@ def _ensure_data(data_dir: Path, cases: int, seed: int) -> tuple[Path, bool]:
     Returns:
         The manifest path, and whether the data was (re)generated now.
     """
+    from medsight.imaging.synth.chest_ct import write_chest_ct_dataset
+
     marker = data_dir / "synth.json"
     wanted = {"generator": "chest-ct", "cases": cases, "seed": seed, "size": "small"}
     labels = data_dir / "labels.csv"
@@ -101,6 +80,17 @@ def demo(
 ) -> None:
     """Generate data; train, evaluate and explain a lung-CT classifier, a lung + nodule
     segmentation network and a diabetes-complication risk model; write RUN/report.html."""
+    from medsight.cli import notes_cohorts
+    from medsight.cli.demo_text import test_split_predictions, text_section
+    from medsight.imaging.synth.chest_ct import CLASSES
+    from medsight.imaging.tasks.classify_evaluate import ReportSettings, print_headline, report_run
+    from medsight.imaging.tasks.classify_setup import config_from_plan
+    from medsight.imaging.tasks.classify_train import (
+        DATASET_FILE,
+        fit_with_progress,
+        prepare_with_progress,
+    )
+
     started = time.perf_counter()
     if quick:
         cases, epochs = min(cases, 60), min(epochs, 3)
@@ -167,6 +157,15 @@ def demo(
 
 def _segmentation(data: Path, run: Path, seed: int, minutes: float, fresh: bool) -> str:
     """Train + evaluate the lung/nodule segmentation run; returns its report section."""
+    from medsight.imaging.tasks.segment_evaluate import (
+        evaluate_segment_run,
+        print_segment_headline,
+    )
+    from medsight.imaging.tasks.segment_train import (
+        fit_segment_with_progress,
+        prepare_segment_with_progress,
+    )
+
     say(f"segmentation: lungs + nodules, {minutes:g} min training budget")
     prepared = prepare_segment_with_progress(data, run, seed, "", replan=fresh, memory_gb=0.0)
     fit_segment_with_progress(
@@ -188,6 +187,14 @@ def _segmentation(data: Path, run: Path, seed: int, minutes: float, fresh: bool)
 
 def _ehr(folder: Path, patients: int, seed: int, epochs: int) -> str:
     """Synthetic cohort -> labels -> GRU + baselines -> evaluation; returns its report section."""
+    from medsight.cli.task_lookup import get_task
+    from medsight.ehr.labels.label_spec import label_spec_from_options
+    from medsight.ehr.labels.templates import write_labels
+    from medsight.ehr.synth import OUTCOME_PREFIXES, OUTCOME_WINDOW_DAYS, PREDICTION_DATE
+    from medsight.ehr.synth.formats import write_synthetic_ehr
+    from medsight.ehr.tasks.risk_evaluate import evaluate_risk_run
+    from medsight.tasks.options import EvaluateOptions, TrainOptions
+
     say(f"EHR: synthetic diabetes cohort of {patients} patients, complication risk")
     data, labels, run = folder / "cohort", folder / "labels.parquet", folder / "run"
     marker = folder / "synth.json"
@@ -220,6 +227,8 @@ def _ehr(folder: Path, patients: int, seed: int, epochs: int) -> str:
 def _print_summary(evaluation: dict) -> None:
     if STATE.quiet:
         return
+    from rich.table import Table
+
     ci = evaluation["with_ci"]
     table = Table(title="test split (95% CI by patient bootstrap)")
     for column in ("class", "sensitivity", "specificity", "PPV", "ROC-AUC", "n"):

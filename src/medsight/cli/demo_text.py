@@ -103,7 +103,7 @@ def _labeller_agreement(reports: list[dict], analysed: list, seed: int) -> dict[
 
 def _classifier(notes_dir: Path, run: Path, seed: int, epochs: int) -> dict[str, Any] | None:
     """text-classify on the feedback comments' sentiment (CNN + TF-IDF baseline)."""
-    from medsight.tasks import get_task
+    from medsight.cli.task_lookup import get_task
     from medsight.tasks.options import TrainOptions
     from medsight.text.tasks.classify_evaluate import evaluate_text_classify
 
