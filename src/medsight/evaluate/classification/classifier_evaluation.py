@@ -1,8 +1,10 @@
 """The full evaluation of a classifier: what `metrics.json` and the report are made of.
 
 Validation predictions fit everything that must not see the test set: the temperature
-(calibration), the operating threshold and the conformal quantile. Test predictions are then
-scored with 95% bootstrap CIs resampled by patient, overall and per subgroup.
+(calibration), the operating threshold, the per-class decision weights (`class_decision`:
+every class's sensitivity at the rule the run predicts with) and the conformal quantile. Test
+predictions are then scored with 95% bootstrap CIs resampled by patient, overall and per
+subgroup.
 
 The operating point answers a binary question: "abnormal vs normal" when a class is called
 ``normal`` (every other class is positive), otherwise "last class vs rest".
@@ -18,6 +20,7 @@ import numpy as np
 from medsight.errors import InputError
 from medsight.evaluate.bootstrap import metrics_with_ci
 from medsight.evaluate.classification.calibration import TemperatureScaler, calibration_report
+from medsight.evaluate.classification.class_decision import evaluate_class_weights
 from medsight.evaluate.classification.classification_metrics import classification_metrics
 from medsight.evaluate.classification.conformal import ConformalClassifier
 from medsight.evaluate.classification.operating_point import OperatingPoint
@@ -91,6 +94,9 @@ def evaluate_classifier(
             "question": " or ".join(class_names[i] for i in positives) + " vs the rest",
             "method": "target sensitivity" if target_sensitivity else "Youden's J",
         },
+        "decision_rule": evaluate_class_weights(
+            val.probs, val.y, test.probs, test.y, test.patient_ids, class_names, n_boot, seed
+        ),
         "subgroups": subgroup_metrics(
             test.y,
             test.probs,

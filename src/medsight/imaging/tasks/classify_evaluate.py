@@ -21,6 +21,7 @@ import torch
 
 from medsight.console import format_estimate, say
 from medsight.errors import InputError
+from medsight.evaluate.classification.class_decision import write_decision_rule
 from medsight.evaluate.classification.classifier_evaluation import (
     SplitPredictions,
     evaluate_classifier,
@@ -249,6 +250,8 @@ def report_run(
             indent=2,
         ),
     )
+    # so is the per-class decision rule: `medsight predict` calls classes with its weights
+    write_decision_rule(run_dir, data.class_names, evaluation["decision_rule"]["weights"])
     _write_predictions(out_dir / "predictions.csv", test, data.class_names, sets)
     versions = library_versions()
     contract = predictor.contract
@@ -377,3 +380,9 @@ def print_headline(evaluation: dict) -> None:
     ci = evaluation["with_ci"]
     auc, acc = ci["macro"]["roc_auc"], ci["overall"]["accuracy"]
     print(f"test accuracy {format_estimate(acc)}  macro AUC {format_estimate(auc)}")
+    rule = evaluation["decision_rule"]["test"]
+    per_class = "  ".join(
+        f"{name} {format_estimate(row['sensitivity'])}" for name, row in rule["per_class"].items()
+    )
+    balanced = format_estimate(rule["balanced_accuracy"])
+    print(f"sensitivity at the decision rule: {per_class}  (balanced accuracy {balanced})")
