@@ -193,7 +193,9 @@ def _denoiser(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
     return {"denoise": "nl_means", "denoise_params": params}
 
 
-def _classify_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object]:
+def _classify_plan(
+    fp: DatasetFingerprint, notes: list[str], voxel_budget: int = CLASSIFY_VOXEL_BUDGET
+) -> dict[str, object]:
     _modality_note(fp, notes)
     if _one_slice(fp):
         return _classify_plan_2d(fp, notes)
@@ -223,12 +225,12 @@ def _classify_plan(fp: DatasetFingerprint, notes: list[str]) -> dict[str, object
         return z, y, x
 
     shape = shape_at(spacing)
-    if math.prod(shape) > CLASSIFY_VOXEL_BUDGET:
-        factor = (math.prod(shape) / CLASSIFY_VOXEL_BUDGET) ** 0.5
+    if math.prod(shape) > voxel_budget:
+        factor = (math.prod(shape) / voxel_budget) ** 0.5
         spacing = (spacing[0], spacing[1] * factor, spacing[2] * factor)
         shape = shape_at(spacing)
         notes.append(
-            f"crop over the {CLASSIFY_VOXEL_BUDGET} voxel budget: in-plane spacing coarsened by "
+            f"crop over the {voxel_budget} voxel budget: in-plane spacing coarsened by "
             f"{factor:.2f}x"
         )
     if lungs is not None or is_ct:
@@ -394,9 +396,17 @@ def _plan(
     )
 
 
-def make_classify_plan(fingerprint: DatasetFingerprint) -> Plan:
-    """The plan of a classification run (the image-classify task's) from ``fingerprint``."""
-    return _plan(fingerprint, "classify", _classify_plan)
+def make_classify_plan(
+    fingerprint: DatasetFingerprint, voxel_budget: int = CLASSIFY_VOXEL_BUDGET
+) -> Plan:
+    """The plan of a classification run (the image-classify task's) from ``fingerprint``.
+
+    ``voxel_budget`` caps a 3D input's voxels (in-plane spacing is coarsened to fit): a
+    smaller budget trains faster (`medsight demo` picks it from a throughput probe).
+    """
+    return _plan(
+        fingerprint, "classify", lambda fp, notes: _classify_plan(fp, notes, voxel_budget)
+    )
 
 
 def make_segment_plan(fingerprint: DatasetFingerprint) -> Plan:

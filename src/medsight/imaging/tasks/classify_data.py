@@ -20,6 +20,7 @@ from medsight.imaging.data.manifest import Case, read_manifest
 from medsight.imaging.data.patient_split import SPLITS, patient_split, write_splits
 from medsight.imaging.data.volume_cache import CachedVolumes
 from medsight.imaging.data.volume_loading import load_cases
+from medsight.imaging.preprocess.fingerprint import DatasetFingerprint
 from medsight.imaging.preprocess.plan import (
     CANONICAL_ORIENTATION,
     Plan,
@@ -84,6 +85,7 @@ def prepare_classification_data(
     classes: list[str] | None = None,
     replan: bool = False,
     on_stage: Callable[[str, int], Callable[[], None]] | None = None,
+    choose_plan: Callable[[DatasetFingerprint, dict[str, int]], Plan] | None = None,
 ) -> ClassificationData:
     """Read, split, plan and cache ``data`` for a classification run in ``run_dir``.
 
@@ -94,6 +96,8 @@ def prepare_classification_data(
         classes: class names in output order (default: the sorted labels).
         replan: make a new plan even if ``run_dir/plan.json`` exists.
         on_stage: progress hook: called with (stage name, total) and returns a per-item tick.
+        choose_plan: makes the plan from the fingerprint and the cases per split, instead
+            of `make_classify_plan` (`medsight demo` fits it to its time budget).
 
     Raises:
         InputError: unreadable manifest, unknown labels, a class without cases, too few
@@ -116,7 +120,11 @@ def prepare_classification_data(
         fingerprint = fingerprint_cases(
             development, 40, seed, on_case=tick, orientation=CANONICAL_ORIENTATION
         )
-        plan = make_classify_plan(fingerprint)
+        if choose_plan is None:
+            plan = make_classify_plan(fingerprint)
+        else:
+            counts = {split: sum(splits[c.case_id] == split for c in cases) for split in SPLITS}
+            plan = choose_plan(fingerprint, counts)
         write_plan(plan_path, plan)
     tick = on_stage("reading + preprocessing", len(cases)) if on_stage else None
     volumes, hits = load_cases(cases, plan.preprocess, run_dir / "cache", workers=2, on_case=tick)

@@ -7,6 +7,7 @@ preprocessing contract); the user's options override, never the other way round.
 
 from __future__ import annotations
 
+from medsight.imaging.preprocess.plan import Plan
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import ClassificationData
 
@@ -17,7 +18,11 @@ def config_from_plan(prepared: ClassificationData, **overrides: object) -> Train
     Raises:
         pydantic.ValidationError: an override is not a valid `TrainConfig` value.
     """
-    plan = prepared.plan
+    return config_for_plan(prepared.plan, **overrides)
+
+
+def config_for_plan(plan: Plan, **overrides: object) -> TrainConfig:
+    """`config_from_plan` from the plan alone (before any data is cached)."""
     name = str(overrides.pop("model_name", None) or plan.model_name)
     values: dict[str, object] = {
         "model_name": name,

@@ -52,7 +52,10 @@ def build_segmenter(config: SegmentTrainConfig, num_classes: int) -> torch.nn.Mo
     )
 
 
-def _loss_fn(config: SegmentTrainConfig) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def segmentation_loss(
+    config: SegmentTrainConfig,
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Dice + cross-entropy (MONAI ``DiceCELoss``), averaged over deep-supervision heads."""
     dice_ce = DiceCELoss(
         include_background=False,
         to_onehot_y=True,
@@ -158,7 +161,7 @@ def fit_segmenter(
             model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
         ),
         epoch_batches=epoch_batches,
-        loss=_loss_fn(config),
+        loss=segmentation_loss(config),
         validate=validate,
         final_model=final_model,
         tolerance=DICE_TOLERANCE,
