@@ -3,7 +3,10 @@ module per verb (plan, train, evaluate, predict, explain, export, deid, serve, u
 
 Top layer: may import any medsight package; nothing else in medsight imports `cli` (only
 `python -m medsight`).
-"""
 
-# every verb dispatches through the task registry: register the modalities' tasks once
-import medsight.modalities  # noqa: E402, F401
+Verb modules import heavy packages (torch, numpy, pydicom, FastAPI, SQLAlchemy, ...) inside the
+command, so --help and light verbs start fast; at module level only typer, the standard library
+and light medsight modules (`console`, `errors`), and parameter annotations only of builtin,
+`Path` or typer types. Verbs that dispatch to a task go through `cli.task_lookup`, which
+registers the modalities' tasks at the first lookup.
+"""

@@ -14,16 +14,15 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from sqlalchemy.orm import Session
 
 from medsight.console import say
 from medsight.errors import InputError
-from medsight.runs.atomic import atomic_path
-from medsight.serve.settings import ServiceSettings
-from medsight.serve.store.audit import export_records, verify_chain
-from medsight.serve.store.database import SCHEMA_VERSION, existing_schema_version, make_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(
     help="Verify and export the service's tamper-evident audit trail.", no_args_is_help=True
@@ -69,6 +68,11 @@ def reading(url: str) -> Iterator[Session]:
         InputError: the URL is bad, the database cannot be reached, holds no medsight schema,
             or is at another schema version than this medsight.
     """
+    from sqlalchemy.orm import Session
+
+    from medsight.serve.settings import ServiceSettings
+    from medsight.serve.store.database import SCHEMA_VERSION, existing_schema_version, make_engine
+
     url = url or ServiceSettings().resolved_database_url()
     engine = make_engine(url)
     shown = engine.url.render_as_string(hide_password=True)
@@ -91,6 +95,8 @@ def reading(url: str) -> Iterator[Session]:
 @app.command("verify")
 def verify(database_url: str = URL_OPTION) -> None:
     """Recompute every audit record's hash; exit 1 naming the first bad record if any."""
+    from medsight.serve.store.audit import verify_chain
+
     with reading(database_url) as session:
         check = verify_chain(session)
     if not check.ok:
@@ -124,6 +130,9 @@ def export(
 
     Every line carries the fields its hash covers, so a recipient can recompute the chain.
     """
+    from medsight.runs.atomic import atomic_path
+    from medsight.serve.store.audit import export_records
+
     start = parse_since(since) if since else None
     with reading(database_url) as session:
         records = export_records(session, start)

@@ -12,17 +12,11 @@ from rich.table import Table
 
 from medsight.console import STATE, console, progress_bar, say
 from medsight.errors import InputError
-from medsight.imaging.io.deid import (
-    DATES_MODES,
-    DatesMode,
-    DeidPolicy,
-    default_quarantine_dir,
-    deidentify_tree,
-)
-from medsight.imaging.io.deid.policy import MIN_KEY_CHARS
-from medsight.imaging.io.deid.tree import SUMMARY_NAME
 
 KEY_ENV = "MEDSIGHT_DEID_KEY"
+#: `medsight.imaging.io.deid.policy.MIN_KEY_CHARS`, written out so that --help imports no
+#: pydicom (tests/cli/test_cli_start.py checks that they agree)
+MIN_KEY_CHARS = 16
 
 
 def deid(
@@ -80,6 +74,15 @@ def deid(
     NO, are not written to OUT: their originals go to the quarantine folder for review.
     Non-DICOM files are skipped. Exits 1 if any file could not be processed.
     """
+    from medsight.imaging.io.deid import (
+        DATES_MODES,
+        DatesMode,
+        DeidPolicy,
+        default_quarantine_dir,
+        deidentify_tree,
+    )
+    from medsight.imaging.io.deid.tree import SUMMARY_NAME
+
     if dates not in DATES_MODES:
         raise InputError(f"--dates must be one of {', '.join(DATES_MODES)}, got {dates!r}")
     if not in_dir.is_dir():

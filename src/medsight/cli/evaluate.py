@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from medsight.tasks import task_of_run
-from medsight.tasks.options import EvaluateOptions
-
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run folder made by `medsight train` or `demo`."),
@@ -40,6 +37,9 @@ def evaluate(
     Classification: calibration, operating point, subgroups, conformal sets, Grad-CAM.
     Segmentation: Dice, IoU, HD95, surface Dice, volumes, lesion detection, worst cases.
     """
+    from medsight.cli.task_lookup import task_of_run
+    from medsight.tasks.options import EvaluateOptions
+
     options = EvaluateOptions(
         out=out or run_dir / "eval",
         data=data,

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from medsight.tasks import task_of_run
-from medsight.tasks.options import ExplainOptions
-
 
 def explain(
     run_dir: Path = typer.Argument(
@@ -34,5 +31,8 @@ def explain(
         InputError: the run, the input, the method or the class cannot be used (see
             `explain_input`).
     """
+    from medsight.cli.task_lookup import task_of_run
+    from medsight.tasks.options import ExplainOptions
+
     options = ExplainOptions(out=out, method=method, class_name=class_name, slices=slices)
     task_of_run(run_dir).explain(run_dir, input, options)

@@ -13,7 +13,6 @@ import typer
 
 from medsight.console import say
 from medsight.errors import InputError
-from medsight.tasks import task_of_run
 
 
 def export(
@@ -23,6 +22,8 @@ def export(
     onnx: bool = typer.Option(False, "--onnx", help="Write RUN/model.onnx (used by predict)."),
 ) -> None:
     """Export the run's model as ONNX (image tasks' `medsight predict` then uses it)."""
+    from medsight.cli.task_lookup import task_of_run
+
     if not onnx:
         raise InputError("choose a format: --onnx")
     task = task_of_run(run_dir)

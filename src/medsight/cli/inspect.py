@@ -17,8 +17,6 @@ from typing import Any
 
 import typer
 
-from medsight.imaging.io.input_report import describe_input
-
 
 def inspect(
     path: Path = typer.Argument(..., help="DICOM file/folder, NIfTI, PNG/JPEG, .npz, dataset."),
@@ -35,6 +33,8 @@ def inspect(
     ),
 ) -> None:
     """Describe an input: geometry, intensities, encoding and anything suspicious."""
+    from medsight.imaging.io.input_report import describe_input
+
     with warnings.catch_warnings():
         # pydicom warns on every odd value; what matters is in the record's warnings.
         warnings.simplefilter("ignore", UserWarning)

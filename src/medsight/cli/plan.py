@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from medsight.console import say
-from medsight.tasks import get_task
 
 
 def plan(
@@ -26,6 +25,8 @@ def plan(
     seed: int = typer.Option(0, "--seed", help="Seed of the sample."),
 ) -> None:
     """Fingerprint DATA and write plan.json (spacing, crop, normalisation, batch, depth)."""
+    from medsight.cli.task_lookup import get_task
+
     notes = get_task(task).plan(data, out, sample, seed)
     for note in notes:
         say(f"  - {note}")

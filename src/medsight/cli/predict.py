@@ -13,13 +13,11 @@ from pathlib import Path
 
 import typer
 
-from medsight.imaging.data.manifest import read_manifest
-from medsight.imaging.data.segmentation_manifest import read_segmentation_csv
-from medsight.tasks import task_of_run
-from medsight.tasks.options import PredictOptions
-
 
 def _manifest_images(path: Path) -> list[Path]:
+    from medsight.imaging.data.manifest import read_manifest
+    from medsight.imaging.data.segmentation_manifest import read_segmentation_csv
+
     with open(path, newline="", encoding="utf-8-sig") as f:
         columns = csv.DictReader(f).fieldnames or []
     if "mask" in columns and "image" in columns:
@@ -62,6 +60,9 @@ def predict(
     bf16: bool = typer.Option(False, "--bf16", help="Segmentation: bf16 autocast."),
 ) -> None:
     """Classify, segment, or score EHR risk for each input with RUN_DIR's model."""
+    from medsight.cli.task_lookup import task_of_run
+    from medsight.tasks.options import PredictOptions
+
     options = PredictOptions(
         out=out, heatmap=heatmap, overlap=overlap, mirror=mirror, bf16=bf16, as_json=as_json
     )

@@ -18,15 +18,17 @@ from __future__ import annotations
 import datetime as dt
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from medsight.console import console
 from medsight.errors import InputError
-from medsight.serve.settings import ServiceSettings
-from medsight.serve.store import retention
-from medsight.serve.store.database import Database, existing_schema_version, make_engine
+
+if TYPE_CHECKING:
+    from medsight.serve.store import retention
+    from medsight.serve.store.database import Database
 
 MAX_DAYS = 36_500
 
@@ -53,6 +55,9 @@ def open_database(url: str) -> Database:
         InputError: the URL is bad, names a SQLite file that does not exist, the database
             cannot be reached, or it holds no medsight schema.
     """
+    from medsight.serve.settings import ServiceSettings
+    from medsight.serve.store.database import Database, existing_schema_version, make_engine
+
     url = url or ServiceSettings().resolved_database_url()
     engine = make_engine(url)
     try:
@@ -126,6 +131,9 @@ def purge(
 
     Exits 1, naming each, when some folders could not be deleted (the next run retries).
     """
+    from medsight.serve.settings import ServiceSettings
+    from medsight.serve.store import retention
+
     period = parse_days(older_than)
     # as `medsight serve` resolves them: the default database lies beside the data folder
     overrides = {"data_dir": data, "database_url": database_url or None}

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from medsight.console import console, say
 from medsight.errors import InputError
-from medsight.releases.model_registry import ModelRegistry
 
 app = typer.Typer(
     help="Register trained runs as immutable, checksummed model versions.", no_args_is_help=True
@@ -39,6 +38,8 @@ def add(
     root: Path = ROOT_OPTION,
 ) -> None:
     """Copy RUN_DIR's weights, contract and calibration in as a new immutable version."""
+    from medsight.releases.model_registry import ModelRegistry
+
     registry = ModelRegistry(root)
     version, entry = registry.add(run_dir, name, version or None)
     print(json.dumps({"name": name, "version": version, **entry}))
@@ -47,6 +48,8 @@ def add(
 @app.command("list")
 def list_models(root: Path = ROOT_OPTION) -> None:
     """Every registered version, with its task and state."""
+    from medsight.releases.model_registry import ModelRegistry
+
     table = Table(title=f"models in {root}")
     for column in ("name", "version", "task", "model", "added", "state", "sha256"):
         table.add_column(column)
@@ -65,6 +68,8 @@ def show(
     root: Path = ROOT_OPTION,
 ) -> None:
     """Print one version's entry after verifying every file's SHA-256."""
+    from medsight.releases.model_registry import ModelRegistry
+
     name, version = _split(ref)
     registry = ModelRegistry(root)
     folder = registry.verified_path(name, version)
@@ -87,6 +92,8 @@ def retire(
     root: Path = ROOT_OPTION,
 ) -> None:
     """Flag a version retired: kept for audit, never served."""
+    from medsight.releases.model_registry import ModelRegistry
+
     name, version = _split(ref)
     ModelRegistry(root).retire(name, version)
     say(f"retired {name}:{version}")

@@ -11,9 +11,6 @@ from pathlib import Path
 
 import typer
 
-from medsight.serve.launch import serve as run_service
-from medsight.serve.settings import ServiceSettings
-
 
 def serve(
     host: str = typer.Option(
@@ -39,6 +36,9 @@ def serve(
     ),
 ) -> None:
     """Serve registered models over HTTPS with users, roles, audit and de-identified storage."""
+    from medsight.serve.launch import serve as run_service
+    from medsight.serve.settings import ServiceSettings
+
     overrides = {
         k: v
         for k, v in {

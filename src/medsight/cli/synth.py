@@ -7,12 +7,12 @@ from pathlib import Path
 import typer
 
 from medsight.console import progress_bar, say
-from medsight.ehr.synth import OUTCOME_PREFIXES, OUTCOME_WINDOW_DAYS, PREDICTION_DATE
-from medsight.ehr.synth.formats import FORMATS, write_synthetic_ehr
 from medsight.errors import InputError
-from medsight.imaging.synth.chest_ct import SIZES, write_chest_ct_dataset
 
 app = typer.Typer(help="Generate synthetic demo datasets.", no_args_is_help=True)
+#: `medsight.ehr.synth.formats.FORMATS`, written out so that --help imports no numpy or
+#: pyarrow (tests/cli/test_cli_start.py checks that they agree)
+EHR_FORMATS = ("meds", "fhir", "events-csv")
 
 
 @app.command("chest-ct")
@@ -30,6 +30,8 @@ def chest_ct(
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0 = all cores)."),
 ) -> None:
     """Write a synthetic chest-CT cohort: DICOM series, NIfTI lung/nodule masks, labels.csv."""
+    from medsight.imaging.synth.chest_ct import SIZES, write_chest_ct_dataset
+
     if size not in SIZES:
         raise InputError(f"--size must be one of {', '.join(SIZES)}, got {size!r}")
     if out.exists() and not out.is_dir():
@@ -51,9 +53,12 @@ def ehr(
     seed: int = typer.Option(
         0, "--seed", help="Random seed; the same seed writes byte-identical files."
     ),
-    fmt: str = typer.Option("meds", "--format", help=f"Output format: {', '.join(FORMATS)}."),
+    fmt: str = typer.Option("meds", "--format", help=f"Output format: {', '.join(EHR_FORMATS)}."),
 ) -> None:
     """Write a synthetic type 2 diabetes cohort (MEDS, FHIR R4 Bulk NDJSON or an events CSV)."""
+    from medsight.ehr.synth import OUTCOME_PREFIXES, OUTCOME_WINDOW_DAYS, PREDICTION_DATE
+    from medsight.ehr.synth.formats import write_synthetic_ehr
+
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
     with progress_bar() as progress:

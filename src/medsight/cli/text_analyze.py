@@ -80,7 +80,7 @@ def analyze(
 
 def _load_classifier(run: Path) -> Any:
     """The loaded text-classify run (the task registry's ``load``)."""
-    from medsight.tasks.registry import task_of_run
+    from medsight.cli.task_lookup import task_of_run
 
     if not run.is_dir():
         raise InputError(

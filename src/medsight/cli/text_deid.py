@@ -137,7 +137,7 @@ def _key(key: str | None, key_file: Path | None, key_env: str) -> str:
 
 def _tagger_spans(run: Path) -> Callable[[str], list[tuple[int, int, str]]]:
     """The spans function of a ``text-ner`` run trained on PHI (``--labels phi``)."""
-    from medsight.tasks import task_of_run
+    from medsight.cli.task_lookup import task_of_run
     from medsight.text.deid.phi_span import PHI_TYPES
     from medsight.text.tasks.ner_predict import LoadedTagger
 

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from medsight.tasks import get_task
-from medsight.tasks.options import TrainOptions
-
 
 def train(
     data: Path = typer.Argument(
@@ -80,6 +77,9 @@ def train(
     ),
 ) -> None:
     """Train a classifier, a segmentation network or EHR risk models: plan, cache, fit."""
+    from medsight.cli.task_lookup import get_task
+    from medsight.tasks.options import TrainOptions
+
     options = TrainOptions(
         model_name=model_name or None,
         max_epochs=epochs,

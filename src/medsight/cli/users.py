@@ -8,27 +8,19 @@ works); the database keeps only its argon2 hash, so a lost token is replaced, no
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from medsight.console import console, say
 from medsight.errors import InputError
-from medsight.serve.auth.tokens import check_password_rules
-from medsight.serve.auth.users import (
-    HOST_CLI,
-    add_user,
-    check_name,
-    check_role,
-    get_user,
-    issue_token,
-    list_users,
-    revoke_user,
-    set_password,
-)
-from medsight.serve.settings import ServiceSettings
-from medsight.serve.store.database import Database
-from medsight.serve.store.schema import User
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from medsight.serve.store.database import Database
+    from medsight.serve.store.schema import User
 
 app = typer.Typer(
     help="Add users, issue and revoke their API tokens, set viewer passwords.",
@@ -46,14 +38,21 @@ DAYS_OPTION = typer.Option(
 
 
 def _open(database_url: str) -> Database:
+    from medsight.serve.settings import ServiceSettings
+    from medsight.serve.store.database import Database
+
     return Database(database_url or ServiceSettings().resolved_database_url())
 
 
 def _days(days: int | None) -> int:
+    from medsight.serve.settings import ServiceSettings
+
     return days if days is not None else ServiceSettings().token_days
 
 
 def _user(session: Session, name: str) -> User:
+    from medsight.serve.auth.users import get_user
+
     user = get_user(session, name)
     if user is None:
         raise InputError(f"no user {name!r}: add it with `medsight users add {name} --role ROLE`")
@@ -61,6 +60,8 @@ def _user(session: Session, name: str) -> User:
 
 
 def _prompt_password() -> str:
+    from medsight.serve.auth.tokens import check_password_rules
+
     password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     check_password_rules(password)
     return password
@@ -82,6 +83,8 @@ def add(
     database_url: str = DATABASE_OPTION,
 ) -> None:
     """Add a user and print their first API token (once)."""
+    from medsight.serve.auth.users import HOST_CLI, add_user, check_name, check_role
+
     check_name(name)
     check_role(role)
     password = _prompt_password() if password_prompt else None
@@ -100,6 +103,8 @@ def add(
 @app.command("list")
 def list_(database_url: str = DATABASE_OPTION) -> None:
     """Every user, with role, state and live API tokens (never secrets)."""
+    from medsight.serve.auth.users import list_users
+
     db = _open(database_url)
     try:
         with db.session() as session:
@@ -130,6 +135,8 @@ def token(
     database_url: str = DATABASE_OPTION,
 ) -> None:
     """Issue a new API token for NAME and print it (once); older tokens stay valid."""
+    from medsight.serve.auth.users import HOST_CLI, issue_token
+
     db = _open(database_url)
     try:
         with db.write() as session:
@@ -149,6 +156,8 @@ def revoke(
     database_url: str = DATABASE_OPTION,
 ) -> None:
     """Revoke all of NAME's API tokens and viewer sessions (takes effect at once)."""
+    from medsight.serve.auth.users import HOST_CLI, revoke_user
+
     db = _open(database_url)
     try:
         with db.write() as session:
@@ -165,6 +174,8 @@ def password(
     database_url: str = DATABASE_OPTION,
 ) -> None:
     """Set NAME's viewer login password (asked twice, not echoed); ends their sessions."""
+    from medsight.serve.auth.users import HOST_CLI, set_password
+
     db = _open(database_url)
     try:
         with db.session() as session:

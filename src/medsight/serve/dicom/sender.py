@@ -32,7 +32,6 @@ from pynetdicom.presentation import build_context
 from sqlalchemy import select
 
 from medsight.errors import InputError
-from medsight.imaging.explain.overlay import blend_heatmap
 from medsight.imaging.io.deid.silence import pydicom_silenced
 from medsight.imaging.io.dicom_sr import ClassificationFinding, write_classification_sr
 from medsight.imaging.io.nifti import read_nifti
@@ -64,6 +63,8 @@ class SendError(Exception):
 def heatmap_capture(job: Job, data_dir: Path) -> Path | None:
     """A Secondary Capture of the slice the heatmap weighs most (made once and kept), or None
     when the job has no heatmap."""
+    from medsight.imaging.explain.overlay import blend_heatmap  # matplotlib: only when needed
+
     out = result_dir(data_dir, job.id)
     heat_path = out / "heatmap" / "heatmap.nii.gz"
     capture = out / SC_FILE

@@ -4,6 +4,10 @@ A request names a model as ``NAME`` (its newest version that is not retired) or
 ``NAME:VERSION``. Loading goes through `ModelRegistry.verified_path`, which re-hashes every
 file of the version, so a model changed on disk after registration is refused (and never
 half-loaded). Retired versions are not served.
+
+The modalities' task plug-ins (torch, Lightning, MONAI, spaCy: seconds to import) are
+registered by `register_tasks`, which the service runs in a background thread as it starts,
+and at the latest by the first `get`: the service answers ``/healthz`` without waiting for them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
-import medsight.modalities  # noqa: F401  (registers every task plug-in)
 from medsight.errors import InputError
 from medsight.releases.model_registry import ModelRegistry
 from medsight.serve.api.errors import ApiError
@@ -58,6 +61,11 @@ class LoadedModel:
         return {"name": self.name, "version": self.version, "sha256": self.sha256}
 
 
+def register_tasks() -> None:
+    """Import every modality, registering its task plug-ins (a no-op after the first call)."""
+    import medsight.modalities  # noqa: F401
+
+
 def _version_key(version: str) -> tuple[int, int | str]:
     return (1, int(version)) if version.isdigit() else (0, version)
 
@@ -99,6 +107,7 @@ class ModelCache:
         with self._lock:
             if key in self._loaded:
                 return self._loaded[key]
+            register_tasks()
             start = time.perf_counter()
             try:
                 folder = self.registry.verified_path(name, version)

@@ -39,12 +39,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from medsight.errors import InputError
-from medsight.imaging.explain.explain_run import HEATMAP_FILE
 from medsight.imaging.io.limits import ReadLimits
 from medsight.imaging.io.nifti import read_nifti
 from medsight.imaging.io.read_image import read_image
 from medsight.imaging.io.volume import Volume
-from medsight.imaging.tasks.segment_predict import NIFTI_FILE, STRUCTURES_FILE
 from medsight.serve.api.errors import ApiError
 from medsight.serve.api.routes.jobs import audited_read
 from medsight.serve.api.state import ServiceState, client_address, service_state
@@ -61,9 +59,12 @@ from medsight.tasks.results import RiskResult, SegmentationResult, TextResult
 router = APIRouter(route_class=ViewerRoute)
 Reader = Annotated[Principal, Depends(require("admin", "clinician", "service"))]
 
-MASK_FILE = f"segmentation/{NIFTI_FILE}"
-HEAT_FILE = f"heatmap/{HEATMAP_FILE}"
-LABELS_FILE = f"segmentation/{STRUCTURES_FILE}"
+#: result files as the imaging tasks write them (`segment_predict.NIFTI_FILE` and
+#: `STRUCTURES_FILE`, `explain_run.HEATMAP_FILE`), written out: importing those modules would
+#: import torch when the service starts (tests/serve/test_serve_start.py checks they agree)
+MASK_FILE = "segmentation/segmentation.nii.gz"
+HEAT_FILE = "heatmap/heatmap.nii.gz"
+LABELS_FILE = "segmentation/structures.json"
 #: the labels of a DICOM study the viewer shows (the sealed record holds a few more)
 DISPLAY_FIELDS = ("PatientName", "PatientID", "StudyDate", "SeriesDescription", "Modality")
 MODEL_CARD = "model_card.md"
