@@ -9,7 +9,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 
 @dataclass
@@ -32,12 +39,14 @@ def say(message: str) -> None:
 
 @contextlib.contextmanager
 def progress_bar() -> Iterator[Progress]:
-    """A rich progress bar, disabled under --quiet."""
+    """A rich progress bar with elapsed time and ETA, disabled under --quiet."""
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(compact=True),
         console=progress_console,
         disable=STATE.quiet,
         transient=True,

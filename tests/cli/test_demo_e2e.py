@@ -24,7 +24,29 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = medsight("--quiet", "demo", "--quick", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "macro AUC" in result.stdout and "report.html" in result.stdout
+    assert "sensitivity at the decision rule: normal" in result.stdout
     return out
+
+
+def test_demo_plans_to_its_budget_and_shows_every_class(run_dir: Path) -> None:
+    plan = json.loads((run_dir / "demo_plan.json").read_text())
+    assert plan["budget_minutes"] == 10 and plan["cpu"]
+    classify = plan["sections"]["classification"]
+    # the probe timed the classifier on this machine, and the plan says what it chose
+    assert classify["probe"][0]["seconds_per_sample"] > 0 and classify["reason"]
+    assert plan["sections"]["segmentation"]["probe"]["seconds_per_step"] > 0
+    history = list(csv.DictReader((run_dir / "history.csv").read_text().splitlines()))
+    assert len(history) == 3  # --quick: the fixed schedule ran to its end
+    profile = json.loads((run_dir / "demo_profile.json").read_text())
+    names = [row["section"] for row in profile["sections"]]
+    assert names[0] == "synthetic chest CT" and any("segmentation" in n for n in names)
+    assert abs(sum(row["seconds"] for row in profile["sections"]) - profile["total_s"]) < 2
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    rule = metrics["decision_rule"]
+    assert set(rule["test"]["per_class"]) == {"normal", "benign", "malignant"}
+    assert (run_dir / "decision.json").is_file()
+    report = (run_dir / "report.html").read_text()
+    assert "Decision rule: every class" in report and "Sensitivity, benign" in report
 
 
 def test_demo_writes_model_metrics_and_report(run_dir: Path) -> None:
@@ -144,10 +166,19 @@ def test_predict_batches_a_manifest_and_writes_heatmaps(run_dir: Path, tmp_path:
     assert all(Path(a["heatmap"]).is_file() for a in answers)
 
 
-def test_second_run_reuses_data_and_cache(run_dir: Path) -> None:
+def test_second_run_reuses_data_cache_and_plan_and_trains_the_same_model(run_dir: Path) -> None:
+    weights = (run_dir / "model.safetensors").read_bytes()
+    plan = (run_dir / "demo_plan.json").read_text()
     result = medsight("demo", "--quick", "--out", str(run_dir))
     assert result.returncode == 0, result.stderr
     assert "reusing" in result.stdout and "(60 from cache)" in result.stdout
+    assert "plan: reusing" in result.stdout
+    # the saved plan, the same seed, the same machine: the same model
+    assert (
+        json.loads((run_dir / "demo_plan.json").read_text())["sections"]["classification"]
+        == json.loads(plan)["sections"]["classification"]
+    )
+    assert (run_dir / "model.safetensors").read_bytes() == weights
 
 
 def test_evaluate_rewrites_the_report_from_the_run_alone(run_dir: Path, tmp_path: Path) -> None:

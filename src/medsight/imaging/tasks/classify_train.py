@@ -13,6 +13,8 @@ import torch
 
 from medsight.console import progress_bar, say, stage_ticker
 from medsight.errors import InputError
+from medsight.imaging.preprocess.fingerprint import DatasetFingerprint
+from medsight.imaging.preprocess.plan import Plan
 from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import ClassificationData, prepare_classification_data
 from medsight.imaging.tasks.classify_folds import run_cross_validation
@@ -29,12 +31,20 @@ DATASET_FILE = "dataset.json"
 
 
 def prepare_with_progress(
-    data: Path, run_dir: Path, seed: int, classes: list[str] | None, replan: bool
+    data: Path,
+    run_dir: Path,
+    seed: int,
+    classes: list[str] | None,
+    replan: bool,
+    choose: Callable[[DatasetFingerprint, dict[str, int]], Plan] | None = None,
 ) -> ClassificationData:
-    """`prepare_classification_data` with a progress bar per stage."""
+    """`prepare_classification_data` with a progress bar per stage (``choose``: its
+    ``choose_plan``)."""
     with progress_bar() as progress:
         stage = stage_ticker(progress)
-        prepared = prepare_classification_data(data, run_dir, seed, classes, replan, stage)
+        prepared = prepare_classification_data(
+            data, run_dir, seed, classes, replan, stage, choose_plan=choose
+        )
     n, hits = len(prepared.cases), prepared.cache_hits
     say(f"{n} cases ({hits} from cache); plan: {run_dir / 'plan.json'}")
     return prepared

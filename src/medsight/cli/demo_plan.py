@@ -1,0 +1,273 @@
+"""The demo's time plan: what each section runs, chosen from a throughput probe to fit the budget.
+
+`medsight demo` promises its whole run in ``--minutes`` (default 10) on two cores of any CPU
+kind. Training to a wall-clock cut-off would make the model depend on the machine's speed and
+load (the same command, different models; an under-trained classifier that never calls a
+class). Instead each training section is planned *before* it starts, from seconds per step
+measured on this machine (`medsight.imaging.tasks.step_probes`, a few seconds each), and then
+runs that fixed schedule to the end:
+
+* classification: the finest input resolution (a voxel budget of the plan) whose training
+  fits its share of the time left with at least `MIN_CLASSIFY_EPOCHS` epochs; the cosine
+  schedule spans exactly the planned epochs;
+* segmentation: the epochs that fit the rest of the training time;
+* the sections without a probe (cache fills, evaluation, EHR, text, report) are estimated
+  from their cost on the reference machine times this machine's measured slowdown.
+
+Every choice is written with its reason to ``RUN/demo_plan.json``; a rerun into the same
+folder reuses it (same machine, same seed: the same models), ``--replan`` makes a new one.
+Hand-written: no library plans a multi-section job against a wall-clock budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from medsight.console import say
+from medsight.runs.atomic import write_text_atomic
+
+PLAN_FILE = "demo_plan.json"
+#: classification voxel budgets tried, finest first (the plan's default, then coarser)
+VOXEL_BUDGETS = (320_000, 160_000, 80_000)
+MIN_CLASSIFY_EPOCHS = 24
+MAX_CLASSIFY_EPOCHS = 40
+MIN_SEGMENT_EPOCHS = 4
+MAX_SEGMENT_EPOCHS = 40
+#: share of the training time left that classification gets (segmentation: the rest)
+CLASSIFY_SHARE = 0.6
+#: validation forward passes cost about this share of a training step per sample
+FORWARD_SHARE = 0.35
+#: the budget kept back for what estimates miss
+SAFETY = 0.07
+#: the reference machine (where the fixed costs below were measured): 2 cores of an
+#: "Intel(R) Xeon(R) Processor" with AVX-512, fp32; seconds per training sample of the
+#: classifier at the default plan (320,000-voxel input, batch 4)
+REFERENCE_SECONDS_PER_SAMPLE = 0.045
+#: seconds of the sections without a probe on the reference machine, for 300 scans,
+#: 3,000 EHR patients and 300 notes (scaled by cases and the measured slowdown)
+REFERENCE_FIXED_SECONDS = {
+    "classification cache": 35.0,
+    "classification evaluation": 45.0,
+    "segmentation cache": 25.0,
+    "segmentation evaluation": 40.0,
+    "EHR": 60.0,
+    "clinical text": 60.0,
+    "report": 10.0,
+}
+
+
+class DemoPlan(BaseModel):
+    """``RUN/demo_plan.json``: the budget, the machine, and each section's choices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    budget_minutes: float
+    cpu: str
+    precision: str
+    #: cases, seed, EHR patients, notes: a plan is reused only for the same demo
+    demo: dict[str, Any]
+    #: this machine's seconds per classifier training sample over the reference machine's
+    slowdown: float | None = None
+    sections: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+
+
+class DemoBudget:
+    """The wall-clock ledger of one demo run and its saved plan."""
+
+    def __init__(self, run_dir: Path, minutes: float, demo: dict[str, Any], replan: bool) -> None:
+        from medsight.hardware import cpu_summary, resolve_precision
+
+        self.path = run_dir / PLAN_FILE
+        self.started = time.perf_counter()
+        self.seconds = minutes * 60
+        self.sections_seen: dict[str, float] = {}
+        saved = None if replan else _read(self.path)
+        cpu = cpu_summary()
+        if saved is not None and saved.demo == demo and saved.cpu == cpu:
+            self.plan, self.reused = saved, True
+            say(f"plan: reusing {self.path} (--replan to plan anew)")
+        else:
+            self.plan = DemoPlan(
+                budget_minutes=minutes, cpu=cpu, precision=resolve_precision("fp32"), demo=demo
+            )
+            self.reused = False
+        self.plan.budget_minutes = minutes if not self.reused else self.plan.budget_minutes
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def left(self) -> float:
+        return self.seconds * (1 - SAFETY) - self.elapsed()
+
+    def fixed_estimate(self, names: list[str], scale: float = 1.0) -> float:
+        """Estimated seconds of the probe-less sections ``names`` on this machine."""
+        slowdown = self.plan.slowdown or 1.0
+        return sum(REFERENCE_FIXED_SECONDS[n] for n in names) * slowdown * scale
+
+    def record(self, section: str, choice: dict[str, Any]) -> dict[str, Any]:
+        """Save a section's choices (with the time left when it was planned)."""
+        self.plan.sections[section] = {**choice, "planned_at_s": round(self.elapsed(), 1)}
+        self.save()
+        return self.plan.sections[section]
+
+    def saved(self, section: str) -> dict[str, Any] | None:
+        return self.plan.sections.get(section) if self.reused else None
+
+    def save(self) -> None:
+        write_text_atomic(self.path, self.plan.model_dump_json(indent=2) + "\n")
+
+    def section(self, name: str, estimate_s: float | None = None) -> None:
+        """Announce a section: its planned time and the demo's estimated time left."""
+        self.sections_seen[name] = self.elapsed()
+        left = max(0.0, self.seconds - self.elapsed())
+        estimate = f", planned {estimate_s / 60:.1f} min" if estimate_s else ""
+        now = self.elapsed() / 60
+        say(f"[{now:4.1f} min] {name}{estimate} ({left / 60:.1f} min of the budget left)")
+
+
+def _read(path: Path) -> DemoPlan | None:
+    if not path.is_file():
+        return None
+    try:
+        return DemoPlan.model_validate_json(path.read_text(encoding="utf-8"))
+    except (ValidationError, ValueError, OSError):
+        return None  # an old or hand-broken plan: plan anew (the new one overwrites it)
+
+
+def classify_epochs(seconds: float, per_sample: float, n_train: int, n_val: int) -> int:
+    """Epochs of ``n_train`` training and ``n_val`` validation samples that fit ``seconds``."""
+    epoch = per_sample * (n_train + FORWARD_SHARE * n_val) + 0.3  # + state save
+    return max(0, math.floor(seconds / epoch))
+
+
+def segment_epochs(seconds: float, step: float, iterations: int, validation: float) -> int:
+    """Epochs of ``iterations`` steps plus ``validation`` seconds that fit ``seconds``."""
+    return max(0, math.floor(seconds / (iterations * step + validation + 0.3)))
+
+
+def classification_chooser(
+    budget: DemoBudget, num_classes: int, later: list[str], epochs_asked: int = 0
+) -> Any:
+    """The ``choose_plan`` hook of `prepare_classification_data` for the demo: the finest
+    voxel budget whose fixed schedule fits, with the epochs that fit (and the probe's
+    numbers) recorded in the demo plan. ``later``: the probe-less sections still to run;
+    ``epochs_asked``: the user's ``--epochs`` (then the finest input is kept)."""
+    from medsight.imaging.preprocess.fingerprint import DatasetFingerprint
+    from medsight.imaging.preprocess.plan import Plan, make_classify_plan
+    from medsight.imaging.tasks.classify_setup import config_for_plan
+    from medsight.imaging.tasks.step_probes import classify_step_seconds
+
+    def choose(fingerprint: DatasetFingerprint, counts: dict[str, int]) -> Plan:
+        saved = budget.saved("classification")
+        if saved is not None:  # the saved plan's input and batch: the same model again
+            plan = make_classify_plan(fingerprint, voxel_budget=saved["voxel_budget"])
+            return plan.model_copy(update={"batch_size": saved["batch_size"]})
+        n_train, n_val = counts["train"], counts["val"]
+        scale = fingerprint.n_cases / 300
+        tried: list[dict[str, Any]] = []
+        chosen: tuple[Plan, int] | None = None
+        for voxels in VOXEL_BUDGETS:
+            plan = make_classify_plan(fingerprint, voxel_budget=voxels)
+            config = config_for_plan(plan)
+            per_sample = classify_step_seconds(plan, config, num_classes) / config.batch_size
+            if budget.plan.slowdown is None:
+                budget.plan.slowdown = round(per_sample / REFERENCE_SECONDS_PER_SAMPLE, 3)
+            training = budget.left() - budget.fixed_estimate(later, scale)
+            epochs = classify_epochs(training * CLASSIFY_SHARE, per_sample, n_train, n_val)
+            tried.append(
+                {"voxel_budget": voxels, "input": list(plan.preprocess.shape or ()),
+                 "seconds_per_sample": round(per_sample, 4), "epochs_that_fit": epochs}
+            )  # fmt: skip
+            chosen = (plan, epochs)
+            if epochs >= MIN_CLASSIFY_EPOCHS or epochs_asked:
+                break
+        assert chosen is not None
+        plan, fit = chosen
+        if epochs_asked:
+            epochs, reason = epochs_asked, f"--epochs {epochs_asked} ({fit} would fit)"
+        elif fit >= MIN_CLASSIFY_EPOCHS:
+            epochs = min(MAX_CLASSIFY_EPOCHS, fit)
+            reason = f"the finest input whose {MIN_CLASSIFY_EPOCHS}+ epochs fit"
+        else:
+            epochs = MIN_CLASSIFY_EPOCHS // 2
+            reason = (
+                f"even the coarsest input fits only {fit} epochs: {epochs} planned, over budget"
+            )
+        budget.record(
+            "classification",
+            {
+                "voxel_budget": tried[-1]["voxel_budget"],
+                "input": tried[-1]["input"],
+                "batch_size": plan.batch_size,
+                "epochs": epochs,
+                "estimate_s": round(
+                    epochs * tried[-1]["seconds_per_sample"] * (n_train + FORWARD_SHARE * n_val), 1
+                ),
+                "probe": tried,
+                "reason": reason,
+            },
+        )
+        say(
+            f"plan: classifier input {tried[-1]['input']} voxels, {epochs} epochs "
+            f"({reason}; {tried[-1]['seconds_per_sample']:.3f} s per training sample here)"
+        )
+        return plan
+
+    return choose
+
+
+def plan_segmentation(
+    budget: DemoBudget, prepared: Any, later: list[str], epochs: int = 0, iterations: int = 0
+) -> dict[str, Any]:
+    """Epochs of the segmentation section from its probe and the time left (``epochs`` and
+    ``iterations`` per epoch, when given, override the plan's: ``--quick``)."""
+    from medsight.imaging.tasks.segment_run import config_from_plan
+    from medsight.imaging.tasks.step_probes import (
+        segment_step_seconds,
+        segment_window_seconds,
+        windows_per_volume,
+    )
+
+    saved = budget.saved("segmentation")
+    if saved is not None:
+        return saved
+    config = config_from_plan(prepared.plan, iterations_per_epoch=iterations or None)
+    classes = len(prepared.class_names)
+    step = segment_step_seconds(config, classes)
+    window = segment_window_seconds(config, classes)
+    windows = windows_per_volume(prepared.plan, config.patch_size, config.overlap)
+    n_val = min(config.val_cases_per_epoch, len(prepared.indices("val")))
+    validation = n_val * windows * window
+    training = budget.left() - budget.fixed_estimate(later, len(prepared.cases) / 300)
+    fit = segment_epochs(training, step, config.iterations_per_epoch, validation)
+    reason = f"{fit} epochs fit the time left"
+    if epochs:
+        reason += f"; {epochs} asked for"
+    else:
+        epochs = min(MAX_SEGMENT_EPOCHS, max(fit, MIN_SEGMENT_EPOCHS))
+        if fit < MIN_SEGMENT_EPOCHS:
+            reason += f"; {MIN_SEGMENT_EPOCHS} planned, over budget"
+    choice = budget.record(
+        "segmentation",
+        {
+            "epochs": epochs,
+            "iterations_per_epoch": config.iterations_per_epoch,
+            "patch": list(config.patch_size),
+            "estimate_s": round(epochs * (config.iterations_per_epoch * step + validation), 1),
+            "probe": {
+                "seconds_per_step": round(step, 4),
+                "seconds_per_window": round(window, 4),
+                "validation_windows": n_val * windows,
+            },
+            "reason": reason,
+        },
+    )
+    say(f"plan: segmentation {epochs} epochs of {config.iterations_per_epoch} steps "
+        f"({step:.2f} s per step here; {choice['reason']})")  # fmt: skip
+    return choice
