@@ -22,7 +22,7 @@ class OnnxPredictor:
 
     Args:
         path: The ``.onnx`` file, e.g. written by `onnx_export.export_onnx`.
-        threads: Intra-op threads; defaults to ``os.cpu_count()``.
+        threads: Intra-op threads; defaults to the cores this process may use.
 
     Attributes:
         path: The file.
@@ -41,7 +41,9 @@ class OnnxPredictor:
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such ONNX model")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        # the cores this process may run on (a container or taskset may allow fewer than the
+        # machine has); ORT's default would also count hyper-threads
+        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0)) or 1
         options.log_severity_level = 3  # errors only: ORT's warnings are not for end users
         try:
             self.session = ort.InferenceSession(
@@ -66,6 +68,15 @@ class OnnxPredictor:
         )
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
 
+    def check_shape(self, shape: tuple[int, ...]) -> None:
+        """Raise `InputError` unless a batch of ``shape`` is what the model was exported for."""
+        expected = self.input_shape
+        if len(shape) != len(expected) or any(
+            e is not None and e != s for e, s in zip(expected[1:], shape[1:], strict=True)
+        ):
+            wanted = ", ".join("N" if e is None else str(e) for e in expected)
+            raise InputError(f"{self.path}: the model takes input ({wanted}), got {tuple(shape)}")
+
     def predict_logits(self, batch: np.ndarray) -> np.ndarray:
         """Logits ``(N, classes)``, float32, for a batch ``(N, C, *spatial)``.
 
@@ -73,12 +84,7 @@ class OnnxPredictor:
             InputError: the batch's shape is not the one the model was exported for.
         """
         x = np.ascontiguousarray(batch, dtype=np.float32)
-        expected = self.input_shape
-        if x.ndim != len(expected) or any(
-            e is not None and e != s for e, s in zip(expected[1:], x.shape[1:], strict=True)
-        ):
-            wanted = ", ".join("N" if e is None else str(e) for e in expected)
-            raise InputError(f"{self.path}: the model takes input ({wanted}), got {tuple(x.shape)}")
+        self.check_shape(x.shape)
         (logits,) = self.session.run(None, {self._input_name: x})
         return np.asarray(logits, dtype=np.float32)
 
@@ -113,8 +119,13 @@ def onnx_probabilities(
         x = np.asarray(arrays[start : start + batch_size], dtype=np.float32)
         if x.ndim == rank - 1:
             x = x[:, None]
+        n = len(x)
+        predictor.check_shape(x.shape)  # the caller's batch, before the mirrors double it
+        if flip_tta:
+            # one session run of 2N: ONNX Runtime's per-run overhead is paid once
+            x = np.concatenate([x, np.flip(x, -1)])
         probs = _softmax(predictor.predict_logits(x))
         if flip_tta:
-            probs = (probs + _softmax(predictor.predict_logits(np.flip(x, -1)))) / 2
+            probs = (probs[:n] + probs[n:]) / 2
         out.append(probs.astype(np.float32, copy=False))
     return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
