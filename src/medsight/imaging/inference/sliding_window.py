@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -61,7 +61,7 @@ def _mirror_sets(mirror_axes: Sequence[int]) -> list[tuple[int, ...]]:
 
 
 def sliding_window_probabilities(
-    model: nn.Module,
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
     image: np.ndarray | torch.Tensor,
     patch_size: Sequence[int],
     num_classes: int,
@@ -76,7 +76,8 @@ def sliding_window_probabilities(
     """Per-class probabilities of ``image`` (one channel, spatial axes only).
 
     Args:
-        model: maps ``(N, 1, *patch)`` to logits ``(N, classes, *patch)``; set to eval here.
+        model: maps ``(N, 1, *patch)`` to logits ``(N, classes, *patch)``; a module is set
+            to eval here (any other callable, e.g. an ONNX Runtime session, is called as is).
         image: the preprocessed array.
         patch_size: window size (the training patch); smaller images are padded with
             ``background`` and the padding cut off again.
@@ -91,8 +92,10 @@ def sliding_window_probabilities(
         bytes_per_window: activation bytes of one window (default: an estimate of 64 float32
             feature maps of the window's size).
     """
-    was_training = model.training
-    model.eval()
+    module = model if isinstance(model, nn.Module) else None
+    was_training = module is not None and module.training
+    if module is not None:
+        module.eval()
     x = (
         image.float()
         if isinstance(image, torch.Tensor)
@@ -124,22 +127,30 @@ def sliding_window_probabilities(
                 for corner in chunk
             ]
             windows = torch.stack([x[r] for r in regions])[:, None]
-            batch = torch.cat([windows.flip([a + 2 for a in m]) if m else windows for m in mirrors])
+            batch = (
+                torch.cat([windows.flip([a + 2 for a in m]) if m else windows for m in mirrors])
+                if len(mirrors) > 1
+                else windows
+            )
             if channels_last:
                 batch = batch.contiguous(memory_format=memory_format)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(batch)
-            probs = torch.softmax(logits.float(), dim=1)
+            # contiguous before the arithmetic: a channels_last softmax added into the
+            # contiguous accumulators goes through slow strided kernels (most of the blend)
+            probs = torch.softmax(logits.float(), dim=1).contiguous()
             n = len(chunk)
-            merged = torch.zeros((n, num_classes, *patch))
-            for j, m in enumerate(mirrors):
+            merged = probs[:n]
+            for j, m in enumerate(mirrors[1:], start=1):
                 part = probs[j * n : (j + 1) * n]
-                merged += part.flip([a + 2 for a in m]) if m else part
-            merged /= len(mirrors)
+                merged = merged + part.flip([a + 2 for a in m])
+            if len(mirrors) > 1:
+                merged = merged / len(mirrors)
+            merged = merged * weights  # all windows of the batch in one broadcast product
             for region, window_probs in zip(regions, merged, strict=True):
-                total[(slice(None), *region)] += window_probs * weights
+                total[(slice(None), *region)] += window_probs
                 norm[region] += weights
-    if was_training:
-        model.train()
+    if module is not None and was_training:
+        module.train()
     out = total / norm
     return out[(slice(None), *(slice(0, n) for n in spatial))].contiguous()
