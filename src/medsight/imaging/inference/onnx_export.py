@@ -72,6 +72,11 @@ def export_onnx(
             warnings.simplefilter("ignore", DeprecationWarning)
             # EfficientNet's padding slices cannot be folded; harmless, and not for users
             warnings.filterwarnings("ignore", "Constant folding - Only steps=1", UserWarning)
+            # instance norm uses the input's own statistics in eval mode too: nothing differs
+            warnings.filterwarnings("ignore", "ONNX export mode is set to", UserWarning)
+            # shape checks traced as constants: the input is fixed but for the batch axis,
+            # which is exported dynamic
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 model,
                 (example,),

@@ -6,9 +6,11 @@ into a result folder. Both return `ClassificationResult` records.
 
 INPUT may be image files, DICOM series folders, or a manifest CSV (its ``path`` or
 ``series_dir`` column). Inputs are preprocessed with the run's contract and predicted in
-batches; ONNX Runtime is used when the run was exported. When the run has been evaluated,
-``RUN/conformal.json`` turns each prediction into a conformal set (classes the model cannot
-rule out at the calibrated coverage); a set that is not a single class means "refer".
+batches; ONNX Runtime runs the model (the run's ``model.onnx``, or the model exported when
+the run is loaded; PyTorch when bf16 is asked for or the run is a K-fold ensemble). When
+the run has been evaluated, ``RUN/conformal.json`` turns each prediction into a conformal
+set (classes the model cannot rule out at the calibrated coverage); a set that is not a
+single class means "refer".
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ def predict_classify(run_dir: Path, paths: list[Path], options: PredictOptions) 
     Raises:
         InputError: segmentation-only options, or an input that cannot be read.
     """
-    predictor = Predictor(run_dir)  # first: a missing run says which command makes it
+    # first: a missing run says which command makes it
+    predictor = Predictor(run_dir, bf16=options.bf16)
     if options.out is not None:
         raise InputError("--out is for segmentation runs; use --heatmap FOLDER for heatmaps")
     names = predictor.class_names

@@ -24,10 +24,11 @@ from medsight.console import console, progress_bar
 from medsight.errors import InputError
 from medsight.imaging.evaluate.structure_measurements import measure_structures
 from medsight.imaging.explain.segmentation_overlay import write_prediction_overlays
-from medsight.imaging.inference.segmenter import Segmenter
+from medsight.imaging.inference.segmenter import Segmentation, Segmenter
 from medsight.imaging.io.dicom_seg import describe_segment, write_dicom_seg
 from medsight.imaging.io.nifti import write_mask_nifti
 from medsight.imaging.io.read_image import read_image
+from medsight.imaging.io.volume import Volume
 from medsight.runs.atomic import atomic_dir, write_text_atomic
 from medsight.tasks.options import PredictOptions
 from medsight.tasks.results import SegmentationResult
@@ -47,7 +48,13 @@ def _folder_name(i: int, path: Path) -> str:
 def segment_one(segmenter: Segmenter, path: Path, folder: Path) -> SegmentationResult:
     """Segment ``path`` and write its outputs into ``folder`` (atomically, as a whole)."""
     volume = read_image(path)
-    result = segmenter.segment(volume)
+    return write_segmentation(segmenter, path, volume, segmenter.segment(volume), folder)
+
+
+def write_segmentation(
+    segmenter: Segmenter, path: Path, volume: Volume, result: Segmentation, folder: Path
+) -> SegmentationResult:
+    """``folder``'s files for ``result``, the segmentation of ``volume`` read from ``path``."""
     names = result.class_names
     record: dict[str, Any] = {"input": str(path), "output_dir": str(folder)}
     with atomic_dir(folder) as tmp:
