@@ -1,9 +1,9 @@
 """`create_app`: the FastAPI application of `medsight serve`.
 
 On start it opens and migrates the database, re-queues jobs a killed process left running,
-loads the de-identification key, starts importing the task plug-ins in the background and
-starts the job worker; on stop it lets the worker finish
-its current step. Errors of every kind leave as JSON ``{"error": {"code", "message"}}``:
+loads the de-identification key, starts importing the task plug-ins in the background (so
+``/healthz`` answers without them) and starts the job worker; on stop it lets the worker
+finish its current step. Errors of every kind leave as JSON ``{"error": {"code", "message"}}``:
 `ApiError`, FastAPI's validation errors (their default body echoes the input, which can be
 patient data, so only the field location is kept), unknown routes and methods, and bugs
 (500 ``internal``, logged by exception type only).
