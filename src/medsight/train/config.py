@@ -40,8 +40,10 @@ class LoopConfig(BaseModel):
     #: epochs without a better validation score before stopping
     patience: AtLeastOne = 10
     seed: int = 0
-    #: bf16 autocast is opt-in: bf16 conv3d training on this CPU (oneDNN) gave NaN losses
-    #: and run-to-run drift; fp32 + channels_last was deterministic and almost as fast
+    #: the resolved precision (``medsight.hardware.resolve_precision``): bf16 autocast for
+    #: convolutions and matmuls, norms and the loss in fp32 (`fabric_setup`); only where the
+    #: CPU has native bf16. bf16 runs differ from fp32 runs in the last bits, so it is not the
+    #: default of a config (the CLI's ``--precision`` chooses)
     bf16: bool = False
     channels_last: bool = True
     #: stop after this much training wall time and keep the best epoch so far

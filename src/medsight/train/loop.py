@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from medsight.train.config import LoopConfig
-from medsight.train.fabric_setup import start_fabric
+from medsight.train.fabric_setup import norms_in_fp32, start_fabric
 from medsight.train.training_state import save_state, start_or_resume
 
 #: a batch: model input (images ``(N, C, *spatial)``, or a dict of tensors for tasks whose
@@ -155,6 +155,8 @@ def fit(
     """
     fabric, memory_format = start_fabric(config)
     model = hooks.build_model()
+    if config.bf16:
+        norms_in_fp32(model)
     if config.channels_last:
         model = model.to(memory_format=memory_format)  # type: ignore[call-overload]
     optimizer = hooks.make_optimizer(model)
