@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from medsight.cli.demo_plan import DemoBudget
 from medsight.console import STATE, console, progress_bar, say
+
+if TYPE_CHECKING:
+    from medsight.cli.demo_plan import DemoBudget
 
 #: the probe-less sections after each training section (what its plan must leave time for)
 _AFTER_CLASSIFY = [
@@ -108,7 +110,7 @@ def demo(
     segmentation network and a diabetes-complication risk model; read synthetic notes;
     write RUN/report.html, all planned to fit --minutes."""
     from medsight.cli import notes_cohorts
-    from medsight.cli.demo_plan import classification_chooser
+    from medsight.cli.demo_plan import DemoBudget, classification_chooser
     from medsight.cli.demo_text import test_split_predictions, text_section
     from medsight.imaging.synth.chest_ct import CLASSES
     from medsight.imaging.tasks.classify_evaluate import (
