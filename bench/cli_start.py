@@ -3,13 +3,14 @@ verbs, and `medsight serve` until ``GET /healthz`` answers 200.
 
 Each command runs as a fresh subprocess: one warm-up, then ``--runs`` timed runs whose median
 wall time and median peak RSS (the child's own ``ru_maxrss``, from ``os.wait4``) are printed,
-with the ratio to the reference ``python -c "import typer, rich"`` (goal: under 1 s, ideally
-at most 3x the reference). A separate pass with ``PYTHONPROFILEIMPORTTIME`` says which heavy
-packages (torch, lightning, monai, fastapi, numpy) each command imported. The verbs are
-enumerated from the typer app in-process; `inspect` reads one slice of a one-case
-`medsight synth chest-ct` series. `serve` runs on a free loopback port with a fresh data
-folder, registry and SQLite database per run, is polled every 10 ms, and gets SIGTERM once
-it answers (uvicorn re-raises the signal after its graceful shutdown: exit -15).
+with the ratio to the reference ``python -c "import typer, rich"`` (goal: under 1 s, ideally at
+most 3x the reference), and the median CPU time (user + system: less sensitive to other load on
+the machine than wall time; for `serve` it runs to the shutdown). A separate pass with
+``PYTHONPROFILEIMPORTTIME`` says which heavy packages (torch, lightning, monai, fastapi, numpy)
+each command imported. The verbs are enumerated from the typer app in-process; `inspect` reads
+one slice of a one-case `medsight synth chest-ct` series. `serve` runs on a free loopback port
+with a fresh data folder, registry and SQLite database per run, is polled every 10 ms, and gets
+SIGTERM once it answers (uvicorn re-raises the signal after its graceful shutdown: exit -15).
 
 Timings depend on the machine (the CPU's model name is printed first) and on its load.
 
@@ -68,6 +69,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 @dataclass
 class Sample:
     seconds: float
+    cpu_seconds: float
     rss_mb: float
     returncode: int
 
@@ -80,8 +82,8 @@ def run_child(
 ) -> Sample:
     """Run ``command`` to its end (or, with ``ready``, until ``ready()`` and then SIGTERM).
 
-    Returns the wall time (to the end, or to ``ready``), the child's own peak RSS and its
-    exit code.
+    Returns the wall time (to the end, or to ``ready``), the child's CPU time (user + system,
+    to its end), its own peak RSS and its exit code.
     """
     with open(stderr_path or os.devnull, "wb") as err:
         start = time.perf_counter()
@@ -99,7 +101,8 @@ def run_child(
         if ready is None:
             seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-    return Sample(seconds, usage.ru_maxrss / 1024, process.returncode)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(seconds, cpu, usage.ru_maxrss / 1024, process.returncode)
 
 
 def imported(command: list[str], ready: Callable[[], bool] | None = None) -> set[str]:
@@ -122,8 +125,9 @@ class Case:
     start: Callable[[], tuple[list[str], Callable[[], bool] | None]]
 
 
-def measure(case: Case, runs: int) -> tuple[float, float, int, set[str]]:
-    """Median seconds and MB over ``runs`` after a warm-up, exit code, heavy imports."""
+def measure(case: Case, runs: int) -> tuple[float, float, float, int, set[str]]:
+    """Median wall seconds, CPU seconds and MB over ``runs`` after a warm-up; the largest
+    exit code; the heavy packages imported."""
     command, ready = case.start()
     run_child(command, ready)  # warm-up: page cache, .pyc files
     samples = []
@@ -134,6 +138,7 @@ def measure(case: Case, runs: int) -> tuple[float, float, int, set[str]]:
     heavy = imported(command, ready)
     return (
         statistics.median(s.seconds for s in samples),
+        statistics.median(s.cpu_seconds for s in samples),
         statistics.median(s.rss_mb for s in samples),
         max(s.returncode for s in samples),
         heavy,
@@ -258,17 +263,23 @@ def main() -> None:
         rows = []
         reference = 0.0
         for case in cases:
-            seconds, mb, code, heavy = measure(case, args.runs)
+            seconds, cpu, mb, code, heavy = measure(case, args.runs)
             reference = reference or seconds
-            rows.append((case.name, seconds, seconds / reference, mb, code, heavy))
+            rows.append((case.name, seconds, seconds / reference, cpu, mb, code, heavy))
             print(f"  {case.name}: {seconds:.3f} s", file=sys.stderr, flush=True)
 
     width = max(len(r[0]) for r in rows)
     print(f"\nmedian of {args.runs} runs after one warm-up; x = ratio to the first row")
-    print(f"{'command':<{width}}  {'seconds':>7}  {'x':>6}  {'MB':>6}  exit  heavy imports")
-    for name, seconds, ratio, mb, code, heavy in rows:
+    print(
+        f"{'command':<{width}}  {'seconds':>7}  {'x':>6}  {'CPU s':>6}  {'MB':>6}  exit  "
+        "heavy imports"
+    )
+    for name, seconds, ratio, cpu, mb, code, heavy in rows:
         shown = ", ".join(h for h in HEAVY if h in heavy) or "-"
-        print(f"{name:<{width}}  {seconds:7.3f}  {ratio:6.1f}  {mb:6.0f}  {code:>4}  {shown}")
+        print(
+            f"{name:<{width}}  {seconds:7.3f}  {ratio:6.1f}  {cpu:6.2f}  {mb:6.0f}  {code:>4}  "
+            f"{shown}"
+        )
 
 
 if __name__ == "__main__":
