@@ -4,13 +4,21 @@ On a non-loopback address the service requires TLS (a certificate and key): toke
 images must not cross a hospital network in clear text. ``--insecure-http`` overrides this
 explicitly (for a deployment behind a TLS-terminating proxy on the same host) and a warning
 is logged on every start, so the choice stays visible.
+
+The task plug-ins (torch, Lightning, MONAI, spaCy: seconds to import) are imported in a
+background thread once uvicorn listens, so ``/healthz`` answers at once and the first model
+load rarely waits for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import socket
+import sys
+import threading
+import time
 from pathlib import Path
 
 import uvicorn
@@ -18,6 +26,7 @@ import uvicorn
 from medsight.errors import InputError
 from medsight.serve.api.app import SwallowErrors, create_app
 from medsight.serve.dicom.config import load_node_config
+from medsight.serve.jobs.model_cache import register_tasks
 from medsight.serve.settings import ServiceSettings
 
 log = logging.getLogger("medsight.serve")
@@ -95,14 +104,34 @@ def serve(
         )
     app = create_app(settings)
     log.info("medsight serve on %s://%s:%d", scheme, host, port)
-    uvicorn.run(
-        SwallowErrors(app),
-        host=host,
-        port=port,
-        ssl_certfile=str(tls_cert) if tls_cert else None,
-        ssl_keyfile=str(tls_key) if tls_key else None,
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_graceful_shutdown=30,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            SwallowErrors(app),
+            host=host,
+            port=port,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+            access_log=False,
+            log_level="warning",
+            server_header=False,
+            timeout_graceful_shutdown=30,
+        )
     )
+    threading.Thread(
+        target=register_tasks_once_listening, args=(server,), name="register-tasks", daemon=True
+    ).start()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the service (as `uvicorn.run`)
+        server.run()
+    if not server.started:
+        sys.exit(3)  # as `uvicorn.run`: the startup failed (uvicorn logged why)
+
+
+def register_tasks_once_listening(server: uvicorn.Server) -> None:
+    """Import the task plug-ins once ``server`` listens (their import would hold up startup:
+    C extensions load under the GIL); the model cache waits for them if a request comes first.
+    """
+    while not server.started:
+        if server.should_exit:
+            return
+        time.sleep(0.05)
+    register_tasks()

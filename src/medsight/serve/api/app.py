@@ -1,9 +1,8 @@
 """`create_app`: the FastAPI application of `medsight serve`.
 
 On start it opens and migrates the database, re-queues jobs a killed process left running,
-loads the de-identification key, starts importing the task plug-ins in the background (so
-``/healthz`` answers without them) and starts the job worker; on stop it lets the worker
-finish its current step. Errors of every kind leave as JSON ``{"error": {"code", "message"}}``:
+loads the de-identification key and starts the job worker; on stop it lets the worker finish
+its current step. Errors of every kind leave as JSON ``{"error": {"code", "message"}}``:
 `ApiError`, FastAPI's validation errors (their default body echoes the input, which can be
 patient data, so only the field location is kept), unknown routes and methods, and bugs
 (500 ``internal``, logged by exception type only).
@@ -12,7 +11,6 @@ patient data, so only the field location is kept), unknown routes and methods, a
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,7 +36,7 @@ from medsight.serve.api.state import ServiceState
 from medsight.serve.api.sync_slots import SyncSlots
 from medsight.serve.dicom.config import load_node_config
 from medsight.serve.dicom.node import DicomNode
-from medsight.serve.jobs.model_cache import ModelCache, register_tasks
+from medsight.serve.jobs.model_cache import ModelCache
 from medsight.serve.jobs.queue import recover_interrupted
 from medsight.serve.jobs.worker import JobWorker
 from medsight.serve.settings import ServiceSettings
@@ -128,9 +126,6 @@ def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
                 metrics,
             )
             state.dicom_node = node
-        # the task plug-ins import torch & co. (seconds): load them while the service already
-        # answers; the first model load waits for them
-        threading.Thread(target=register_tasks, name="medsight-register-tasks", daemon=True).start()
         if start_worker:
             worker.start()
         if node is not None:

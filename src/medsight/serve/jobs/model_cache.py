@@ -6,8 +6,8 @@ file of the version, so a model changed on disk after registration is refused (a
 half-loaded). Retired versions are not served.
 
 The modalities' task plug-ins (torch, Lightning, MONAI, spaCy: seconds to import) are
-registered by `register_tasks`, which the service runs in a background thread as it starts,
-and at the latest by the first `get`: the service answers ``/healthz`` without waiting for them.
+registered by `register_tasks`, which `medsight serve` runs in a background thread once it
+listens, and at the latest by the first `get`: ``/healthz`` answers without them.
 """
 
 from __future__ import annotations
