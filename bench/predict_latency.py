@@ -18,7 +18,7 @@ classification the largest probability difference, segmentation the worst Dice.
     .venv/bin/python bench/predict_latency.py [--cls RUN] [--seg RUN] [--series 4]
 
 Without ``--cls``/``--seg`` the runs are made (once) under ``--work`` (default
-``runs/bench-predict``): a 24-case synthetic chest-CT cohort, a 1-epoch classifier and a
+``runs/bench-predict``): a 40-case synthetic chest-CT cohort, a 1-epoch classifier and a
 0.5-minute segmenter (latency does not depend on how well they learnt). An AVX2-only CPU
 can be approximated for PyTorch with ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``
 (ONNX Runtime picks its kernels from CPUID and has no such switch).
@@ -69,7 +69,7 @@ def make_runs(work: Path) -> tuple[Path, Path]:
     """A small cohort, a classifier and a segmenter under ``work`` (reused when present)."""
     data, cls, seg = work / "data", work / "cls", work / "seg"
     if not (data / "labels.csv").is_file():
-        _medsight("synth", "chest-ct", str(data), "--cases", "24", "--seed", "0")
+        _medsight("synth", "chest-ct", str(data), "--cases", "40", "--seed", "0")
     if not (cls / "model.safetensors").is_file():
         _medsight("train", str(data / "labels.csv"), "-o", str(cls), "--epochs", "1")
     if not (seg / "model.safetensors").is_file():
