@@ -404,9 +404,7 @@ def make_classify_plan(
     ``voxel_budget`` caps a 3D input's voxels (in-plane spacing is coarsened to fit): a
     smaller budget trains faster (`medsight demo` picks it from a throughput probe).
     """
-    return _plan(
-        fingerprint, "classify", lambda fp, notes: _classify_plan(fp, notes, voxel_budget)
-    )
+    return _plan(fingerprint, "classify", lambda fp, notes: _classify_plan(fp, notes, voxel_budget))
 
 
 def make_segment_plan(fingerprint: DatasetFingerprint) -> Plan:
