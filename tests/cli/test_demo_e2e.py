@@ -140,7 +140,7 @@ def test_split_is_by_patient(run_dir: Path) -> None:
 def test_predict_uses_only_the_run_folder(run_dir: Path, tmp_path: Path) -> None:
     run_copy = tmp_path / "only-run"
     run_copy.mkdir()
-    for name in ("model.safetensors", "model.json", "conformal.json"):
+    for name in ("model.safetensors", "model.json", "conformal.json", "decision.json"):
         shutil.copy(run_dir / name, run_copy / name)
     series = run_dir / "data" / "series" / "case_0001"
     result = medsight("predict", str(run_copy), str(series), "--json")
@@ -149,6 +149,13 @@ def test_predict_uses_only_the_run_folder(run_dir: Path, tmp_path: Path) -> None
     assert set(answer["probabilities"]) == {"normal", "benign", "malignant"}
     assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4
     assert answer["predicted"] in answer["probabilities"]
+    # the class is called with the run's per-class decision weights, not the plain argmax
+    rule = json.loads((run_copy / "decision.json").read_text())
+    weighted = {
+        n: answer["probabilities"][n] * w
+        for n, w in zip(rule["class_names"], rule["weights"], strict=True)
+    }
+    assert answer["predicted"] == max(weighted, key=weighted.get)
     assert set(answer["conformal_set"]) <= set(answer["probabilities"])
     assert answer["refer"] == (len(answer["conformal_set"]) != 1)
 

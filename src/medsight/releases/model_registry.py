@@ -38,13 +38,15 @@ from medsight.runs.contract import CONTRACT, WEIGHTS, read_run_summary
 from medsight.runs.ensemble import ENSEMBLE_FILE
 
 INDEX, MANIFEST = "index.json", "manifest.json"
-#: files copied from a run when present (besides the weights and the contract); an EHR risk
+#: files copied from a run when present (besides the weights and the contract); an image
+#: classifier's ``decision.json`` (per-class decision weights) and ``conformal.json``, an EHR risk
 #: run's ``calibration.json`` (calibration map, threshold, conformal quantile) and
 #: ``codes.json`` (the words for its codes), a text classifier's ``tokenizer.json`` and a
 #: tagger's ``vocabulary.json`` among them
 OPTIONAL_FILES = (
     "postprocess.json",
     "conformal.json",
+    "decision.json",
     "calibration.json",
     "codes.json",
     "model_card.md",

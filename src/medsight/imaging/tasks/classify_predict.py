@@ -10,7 +10,9 @@ batches; ONNX Runtime runs the model (the run's ``model.onnx``, or the model exp
 the run is loaded; PyTorch when bf16 is asked for or the run is a K-fold ensemble). When
 the run has been evaluated, ``RUN/conformal.json`` turns each prediction into a conformal
 set (classes the model cannot rule out at the calibrated coverage); a set that is not a
-single class means "refer".
+single class means "refer"; and ``RUN/decision.json`` holds the per-class weights the
+predicted class is called with (`medsight.evaluate.classification.class_decision`, fitted
+on validation so that every class gets called; before evaluation: the plain argmax).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.table import Table
 
 from medsight.console import console, progress_bar
 from medsight.errors import InputError
+from medsight.evaluate.classification.class_decision import read_decision_weights
 from medsight.imaging.data.volume_loading import preprocess_image
 from medsight.imaging.explain.conformal_sets import conformal_sets
 from medsight.imaging.explain.explain_run import HEATMAP_FILE, explain_input
@@ -33,9 +36,17 @@ from medsight.tasks.results import ClassificationResult
 CHUNK = 16
 
 
-def _record(names: list[str], probs: np.ndarray, sets: list[list[str]] | None, i: int) -> dict:
+def _record(
+    names: list[str],
+    probs: np.ndarray,
+    sets: list[list[str]] | None,
+    i: int,
+    weights: np.ndarray | None,
+) -> dict:
+    # the run's per-class decision rule once it is evaluated (every class called), else argmax
+    called = probs[i] if weights is None else probs[i] * weights
     record: dict = {
-        "predicted": names[int(probs[i].argmax())],
+        "predicted": names[int(called.argmax())],
         "probabilities": {n: float(p) for n, p in zip(names, probs[i], strict=True)},
     }
     if sets is not None:
@@ -66,9 +77,10 @@ def predict_classify(run_dir: Path, paths: list[Path], options: PredictOptions) 
             progress.advance(bar, len(batch))
     probs = np.concatenate(chunks)
     sets = conformal_sets(run_dir, probs, names)
+    weights = read_decision_weights(run_dir, names)
     results: list[ClassificationResult] = []
     for i, path in enumerate(paths):
-        result = ClassificationResult(input=str(path), **_record(names, probs, sets, i))
+        result = ClassificationResult(input=str(path), **_record(names, probs, sets, i, weights))
         if options.heatmap is not None:
             folder = options.heatmap / f"{i + 1:04d}_{path.name}"
             explain_input(run_dir, path, folder)
@@ -116,9 +128,9 @@ class LoadedClassifier:
         names = self.predictor.class_names
         array = preprocess_image(source, self.contract.preprocess)
         probs = self.predictor.predict_array(array[None])
-        result = ClassificationResult(
-            **_record(names, probs, conformal_sets(self.folder, probs, names), 0)
-        )
+        sets = conformal_sets(self.folder, probs, names)
+        weights = read_decision_weights(self.folder, names)
+        result = ClassificationResult(**_record(names, probs, sets, 0, weights))
         if heatmap and self.contract.spatial_dims == 3 and not self.is_2d():
             record = explain_input(self.folder, source, out / "heatmap")
             result.files = [f"heatmap/{name}" for name in record.get("files", [])]
