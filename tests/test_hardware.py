@@ -51,6 +51,9 @@ def test_native_bf16_cpu_gets_bf16_on_auto(cpuinfo):
     assert hardware.vector_isa() == "AVX-512"
     assert hardware.native_bf16()
     assert hardware.resolve_precision("auto") == "bf16"
+    # a path where bf16 measured no faster keeps fp32 on auto, bf16 still on request
+    assert hardware.resolve_precision("auto", auto_bf16=False) == "fp32"
+    assert hardware.resolve_precision("bf16", auto_bf16=False) == "bf16"
     assert hardware.resolve_precision("fp32") == "fp32"
     assert "avx512_bf16 amx_bf16" in hardware.cpu_summary()
 

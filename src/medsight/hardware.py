@@ -79,15 +79,16 @@ def cpu_summary() -> str:
     return f"{cpu_model()} ({vector_isa()}, {bf16})"
 
 
-def resolve_precision(choice: str) -> Precision:
-    """``auto`` -> bf16 where the CPU has native bf16, else fp32; ``fp32``/``bf16`` as asked.
+def resolve_precision(choice: str, auto_bf16: bool = True) -> Precision:
+    """``auto`` -> bf16 where the CPU has native bf16 and ``auto_bf16`` (the path measured
+    faster in bf16 at an accuracy that holds), else fp32; ``fp32``/``bf16`` as asked.
 
     Raises:
         InputError: an unknown choice, or ``bf16`` on a CPU without native bf16 (it would be
             emulated: slower than fp32 and no more accurate).
     """
     if choice == "auto":
-        return "bf16" if native_bf16() else "fp32"
+        return "bf16" if auto_bf16 and native_bf16() else "fp32"
     if choice == "fp32":
         return "fp32"
     if choice == "bf16":
