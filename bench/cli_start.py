@@ -5,12 +5,13 @@ Each command runs as a fresh subprocess: one warm-up, then ``--runs`` timed runs
 wall time and median peak RSS (the child's own ``ru_maxrss``, from ``os.wait4``) are printed,
 with the ratio to the reference ``python -c "import typer, rich"`` (goal: under 1 s, ideally at
 most 3x the reference), and the median CPU time (user + system: less sensitive to other load on
-the machine than wall time; for `serve` it runs to the shutdown). A separate pass with
-``PYTHONPROFILEIMPORTTIME`` says which heavy packages (torch, lightning, monai, fastapi, numpy)
-each command imported. The verbs are enumerated from the typer app in-process; `inspect` reads
-one slice of a one-case `medsight synth chest-ct` series. `serve` runs on a free loopback port
-with a fresh data folder, registry and SQLite database per run, is polled every 10 ms, and gets
-SIGTERM once it answers (uvicorn re-raises the signal after its graceful shutdown: exit -15).
+the machine than wall time; for `serve`, up to the moment /healthz answered). A separate pass
+with ``PYTHONPROFILEIMPORTTIME`` says which heavy packages (torch, lightning, monai, fastapi,
+numpy) each command imported (`serve`: by its shutdown, its background thread included; its MB
+too). The verbs are enumerated from the typer app in-process; `inspect` reads one slice of a
+one-case `medsight synth chest-ct` series. `serve` runs on a free loopback port with a fresh
+data folder, registry and SQLite database per run, is polled every 10 ms, and gets SIGTERM once
+it answers (uvicorn re-raises the signal after its graceful shutdown: exit -15).
 
 Timings depend on the machine (the CPU's model name is printed first) and on its load.
 
@@ -74,6 +75,15 @@ class Sample:
     returncode: int
 
 
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far, all threads (None without /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_child(
     command: list[str],
     ready: Callable[[], bool] | None = None,
@@ -83,7 +93,7 @@ def run_child(
     """Run ``command`` to its end (or, with ``ready``, until ``ready()`` and then SIGTERM).
 
     Returns the wall time (to the end, or to ``ready``), the child's CPU time (user + system,
-    to its end), its own peak RSS and its exit code.
+    to the same point where /proc tells), its own peak RSS and its exit code.
     """
     with open(stderr_path or os.devnull, "wb") as err:
         start = time.perf_counter()
@@ -96,12 +106,15 @@ def run_child(
                     raise RuntimeError(f"{command} ended with {process.returncode} before ready")
                 time.sleep(0.01)
             seconds = time.perf_counter() - start
+            cpu_at_ready = process_cpu_seconds(process.pid)
             process.send_signal(signal.SIGTERM)
         _, status, usage = os.wait4(process.pid, 0)
         if ready is None:
             seconds = time.perf_counter() - start
         process.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     cpu = usage.ru_utime + usage.ru_stime
+    if ready is not None and cpu_at_ready is not None:
+        cpu = cpu_at_ready
     return Sample(seconds, cpu, usage.ru_maxrss / 1024, process.returncode)
 
 
