@@ -132,6 +132,7 @@ def write_dicom_seg(
     series_number: int = 901,
     series: str | None = None,
     content_datetime: datetime.datetime | None = None,
+    volume: Volume | None = None,
 ) -> Path:
     """Write ``label_map`` as a DICOM SEG of the image series at ``source``.
 
@@ -151,6 +152,8 @@ def write_dicom_seg(
         content_datetime: ContentDate/Time (and SeriesDate/Time) of the SEG; None takes
             the source's study date and time, or `UNDATED` when it has none, which
             keeps the output a function of its inputs.
+        volume: ``read_image(source, series=series)`` when the caller has already read it
+            (prediction has): the pixels are not read a second time.
 
     Returns:
         ``out_path``.
@@ -169,7 +172,8 @@ def write_dicom_seg(
     _check_text(series_description, "series description", out_path)
     if not 0 <= series_number < 2**31:
         raise InputError(f"{out_path}: series number {series_number} is not in 0..2^31-1")
-    volume = read_image(source, series=series)
+    if volume is None:
+        volume = read_image(source, series=series)
     labels = _check_label_map(label_map, volume, ordered, source, out_path)
     frames = source_frames(series_files(source, series), volume)
     datasets, pixels = _highdicom_input(frames, labels, source)

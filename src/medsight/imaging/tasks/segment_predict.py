@@ -70,6 +70,7 @@ def write_segmentation(
                 tmp / SEG_FILE,
                 algorithm_name=f"medsight {contract.model_name}",
                 algorithm_version=medsight.__version__,
+                volume=volume,  # read once: the SEG needs only the source's headers again
             )
             record["dicom_seg"] = str(folder / SEG_FILE)
         measured = measure_structures(result.indices, volume, names)
