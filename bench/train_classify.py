@@ -18,8 +18,11 @@ after training; the higher is the peak). The CPU is named by `medsight.hardware.
 Predict latency is ``bench/predict_latency.py``'s.
 
 The reference stops at its first epoch at or above the target AUC (``--reference-epochs``
-caps it), and so does medsight's bf16 run; medsight's fp32 run trains all ``--epochs``. The
-defaults (300 cases, 6 epochs) finish in about 10 minutes on 2 quiet AVX-512 cores.
+caps it), and so does medsight's bf16 run; medsight's fp32 run trains all ``--epochs``. With
+the defaults (300 cases, 6 epochs) the run took about 40 minutes on 2 AVX-512 cores shared
+with other jobs (load ~10; data generation not included); quiet cores should take a fraction
+of that (not measured). 6 epochs is too few for medsight to reach AUC 0.90 on this data
+(see the report of issue 15); ``--epochs 30 --reference-epochs 30`` compares the time to it.
 ``OMP_WAIT_POLICY`` is set to PASSIVE for the whole process (both loops) unless the
 environment sets it: on shared cores, spin-waiting threads were several times slower
 (`medsight.train.fabric_setup`).
