@@ -277,7 +277,6 @@ def _segmentation(
         iterations_per_epoch=iterations,
         patience=epochs,
         max_minutes=24 * 60.0,
-        bf16=budget.plan.precision == "bf16",
     )
     budget.section("segmentation evaluation")
     result, section = evaluate_segment_run(

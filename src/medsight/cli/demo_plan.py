@@ -68,6 +68,8 @@ class DemoPlan(BaseModel):
 
     budget_minutes: float
     cpu: str
+    #: of the classifier (`medsight.hardware.resolve_precision("auto")`: bf16 where native);
+    #: segmentation trains in fp32
     precision: str
     #: cases, seed, EHR patients, notes: a plan is reused only for the same demo
     demo: dict[str, Any]
@@ -94,7 +96,7 @@ class DemoBudget:
             say(f"plan: reusing {self.path} (--replan to plan anew)")
         else:
             self.plan = DemoPlan(
-                budget_minutes=minutes, cpu=cpu, precision=resolve_precision("fp32"), demo=demo
+                budget_minutes=minutes, cpu=cpu, precision=resolve_precision("auto"), demo=demo
             )
             self.reused = False
         self.plan.budget_minutes = minutes if not self.reused else self.plan.budget_minutes
@@ -174,7 +176,7 @@ def classification_chooser(
         chosen: tuple[Plan, int] | None = None
         for voxels in VOXEL_BUDGETS:
             plan = make_classify_plan(fingerprint, voxel_budget=voxels)
-            config = config_for_plan(plan)
+            config = config_for_plan(plan, bf16=budget.plan.precision == "bf16")
             per_sample = classify_step_seconds(plan, config, num_classes) / config.batch_size
             if budget.plan.slowdown is None:
                 budget.plan.slowdown = round(per_sample / REFERENCE_SECONDS_PER_SAMPLE, 3)
