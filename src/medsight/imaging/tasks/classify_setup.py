@@ -26,7 +26,9 @@ def config_for_plan(plan: Plan, **overrides: object) -> TrainConfig:
     name = str(overrides.pop("model_name", None) or plan.model_name)
     values: dict[str, object] = {
         "model_name": name,
-        "model_kwargs": {"depth": plan.network_depth} if name == "lungct-cnn" else {},
+        "model_kwargs": (
+            {"depth": plan.network_depth, **plan.model_kwargs} if name == "lungct-cnn" else {}
+        ),
         "spatial_dims": plan.spatial_dims,
         "batch_size": plan.batch_size,
         "augmentation": plan.augment,
