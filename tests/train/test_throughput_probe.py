@@ -34,3 +34,30 @@ def test_probe_times_steps_and_a_bigger_batch_costs_more():
     large = seconds_per_step(config, build, optimizer, batch(512), loss, steps=3)
     assert math.isfinite(small) and small > 0
     assert large > small
+
+
+def test_keep_last_returns_the_final_epoch_not_the_best_validation_one():
+    from medsight.train.loop import LoopHooks, fit
+
+    scores = iter([0.9, 0.5, 0.6])  # the first epoch validates best
+
+    def run(keep_last: bool) -> int:
+        nonlocal scores
+        scores = iter([0.9, 0.5, 0.6])
+        config = LoopConfig(
+            model_name="probe", spatial_dims=2, channels_last=False, max_epochs=3,
+            keep_last=keep_last, patience=3,
+        )  # fmt: skip
+        hooks = LoopHooks(
+            build_model=lambda: nn.Linear(4, 2),
+            make_optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=0.1),
+            epoch_batches=lambda g, e: iter([(torch.rand(8, 4), torch.arange(8) % 2)]),
+            loss=F.cross_entropy,
+            validate=lambda trained: ({}, (next(scores), 0.0)),
+            final_model=lambda state: nn.Linear(4, 2),
+            tolerance=0.0,
+        )
+        return fit(config, hooks).best_epoch
+
+    assert run(keep_last=False) == 1
+    assert run(keep_last=True) == 3

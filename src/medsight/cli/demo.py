@@ -161,6 +161,7 @@ def demo(
         seed=seed,
         patience=n_epochs,
         max_minutes=24 * 60.0,
+        keep_last=True,
         bf16=budget.plan.precision == "bf16",
     )
     budget.section(f"classification: training {n_epochs} epochs", planned.get("estimate_s"))
@@ -275,6 +276,7 @@ def _segmentation(
         seed=seed,
         max_epochs=epochs,
         iterations_per_epoch=iterations,
+        val_cases_per_epoch=int(choice.get("val_cases_per_epoch", 12)),
         patience=epochs,
         max_minutes=24 * 60.0,
     )

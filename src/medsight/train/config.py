@@ -46,6 +46,10 @@ class LoopConfig(BaseModel):
     #: default of a config (the CLI's ``--precision`` chooses)
     bf16: bool = False
     channels_last: bool = True
+    #: keep the last epoch's weights, not the best validation epoch's: a fixed schedule run
+    #: to its end (`medsight demo`), so the validation split that calibrates the model (and
+    #: fits its thresholds and conformal sets) was not also used to pick among its epochs
+    keep_last: bool = False
     #: stop after this much training wall time and keep the best epoch so far
     max_minutes: Annotated[float, Field(gt=0)] = 10.0
     #: torch CPU threads; 0 = all cores

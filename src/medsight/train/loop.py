@@ -9,7 +9,8 @@ what the project's guarantees rest on:
   the weights an uninterrupted run would have;
 - a closed-form learning-rate schedule (`lr_factor`), so a resumed run lands on exactly the
   rate an uninterrupted one has;
-- early stopping (``patience``) that keeps the best validation epoch's weights (`is_better`);
+- early stopping (``patience``) that keeps the best validation epoch's weights (`is_better`),
+  or the last epoch's with ``keep_last`` (a fixed schedule run to its end);
 - a wall-time budget (``max_minutes``), checked before every epoch and, for tasks whose
   epochs are long, before every batch;
 - channels_last and bf16 on CPU; Fabric still supplies devices and precision plugins, so the
@@ -227,7 +228,7 @@ def fit(
         }
         loop.history.append(row)
         loop.epoch = epoch
-        if is_better(key, loop.best_key, hooks.tolerance):
+        if config.keep_last or is_better(key, loop.best_key, hooks.tolerance):
             loop.best_key, loop.best_epoch, loop.stale = key, epoch, 0
             best_state = copy.deepcopy(network.state_dict())
         else:
