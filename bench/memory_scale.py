@@ -13,13 +13,18 @@ Peak RSS is the kernel's high-water mark (``VmHWM``) of the process that holds t
 cache fill's worker processes (each holds one case at a time) and the whole process tree's
 summed RSS are sampled every 0.1 s. Prints the CPU, a table per cohort size and the
 3000/300 ratio of the peaks; a ratio up to ``FLAT_RATIO`` counts as flat (the fixed cost,
-Python + torch + the model, dominates both; what scales with the cases must not).
+Python + torch + the model, dominates both; what scales with the cases must not). The
+epoch's peak is one batch's activations, and the plan's batch grows with the cases up to 16
+(``make_classify_plan``: development cases // 75, capped by memory): ``--batch-size N``
+trains both sizes at one batch, which isolates the data path.
 
-    .venv/bin/python bench/memory_scale.py [--work DIR] [--skip-epoch]
+    .venv/bin/python bench/memory_scale.py [--work DIR] [--skip-epoch] [--batch-size N]
 
-Takes about 45 minutes on 2 cores the first time (generating the 3,000-case cohort, 5 GB of
-DICOM, is about half of it; the one epoch on 3,000 cases a few minutes); about 20 minutes
-once the cohorts exist.
+Once the cohorts exist it takes about 8 minutes on 2 idle cores (cache fills of 1 and 4
+minutes, epochs of 20 s and 2.5 minutes at batch 16) and 25 on a loaded machine; generating
+the cohorts first (3,300 cases, 5 GB of DICOM) took another hour here, on 2 shared cores.
+Peaks at one setting varied by up to 40% between runs on that loaded machine (malloc's
+per-thread arenas, presumably): compare sizes measured in one run, as the table does.
 """
 
 from __future__ import annotations
@@ -98,7 +103,7 @@ def _du_mb(folder: Path) -> float:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
-def _child(stage: str, data: Path, run_dir: Path, result: Path) -> None:
+def _child(stage: str, data: Path, run_dir: Path, result: Path, batch_size: int | None) -> None:
     """One measured stage, in this (fresh) process; writes its numbers to ``result``."""
     from medsight.imaging.synth.chest_ct import CLASSES
     from medsight.imaging.tasks.classify_data import prepare_classification_data
@@ -114,21 +119,28 @@ def _child(stage: str, data: Path, run_dir: Path, result: Path) -> None:
         from medsight.imaging.tasks.classify_run import train_classification_run
         from medsight.imaging.tasks.classify_setup import config_from_plan
 
-        config = config_from_plan(prepared, max_epochs=1, seed=SEED, max_minutes=600)
+        config = config_from_plan(
+            prepared, max_epochs=1, seed=SEED, max_minutes=600, batch_size=batch_size
+        )
         start = time.perf_counter()
         train_classification_run(prepared, config, run_dir)
         out["epoch_s"] = time.perf_counter() - start
         out["train_cases"] = len(prepared.indices("train"))
+        out["batch_size"] = config.batch_size
     out["hwm_mb"] = _status_kib("self", "VmHWM") / 1024
     result.write_text(json.dumps(out), encoding="utf-8")
 
 
-def _measure(stage: str, data: Path, run_dir: Path, log: Path) -> dict[str, float]:
+def _measure(
+    stage: str, data: Path, run_dir: Path, log: Path, batch_size: int | None = None
+) -> dict[str, float]:
     """Run ``stage`` in a fresh niced subprocess, sampling its process tree's RSS."""
     result = run_dir.parent / f"{run_dir.name}-{stage}.json"
     result.unlink(missing_ok=True)
     command = [sys.executable, __file__, "--stage", stage, "--data", str(data)]
     command += ["--run", str(run_dir), "--result", str(result)]
+    if batch_size:
+        command += ["--batch-size", str(batch_size)]
     with open(log, "a", encoding="utf-8") as f:
         child = subprocess.Popen(["nice", "-n", "10", *command], stdout=f, stderr=subprocess.STDOUT)
         tree_peak = worker_peak = 0
@@ -157,13 +169,19 @@ def main() -> None:
     parser.add_argument(
         "--skip-epoch", action="store_true", help="measure the cache fill only (minutes less)"
     )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="train both sizes with this batch (default: the plan's, which grows with the "
+        "cases up to 16: the epoch's peak follows it)",
+    )
     parser.add_argument("--stage", choices=["fill", "epoch"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--run", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stage:
-        _child(args.stage, args.data, args.run, args.result)
+        _child(args.stage, args.data, args.run, args.result, args.batch_size)
         return
 
     from medsight.hardware import cpu_summary
@@ -182,7 +200,7 @@ def main() -> None:
         row = {"cases": cases, "cache_mb": _du_mb(run_dir / "cache"), "fill": fill}
         if not args.skip_epoch:
             print(f"{cases} cases: one epoch ...", flush=True)
-            row["epoch"] = _measure("epoch", data, run_dir, log)
+            row["epoch"] = _measure("epoch", data, run_dir, log, args.batch_size)
         rows.append(row)
         print(f"  {json.dumps(row)}", flush=True)
 
@@ -191,17 +209,19 @@ def main() -> None:
 
     print()
     header = (
-        f"{'cases':>6s}{'cache MB':>10s}{'fill s':>8s}{'epoch s':>9s}"
+        f"{'cases':>6s}{'batch':>6s}{'cache MB':>10s}{'fill s':>8s}{'epoch s':>9s}"
         f"{'RSS fill':>10s}{'RSS epoch':>11s}{'RSS peak':>10s}{'workers':>9s}{'tree peak':>11s}"
     )
     print(header)
     for row in rows:
         epoch = row.get("epoch")
         epoch_s = f"{epoch['epoch_s']:9.0f}" if epoch else f"{'-':>9s}"
+        batch = f"{epoch['batch_size']:6d}" if epoch else f"{'-':>6s}"
         epoch_rss = f"{epoch['hwm_mb']:11.0f}" if epoch else f"{'-':>11s}"
         print(
-            f"{row['cases']:6d}{row['cache_mb']:10.0f}{row['fill']['prepare_s']:8.0f}{epoch_s}"
-            f"{row['fill']['hwm_mb']:10.0f}{epoch_rss}{peak(row, 'hwm_mb'):10.0f}"
+            f"{row['cases']:6d}{batch}{row['cache_mb']:10.0f}"
+            f"{row['fill']['prepare_s']:8.0f}{epoch_s}{row['fill']['hwm_mb']:10.0f}{epoch_rss}"
+            f"{peak(row, 'hwm_mb'):10.0f}"
             f"{peak(row, 'workers_peak_mb'):9.0f}{peak(row, 'tree_peak_mb'):11.0f}"
         )
     small, large = rows[0], rows[-1]
@@ -216,6 +236,11 @@ def main() -> None:
         print(
             f"{name} {large['cases']}/{small['cases']} cases: {ratio:.2f}x "
             f"({verdict}; <= {FLAT_RATIO:.2f}x counts as flat)"
+        )
+    if "epoch" in small and small["epoch"]["batch_size"] != large["epoch"]["batch_size"]:
+        print(
+            "the batches differ (the plan's grows with the cases, up to 16): the epoch's peak "
+            "is one batch's activations; --batch-size N compares the data path at one batch"
         )
     ratio = large["cache_mb"] / small["cache_mb"]
     print(f"cache on disk {large['cases']}/{small['cases']} cases: {ratio:.2f}x (grows, on disk)")
