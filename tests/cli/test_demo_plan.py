@@ -10,8 +10,9 @@ DEMO = {"cases": 300, "seed": 0}
 
 
 def test_epochs_are_what_fits_the_seconds():
-    # 180 training samples + 60 validation forwards (35% of a step) at 0.05 s a sample
-    assert classify_epochs(100.0, 0.05, 180, 60) == 9
+    # 180 training samples + 60 validation forwards (35% of a step) at 0.05 s a probed
+    # sample (0.035 s in the loop)
+    assert classify_epochs(100.0, 0.05, 180, 60) == 13
     assert classify_epochs(1.0, 0.05, 180, 60) == 0
     # a slower machine fits proportionally fewer epochs
     assert classify_epochs(300.0, 0.10, 180, 60) < classify_epochs(300.0, 0.05, 180, 60)
