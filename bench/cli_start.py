@@ -37,21 +37,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from medsight.hardware import cpu_summary
+
 #: packages whose import the table reports (in this order)
 HEAVY = ("torch", "lightning", "monai", "fastapi", "numpy")
 PYTHON = sys.executable
-
-
-def lscpu_field(name: str) -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
-    except OSError:
-        return "?"
-    for line in out.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    return "?"
 
 
 def medsight_command() -> list[str]:
@@ -233,7 +223,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(
-        f"CPU: {lscpu_field('Model name')}, {os.cpu_count()} CPUs; load average "
+        f"CPU: {cpu_summary()}, {os.cpu_count()} CPUs; load average "
         + "/".join(f"{x:.2f}" for x in os.getloadavg()),
         flush=True,
     )
