@@ -65,3 +65,15 @@ def test_unknown_choice_and_missing_cpuinfo(cpuinfo, tmp_path, monkeypatch):
     assert hardware.cpu_model()  # the platform's string, never empty
     with pytest.raises(InputError, match="auto, fp32 or bf16"):
         hardware.resolve_precision("fp16")
+
+
+def test_kernels_capped_to_avx2_mean_no_native_bf16(cpuinfo, monkeypatch):
+    cpuinfo(SAPPHIRE)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert not hardware.native_bf16() and hardware.resolve_precision("auto") == "fp32"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    assert not hardware.native_bf16()
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_AMX")
+    assert hardware.native_bf16()

@@ -12,6 +12,7 @@ flags is present.
 from __future__ import annotations
 
 import functools
+import os
 import platform
 from pathlib import Path
 from typing import Literal
@@ -66,9 +67,22 @@ def vector_isa() -> str:
     return "baseline"
 
 
+def _kernels_limited_below_bf16() -> bool:
+    """Whether the environment caps PyTorch's kernels below the bf16 instructions
+    (``ATEN_CPU_CAPABILITY=avx2|default``, ``ONEDNN_MAX_CPU_ISA`` without BF16/AMX)."""
+    aten = os.environ.get("ATEN_CPU_CAPABILITY", "").lower()
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    onednn_capped = (
+        bool(onednn) and onednn != "ALL" and "BF16" not in onednn and "AMX" not in onednn
+    )
+    return aten in ("avx2", "default", "zvector") or onednn_capped
+
+
 def native_bf16() -> bool:
-    """Whether the CPU computes bf16 in hardware (AVX512_BF16 or AMX-BF16)."""
-    return any(flag in cpu_flags() for flag in NATIVE_BF16_FLAGS)
+    """Whether bf16 runs in hardware here: the CPU has AVX512_BF16 or AMX-BF16 and the
+    environment does not cap PyTorch's kernels below them."""
+    has = any(flag in cpu_flags() for flag in NATIVE_BF16_FLAGS)
+    return has and not _kernels_limited_below_bf16()
 
 
 def cpu_summary() -> str:
