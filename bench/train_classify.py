@@ -59,6 +59,7 @@ from medsight.imaging.tasks.classify_config import TrainConfig
 from medsight.imaging.tasks.classify_data import prepare_classification_data
 from medsight.imaging.tasks.classify_fit import AUC_UNDEFINED, build_model
 from medsight.imaging.tasks.classify_run import train_classification_run
+from medsight.imaging.tasks.classify_setup import config_for_plan
 from medsight.train.loop import lr_factor
 
 TARGET_AUC = 0.90
@@ -230,13 +231,9 @@ def main() -> None:
     prep_s = time.perf_counter() - start
     print(f"medsight: cache filled in {prep_s:.0f} s", flush=True)
     plan = data.plan
-    config = TrainConfig(
-        model_kwargs={"depth": plan.network_depth},
-        batch_size=plan.batch_size,
-        max_epochs=args.epochs,
-        patience=args.epochs,
-        seed=args.seed,
-        max_minutes=600,
+    # the plan's network as `medsight train` builds it (depth, and the strided stem of CT plans)
+    config = config_for_plan(
+        plan, max_epochs=args.epochs, patience=args.epochs, seed=args.seed, max_minutes=600
     )
     ours = {"fp32": medsight_run(data, config, args.out / "run_fp32", prep_s, False)}
     print(f"medsight fp32: {json.dumps(ours['fp32'])}", flush=True)
