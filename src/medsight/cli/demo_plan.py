@@ -110,7 +110,6 @@ class DemoBudget:
                 budget_minutes=minutes, cpu=cpu, precision=resolve_precision("auto"), demo=demo
             )
             self.reused = False
-        self.plan.budget_minutes = minutes if not self.reused else self.plan.budget_minutes
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
