@@ -42,6 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from medsight.evaluate.classification.class_decision import read_decision_weights
 from medsight.hardware import cpu_summary, native_bf16, resolve_precision
 from medsight.imaging.explain.conformal_sets import conformal_sets
 from medsight.imaging.inference.postprocess import apply_postprocess
@@ -172,8 +173,9 @@ def classify_series(
     clock.lap("model")
     names = predictor.class_names
     sets = conformal_sets(predictor.run_dir, probs, names)
+    weights = read_decision_weights(predictor.run_dir, names)
     clock.lap("postprocess")
-    json.dumps(_record(names, probs, sets, 0))
+    json.dumps(_record(names, probs, sets, 0, weights))
     clock.lap("write")
     return clock.stages, probs[0]
 

@@ -27,6 +27,7 @@ class Predictor:
     """
 
     def __init__(self, run_dir: Path, use_onnx: bool = True, bf16: bool = False) -> None:
+        self.run_dir = Path(run_dir)
         members = ensemble_members(run_dir)
         # ONNX Runtime serves single-model runs (their model.onnx, or exported on loading)
         self.bf16 = bf16
