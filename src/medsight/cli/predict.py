@@ -4,6 +4,11 @@ INPUT may be image files, DICOM series folders, or a manifest CSV listing them (
 ``path``/``series_dir`` column, or ``image`` for a segmentation manifest); for an EHR risk
 run, one patient's record per file (a FHIR Bundle JSON, or MEDS rows as parquet or JSON).
 A task whose inputs are never manifests says so with ``input_manifests = False``.
+
+With ``--engine local|ray`` (or ``--jobs N``) the inputs are a resumable batch
+(`medsight.batch`): each input's result goes to ``OUT/<input digest>-<model digest>/``,
+inputs already there are skipped, and ``OUT/batch_summary.json`` lists what was done,
+skipped and failed. Without them, the inputs are predicted in this process and printed.
 """
 
 from __future__ import annotations
@@ -57,6 +62,20 @@ def predict(
     mirror: bool = typer.Option(
         False, "--mirror", help="Segmentation: left-right mirror test-time augmentation."
     ),
+    engine: str = typer.Option(
+        None,
+        "--engine",
+        help="Batch prediction into --out, resumable (inputs already done are skipped): "
+        "local (a process pool on this machine) or ray (Ray Data; pip install medsight[ray]).",
+    ),
+    jobs: int = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        help="Batch: worker processes (local) or model actors (ray); default one per core. "
+        "1 predicts in this process. Implies --engine local.",
+    ),
     precision: str = typer.Option(
         "auto",
         "--precision",
@@ -70,6 +89,10 @@ def predict(
     from medsight.hardware import resolve_precision
     from medsight.tasks.options import PredictOptions
 
+    if engine is not None or jobs is not None:
+        _refuse_batch_tuning(overlap, mirror, precision)
+        _predict_batch(run_dir, inputs, out, engine or "local", jobs, as_json, heatmap)
+        return
     bf16 = resolve_precision(precision, auto_bf16=False) == "bf16"
     options = PredictOptions(
         out=out, heatmap=heatmap, overlap=overlap, mirror=mirror, bf16=bf16, as_json=as_json
@@ -77,3 +100,57 @@ def predict(
     task = task_of_run(run_dir)
     manifests = bool(getattr(task, "input_manifests", True))
     task.predict(run_dir, _inputs(inputs, manifests), options)
+
+
+def _refuse_batch_tuning(overlap: float, mirror: bool, precision: str) -> None:
+    """Batch prediction runs each task's loaded model as the service does: no tuning flags."""
+    from medsight.errors import InputError
+
+    used = [
+        flag
+        for flag, given in (
+            ("--overlap", overlap != 0.25),
+            ("--mirror", mirror),
+            ("--precision", precision != "auto"),
+        )
+        if given
+    ]
+    if used:
+        raise InputError(f"{', '.join(used)}: not options of batch prediction (--engine/--jobs)")
+
+
+def _predict_batch(
+    run_dir: Path,
+    inputs: list[Path],
+    out: Path | None,
+    engine: str,
+    jobs: int | None,
+    as_json: bool,
+    heatmap: Path | None,
+) -> None:
+    import json
+
+    from medsight.batch.batch_prediction import predict_batch
+    from medsight.cli.task_lookup import task_of_run
+    from medsight.console import progress_bar, say
+    from medsight.errors import InputError
+
+    if out is None:
+        raise InputError("batch prediction writes one folder per input: give --out FOLDER")
+    if heatmap is not None:
+        raise InputError("--heatmap is not an option of batch prediction; use `medsight explain`")
+    task = task_of_run(run_dir)  # a folder that is not a run fails here, before any work
+    expanded = _inputs(inputs, bool(getattr(task, "input_manifests", True)))
+    with progress_bar() as progress:
+        bar = progress.add_task(f"predicting ({engine})", total=len(expanded))
+        summary = predict_batch(
+            run_dir, expanded, out, engine, jobs, lambda _: progress.advance(bar)
+        )
+    if as_json:
+        print(json.dumps(summary.to_json()))
+    else:
+        for line in summary.lines():
+            say(line)
+        say(f"summary: {out / 'batch_summary.json'}")
+    if summary.failed:
+        raise typer.Exit(1)
