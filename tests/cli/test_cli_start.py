@@ -81,7 +81,15 @@ def verb_paths() -> list[list[str]]:
 
 def test_every_verb_is_enumerated() -> None:
     paths = {" ".join(p) for p in verb_paths()}
-    assert {"train", "serve", "synth chest-ct", "text deid", "registry list", "users add"} <= paths
+    assert {
+        "train",
+        "serve",
+        "worker",
+        "synth chest-ct",
+        "text deid",
+        "registry list",
+        "users add",
+    } <= paths
 
 
 HELP_RUNS = [["--help"], ["--version"], *([*path, "--help"] for path in verb_paths())]

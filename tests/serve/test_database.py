@@ -100,7 +100,7 @@ def test_a_version_2_database_gains_the_series_owner(database_url: str) -> None:
         columns = {c["name"] for c in inspect(session.connection()).get_columns("dicom_series")}
         version = session.execute(select(SchemaVersion.version)).scalar_one()
     db.close()
-    assert "owner_id" in columns and version == SCHEMA_VERSION == 3
+    assert "owner_id" in columns and version == SCHEMA_VERSION == 4
 
 
 def test_newer_schema_is_refused(database_url: str) -> None:

@@ -4,8 +4,8 @@ One scenario per database backend, run once (module fixture) and then checked by
 a real ``medsight serve`` process gets a 3D segmentation job that takes seconds and, behind
 it, a small job that stays queued; when the database shows the first job running the process
 is SIGKILLed. A new process on the same data folder and database must re-queue the
-interrupted job and finish both, each with one result and one completion record, and the
-audit chain must still verify.
+interrupted job (its reaper does, once the killed worker's heartbeat is stale) and finish
+both, each with one result and one completion record, and the audit chain must still verify.
 """
 
 from __future__ import annotations
@@ -175,6 +175,9 @@ def test_interrupted_job_is_rerun_and_finished_exactly_once(restarted: Restarted
     assert (job.state, job.attempts, job.error_code) == ("done", 2, None)
     assert _audit_actions(restarted, job.id) == [
         ("predict_submit", "queued"),
+        ("job_attempt", "claimed:1"),
+        ("job_requeue", "stalled:1"),  # its heartbeat went stale with the killed process
+        ("job_attempt", "claimed:2"),
         ("predict_result", "done"),
     ]
     assert "re-queued 1 job(s)" in restarted.second_log
@@ -185,6 +188,7 @@ def test_job_queued_at_the_kill_is_not_lost(restarted: Restarted) -> None:
     assert (job.state, job.attempts, job.error_code) == ("done", 1, None)
     assert _audit_actions(restarted, job.id) == [
         ("predict_submit", "queued"),
+        ("job_attempt", "claimed:1"),
         ("predict_result", "done"),
     ]
     with restarted.db.session() as session:

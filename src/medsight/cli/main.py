@@ -29,6 +29,7 @@ from medsight.cli import synth as synth_cli
 from medsight.cli import text as text_cli
 from medsight.cli import train as train_cli
 from medsight.cli import users as users_cli
+from medsight.cli import worker as worker_cli
 from medsight.console import STATE
 from medsight.errors import InputError
 
@@ -54,6 +55,7 @@ app.command("evaluate")(evaluate_cli.evaluate)
 app.command("export")(export_cli.export)
 app.command("explain")(explain_cli.explain)
 app.command("serve")(serve_cli.serve)
+app.command("worker")(worker_cli.worker)
 app.command("purge")(purge_cli.purge)
 
 

@@ -1,4 +1,4 @@
-"""`medsight serve`: the authenticated inference service (HTTP API, job worker).
+"""`medsight serve`: the authenticated inference service (HTTP API, job worker threads).
 
 Settings come from MEDSIGHT_* environment variables (see `ServiceSettings`); the options
 below override them. Users and tokens are made with `medsight users`, models registered with
@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+
+from medsight.errors import InputError
 
 
 def serve(
@@ -34,8 +36,17 @@ def serve(
     insecure_http: bool = typer.Option(
         False, "--insecure-http", help="Allow plain HTTP off loopback (warns on every start)."
     ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        min=0,
+        help="Job worker threads in this process; 0 for an API-only process beside "
+        "`medsight worker` processes [MEDSIGHT_WORKERS, default 1].",
+    ),
 ) -> None:
     """Serve registered models over HTTPS with users, roles, audit and de-identified storage."""
+    from pydantic import ValidationError
+
     from medsight.serve.launch import serve as run_service
     from medsight.serve.settings import ServiceSettings
 
@@ -46,8 +57,14 @@ def serve(
             "database_url": database_url,
             "registry": registry,
             "dicom_config": dicom_config,
+            "workers": workers,
         }.items()
         if v is not None
     }
-    settings = ServiceSettings.model_validate(overrides)
+    try:
+        settings = ServiceSettings.model_validate(overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise InputError(f"service settings: {where}: {first['msg']}") from None
     run_service(settings, host, port, tls_cert, tls_key, insecure_http)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 2**20
@@ -39,7 +39,15 @@ class ServiceSettings(BaseSettings):
         sync_max: 2D predictions running at once before more get 503 + Retry-After.
         token_days: lifetime of a new API token.
         session_minutes: lifetime of a viewer login session.
-        workers: job worker threads.
+        workers: job worker threads of this process; 0 runs none (an API-only process, with
+            `medsight worker` processes running the jobs).
+        heartbeat_seconds: how often a worker stamps ``heartbeat_at`` on the job it runs.
+        stall_seconds: a running job whose heartbeat is older than this is taken back from
+            its worker (killed, frozen or cut off) and queued again by any worker's reaper.
+        max_attempts: claims of one job before a stalled job is failed instead of re-queued.
+        poll_seconds: how often an idle worker looks for queued jobs when nothing woke it
+            (PostgreSQL wakes it at once with NOTIFY; SQLite relies on this poll across
+            processes).
         dicom_config: the DICOM node's YAML configuration (`dicom_config.NodeConfig`); None
             runs no DICOM node.
     """
@@ -60,8 +68,20 @@ class ServiceSettings(BaseSettings):
     sync_max: int = 4
     token_days: int = 90
     session_minutes: int = 480
-    workers: int = 1
+    workers: int = Field(default=1, ge=0)
+    heartbeat_seconds: float = Field(default=5.0, gt=0)
+    stall_seconds: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1)
+    poll_seconds: float = Field(default=1.0, gt=0)
     dicom_config: Path | None = None
+
+    @model_validator(mode="after")
+    def _lease_times(self) -> ServiceSettings:
+        # a worker misses a beat or two under load; a stall time that short would take jobs
+        # from live workers
+        if self.stall_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("stall_seconds must be more than twice heartbeat_seconds")
+        return self
 
     def resolved_database_url(self) -> str:
         """The database URL, with the SQLite default placed beside the data folder."""

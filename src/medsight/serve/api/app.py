@@ -1,11 +1,12 @@
 """`create_app`: the FastAPI application of `medsight serve`.
 
-On start it opens and migrates the database, re-queues jobs a killed process left running,
-loads the de-identification key and starts the job worker; on stop it lets the worker finish
-its current step. Errors of every kind leave as JSON ``{"error": {"code", "message"}}``:
-`ApiError`, FastAPI's validation errors (their default body echoes the input, which can be
-patient data, so only the field location is kept), unknown routes and methods, and bugs
-(500 ``internal``, logged by exception type only).
+On start it opens and migrates the database, loads the de-identification key and starts the
+job worker (``workers`` threads, none with ``--workers 0``: jobs left running by a killed
+worker are taken back by any worker's reaper once their heartbeat is stale); on stop it lets
+the worker finish its current step. Errors of every kind leave as JSON
+``{"error": {"code", "message"}}``: `ApiError`, FastAPI's validation errors (their default
+body echoes the input, which can be patient data, so only the field location is kept),
+unknown routes and methods, and bugs (500 ``internal``, logged by exception type only).
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ from medsight.serve.api.sync_slots import SyncSlots
 from medsight.serve.dicom.config import load_node_config
 from medsight.serve.dicom.node import DicomNode
 from medsight.serve.jobs.model_cache import ModelCache
-from medsight.serve.jobs.queue import recover_interrupted
 from medsight.serve.jobs.worker import JobWorker
 from medsight.serve.settings import ServiceSettings
 from medsight.serve.store.database import Database
@@ -85,6 +85,23 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(ApiError("internal", "internal error; the service log has its type"))
 
 
+def job_worker(
+    settings: ServiceSettings, db: Database, cache: ModelCache, metrics: ServiceMetrics
+) -> JobWorker:
+    """The job worker ``settings`` ask for (``workers`` threads; 0: none in this process)."""
+    return JobWorker(
+        db,
+        cache,
+        metrics,
+        settings.data_dir,
+        count=settings.workers,
+        heartbeat_s=settings.heartbeat_seconds,
+        stall_s=settings.stall_seconds,
+        max_attempts=settings.max_attempts,
+        poll_s=settings.poll_seconds,
+    )
+
+
 def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
     """The service app for ``settings`` (database, registry, worker started on startup)."""
 
@@ -92,15 +109,10 @@ def create_app(settings: ServiceSettings, start_worker: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.resolved_database_url())
-        with db.write() as session:
-            requeued = recover_interrupted(session)
-            session.commit()
-        if requeued:
-            log.warning("re-queued %d job(s) interrupted by the last stop", requeued)
         metrics = ServiceMetrics()
         registry = ModelRegistry(settings.registry)
         cache = ModelCache(registry, metrics)
-        worker = JobWorker(db, cache, metrics, settings.data_dir, count=settings.workers)
+        worker = job_worker(settings, db, cache, metrics)
         state = ServiceState(
             settings=settings,
             db=db,

@@ -14,6 +14,12 @@ A delivery that fails (peer down, association rejected, a failure status) is ret
 failed. Every attempt's outcome is counted in ``/metrics`` and audited (``retry`` for each
 failed attempt, then the final outcome: sent, failed, or skipped because the job failed);
 the re-identification record is erased once the delivery ends.
+
+Several nodes may deliver from one database: before sending, a node claims the delivery with
+a conditional UPDATE that stamps its own lease token and moves ``next_attempt`` past the
+send (`SEND_LEASE_S`), so no other node finds it due meanwhile; the outcome is recorded only
+while that token still holds. A node that dies mid-send leaves the delivery to be retried
+once the lease runs out (a resend of the same SOP instances, which a PACS files once).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import ssl
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +36,7 @@ import pydicom
 from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.presentation import build_context
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from medsight.errors import InputError
 from medsight.imaging.io.deid.silence import pydicom_silenced
@@ -54,6 +61,9 @@ SR_FILE, SC_FILE = "result_sr.dcm", "result_heatmap_sc.dcm"
 #: width and level (HU) of the grey image under the heatmap
 LUNG_WINDOW_HU = (1500.0, -600.0)
 MAX_BACKOFF_S = 300.0
+#: how long a claimed delivery is hidden from other nodes: longer than a send can take
+#: (one association, a 30 s timeout per step)
+SEND_LEASE_S = 600.0
 
 
 class SendError(Exception):
@@ -212,6 +222,23 @@ def deliver_due(
             .all()
         )
     for delivery_id in due:
+        lease = str(uuid.uuid4())
+        with db.write() as session:
+            claimed = session.execute(
+                update(Delivery)
+                .where(
+                    Delivery.id == delivery_id,
+                    Delivery.state == "waiting",
+                    Delivery.next_attempt <= now,
+                )
+                .values(
+                    lease_token=lease,
+                    next_attempt=utcnow() + dt.timedelta(seconds=SEND_LEASE_S),
+                )
+            )
+            session.commit()
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+            continue  # another node claimed it first, or it ended
         with db.session() as session:
             delivery = session.get(Delivery, delivery_id)
             if delivery is None or delivery.state != "waiting":
@@ -236,8 +263,13 @@ def deliver_due(
                 error = str(exc)[:200]
         try:
             with db.write() as session:
-                row = session.get(Delivery, delivery_id)
+                row = session.get(Delivery, delivery_id, with_for_update=True)
                 assert row is not None
+                if row.lease_token != lease or row.state != "waiting":
+                    # the lease ran out and another node took the delivery over
+                    log.warning("dicom: delivery lease lost; outcome not recorded")
+                    continue
+                row.lease_token = None
                 if error:
                     row.attempts += 1
                     row.last_error = error
@@ -263,7 +295,7 @@ def deliver_due(
                     sent += outcome == "sent"
                 session.commit()
         except ApiError:
-            log.error("dicom: delivery outcome could not be recorded; it will be retried")
+            log.error("dicom: delivery outcome could not be recorded; retried when its lease ends")
     with db.session() as session:
         pending = session.execute(select(Delivery.id).where(Delivery.state == "waiting")).all()
         metrics.dicom_pending.set(len(pending))

@@ -68,7 +68,11 @@ def close_quiet_series(
             return []
     with db.write() as session:
         rows = (
-            session.execute(quiet.order_by(DicomSeries.first_received).with_for_update())
+            session.execute(
+                # a series another node is closing (or still receiving into) is skipped,
+                # not waited for: each series has one owner, the node that locked its row
+                quiet.order_by(DicomSeries.first_received).with_for_update(skip_locked=True)
+            )
             .scalars()
             .all()
         )

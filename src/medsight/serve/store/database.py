@@ -18,7 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, insert, inspect, select, text, update
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,8 +76,52 @@ def _v3(conn: Connection) -> None:
         )
 
 
+#: the PostgreSQL channel a NOTIFY is sent on whenever a job becomes queued
+JOBS_CHANNEL = "medsight_jobs"
+
+
+def _v4(conn: Connection) -> None:
+    """Leases for several worker processes: lease token, worker id and heartbeat on jobs, a
+    lease on deliveries, and (PostgreSQL) a trigger that wakes idle workers on every enqueue.
+
+    The trigger covers every place a job becomes queued (an upload, a DICOM series, a
+    re-queued stalled job) in the transaction that queues it: PostgreSQL delivers the
+    NOTIFY on commit, and only then.
+    """
+    timestamp = DateTime(timezone=True).compile(dialect=conn.dialect)
+    wanted = {
+        "jobs": [
+            ("lease_token", "VARCHAR(36)"),
+            ("worker_id", "VARCHAR(64)"),
+            ("heartbeat_at", timestamp),
+        ],
+        "deliveries": [("lease_token", "VARCHAR(36)")],
+    }
+    for table, columns in wanted.items():
+        have = {c["name"] for c in inspect(conn).get_columns(table)}
+        for name, sql_type in columns:
+            if name not in have:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}"))
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "CREATE OR REPLACE FUNCTION medsight_job_queued() RETURNS trigger AS $$ "
+                f"BEGIN PERFORM pg_notify('{JOBS_CHANNEL}', ''); RETURN NULL; END $$ "
+                "LANGUAGE plpgsql"
+            )
+        )
+        conn.execute(text("DROP TRIGGER IF EXISTS jobs_queued_notify ON jobs"))
+        conn.execute(
+            text(
+                "CREATE TRIGGER jobs_queued_notify AFTER INSERT OR UPDATE OF state ON jobs "
+                "FOR EACH ROW WHEN (NEW.state = 'queued') "
+                "EXECUTE FUNCTION medsight_job_queued()"
+            )
+        )
+
+
 #: migration N brings the schema from version N-1 to N
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

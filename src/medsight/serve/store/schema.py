@@ -81,7 +81,12 @@ class LoginSession(Base):
 
 
 class Job(Base):
-    """A prediction: queued, run once by a worker, its result kept as JSON + files."""
+    """A prediction: queued, run by a worker under a lease, its result kept as JSON + files.
+
+    A worker that claims a job stamps a fresh ``lease_token``, its ``worker_id`` and
+    ``heartbeat_at``, and keeps the heartbeat fresh while it works; only the holder of the
+    current lease can finish the job (`jobs.queue`).
+    """
 
     __tablename__ = "jobs"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -99,6 +104,9 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
 
 
 class AuditHead(Base):
@@ -173,3 +181,6 @@ class Delivery(Base):
     last_error: Mapped[str] = mapped_column(String(200), default="")
     created: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    #: the node that is sending it now (`dicom.sender`): set with ``next_attempt`` pushed
+    #: past the send, so no other node sends it meanwhile
+    lease_token: Mapped[str | None] = mapped_column(String(36), nullable=True)
