@@ -1,10 +1,23 @@
-"""`medsight train DATA --task TASK -o RUN`: train a registered task's model from DATA."""
+"""`medsight train DATA --task TASK -o RUN`: train a registered task's model from DATA.
+
+Under ``torchrun`` every process runs this command; the engine trains one model
+data-parallel (`medsight.train.distributed`). Rank 0 owns RUN. The task code around the
+engine (plan, cache, final model, reports) writes into its run folder on every rank, so
+ranks other than 0 are given a scratch folder of their own instead (deleted when they
+finish): they never write RUN, and a node other than rank 0's needs the data, not RUN. They
+also print nothing but errors.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from medsight.tasks.options import TrainOptions
 
 
 def train(
@@ -52,7 +65,18 @@ def train(
         1.0, "--backbone-lr-scale", min=0.0, help="Backbone learning rate = --lr x this."
     ),
     folds: int = typer.Option(
-        0, "--folds", min=0, help="K-fold cross-validation on train+val (K models, ensembled)."
+        0,
+        "--folds",
+        min=0,
+        help="K-fold cross-validation on train+val (K models, ensembled); folds already "
+        "trained by --fold with the same options are gathered, not retrained.",
+    ),
+    fold: int = typer.Option(
+        0,
+        "--fold",
+        min=0,
+        help="With --folds K: train only fold k (1..K), e.g. one scheduler job per fold; "
+        "then `--folds K` without --fold gathers them.",
     ),
     replan: bool = typer.Option(False, "--replan", help="Remake plan.json even if --out has one."),
     labels: str = typer.Option(
@@ -83,10 +107,25 @@ def train(
     ),
 ) -> None:
     """Train a classifier, a segmentation network or EHR risk models: plan, cache, fit."""
+    import tempfile
+
     from medsight.cli.task_lookup import get_task
+    from medsight.console import STATE, say
+    from medsight.errors import InputError
     from medsight.hardware import resolve_precision
     from medsight.tasks.options import TrainOptions
+    from medsight.train.cross_validation import FoldFinished, FoldSchedule, scheduled_folds
+    from medsight.train.distributed import PeerLostError, torchrun_launch
 
+    if fold and not folds:
+        raise InputError(f"--fold {fold}: give the number of folds too (--folds K)")
+    if fold > folds:
+        raise InputError(f"--fold {fold}: folds are numbered 1 to --folds {folds}")
+    if fold and task == "segment":
+        raise InputError(
+            "--fold: not for --task segment (its post-processing is chosen from every fold's "
+            "predictions in one process); run --folds K"
+        )
     bf16 = resolve_precision(precision, auto_bf16=task == "classify" and not preset) == "bf16"
     options = TrainOptions(
         model_name=model_name or None,
@@ -109,4 +148,38 @@ def train(
         iterations=iterations or None,
         deep_supervision=deep_supervision or None,
     )
-    get_task(task).train(data, out, options)
+    # a fold is gathered only if it was trained with these options on the same data
+    schedule = FoldSchedule(
+        only=fold or None,
+        settings="" if task == "segment" else _fold_settings(data, task, options),
+    )
+    launch = torchrun_launch()
+    try:
+        with scheduled_folds(schedule):
+            if launch is None or launch.rank == 0:
+                get_task(task).train(data, out, options)
+            else:
+                STATE.quiet = True
+                with tempfile.TemporaryDirectory(prefix=f"medsight-rank{launch.rank}-") as tmp:
+                    get_task(task).train(data, Path(tmp) / out.name, options)
+    except FoldFinished as finished:
+        say(
+            f"fold {finished.number} of {folds}: {out / finished.folder}; when every fold is "
+            f"done, `medsight train ... --folds {folds}` (without --fold) gathers them"
+        )
+    except PeerLostError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from None
+
+
+def _fold_settings(data: Path, task: str, options: TrainOptions) -> str:
+    """What must match for a finished fold to be gathered: data, task and every option
+    except those that do not change a fold's model (``--fold``, ``--resume``, ``--replan``)."""
+    import dataclasses
+    import json
+
+    fields = dataclasses.asdict(options)
+    for unused in ("resume", "replan"):
+        fields.pop(unused)
+    record = {"data": str(data.resolve()), "task": task, **fields}
+    return json.dumps(record, sort_keys=True, default=str)

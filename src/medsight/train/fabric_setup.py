@@ -25,6 +25,9 @@ measured on 2 busy cores); ``OMP_WAIT_POLICY=PASSIVE`` removes that (0.4 ms with
 threads) and doubled the demo's training samples/s there. libgomp reads it only when torch is
 first imported, so it has to be set in the environment of the process (the CLI entry
 point or the shell); `start_fabric` logs a line when it is not.
+
+Processes: one, as above, unless the process was started by ``torchrun`` with a world of more
+than one; then Fabric trains data-parallel with its DDP strategy (`medsight.train.distributed`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from lightning.fabric import Fabric
 from torch import nn
 
 from medsight.train.config import LoopConfig
+from medsight.train.distributed import Precision, start_ddp_fabric, torchrun_launch
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,13 @@ def start_fabric(config: LoopConfig) -> tuple[Fabric, torch.memory_format]:
     """A seeded CPU Fabric at the config's precision, and the channels-last format to use.
 
     bf16 runs as Fabric's ``bf16-mixed`` (autocast; see `norms_in_fp32`); otherwise fp32.
+    Under a torchrun launch of more than one process, the Fabric is data-parallel (DDP over
+    gloo, process group started); otherwise it is the single-process one, with no process
+    group.
+
+    Raises:
+        InputError: torchrun's variables or ``MEDSIGHT_DDP_TIMEOUT_S`` are unusable.
+        PeerLostError: the other ranks could not be reached.
     """
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -86,9 +97,12 @@ def start_fabric(config: LoopConfig) -> tuple[Fabric, torch.memory_format]:
             "spin-waiting threads can train several times slower (set it before starting)",
             torch.get_num_threads(),
         )
-    fabric = Fabric(
-        accelerator="cpu", devices=1, precision="bf16-mixed" if config.bf16 else "32-true"
-    )
+    precision: Precision = "bf16-mixed" if config.bf16 else "32-true"
+    launch = torchrun_launch()
+    if launch is None:
+        fabric = Fabric(accelerator="cpu", devices=1, precision=precision)
+    else:
+        fabric = start_ddp_fabric(launch, precision)
     fabric.seed_everything(config.seed, verbose=False)
     memory_format = torch.channels_last_3d if config.spatial_dims == 3 else torch.channels_last
     return fabric, memory_format

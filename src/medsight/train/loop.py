@@ -35,6 +35,10 @@ only), bf16 where native (1.22x). What lost: ``torch.compile`` (54 s warm-up, th
 Adam ``fused=True`` (within noise), casting batch norm's input to fp32 under bf16 (0.96x of
 fp32, same numbers). A DataLoader with workers would overlap 1% of the epoch while taking
 cores from the intra-op threads, so batches stay in the loop's thread.
+
+Under ``torchrun`` the same loop trains data-parallel (`medsight.train.distributed`: how
+batches are shared between ranks, the batch and learning-rate rule, who validates and who
+writes); a single process runs exactly the steps above, with no process group.
 """
 
 from __future__ import annotations
@@ -44,14 +48,26 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from lightning.fabric import Fabric
 from torch import nn
 
+from medsight.errors import InputError
 from medsight.train.config import LoopConfig
+from medsight.train.distributed import (
+    PrecisionOnly,
+    collective,
+    decided_on_rank_zero,
+    rank_share,
+    seed_rank,
+    share_weight,
+    start_or_resume_on_all_ranks,
+)
 from medsight.train.fabric_setup import norms_in_fp32, start_fabric
 from medsight.train.training_state import save_state, start_or_resume
 
@@ -172,6 +188,13 @@ def fit(
             other settings than the saved state was trained with.
     """
     fabric, memory_format = start_fabric(config)
+    rank, world = fabric.global_rank, fabric.world_size
+    ddp = world > 1
+    if ddp and config.batch_size < world:
+        raise InputError(
+            f"batch size {config.batch_size} is smaller than the {world} ranks: the batch is "
+            f"global and split between them, so give --batch-size {world} or more"
+        )
     model = hooks.build_model()
     if config.bf16:
         norms_in_fp32(model)
@@ -180,45 +203,76 @@ def fit(
     optimizer = hooks.make_optimizer(model)
     base_lrs = [float(g["lr"]) for g in optimizer.param_groups]
     generator = torch.Generator().manual_seed(config.seed)
-    loop, best_state = start_or_resume(
-        state_dir, model, optimizer, generator, config.model_dump_json(), resume
-    )
+    settings = config.model_dump_json()
+    if ddp:
+        loop, best_state = start_or_resume_on_all_ranks(
+            fabric, state_dir, model, optimizer, generator, settings, resume
+        )
+    else:
+        loop, best_state = start_or_resume(state_dir, model, optimizer, generator, settings, resume)
     model, optimizer = fabric.setup(model, optimizer)
     network: nn.Module = model.module
+    # rank 0 validates alone, so not through DDP (`distributed.PrecisionOnly`)
+    validation_model: nn.Module = PrecisionOnly(network, fabric) if ddp else model
     start = time.perf_counter() - (loop.history[-1]["seconds"] if loop.history else 0.0)
     budget_s = config.max_minutes * 60
 
     def out_of_time() -> bool:
         return time.perf_counter() - start > budget_s
 
+    def on_every_rank(decide: Callable[[], bool]) -> bool:
+        # a clock or a score read on one rank must not split the ranks into a hang
+        return decided_on_rank_zero(fabric, decide) if ddp else decide()
+
     for epoch in range(loop.epoch + 1, config.max_epochs + 1):
-        if loop.stale >= config.patience or out_of_time():
+        if on_every_rank(lambda: loop.stale >= config.patience or out_of_time()):
             break
         for group, base in zip(optimizer.param_groups, base_lrs, strict=True):
             group["lr"] = base * lr_factor(config, epoch - 1)
+        if ddp:
+            seed_rank(config.seed, rank, epoch)
         model.train()
         losses: list[float] = []
         batches = iter(hooks.epoch_batches(generator, epoch))
         while True:
             # checked before the next batch is drawn, so a cut epoch draws nothing extra
-            if hooks.stop_mid_epoch and losses and out_of_time():
+            if hooks.stop_mid_epoch and losses and on_every_rank(out_of_time):
                 break  # out of time: validate this shortened epoch and stop
             batch = next(batches, None)
             if batch is None:
                 break
             x, y = batch
+            part = weight = 1.0  # this rank's fraction of the batch; its loss's factor
+            if ddp:
+                shared = rank_share(batch, rank, world)
+                if shared is None:
+                    continue  # fewer samples than ranks: skipped on every rank
+                (x, y), global_batch = shared
+                part = len(y) / global_batch
+                weight = share_weight(len(y), global_batch, world)
             if config.channels_last:
                 x = x.contiguous(memory_format=memory_format)
             loss = hooks.loss(model(x), y)
             optimizer.zero_grad(set_to_none=True)
-            fabric.backward(loss)
+            if ddp:
+                # the gradient all-reduce runs inside backward: where a lost peer shows
+                collective(fabric, partial(fabric.backward, loss * weight))
+            else:
+                fabric.backward(loss)
             if hooks.clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), hooks.clip_grad_norm)
             optimizer.step()
-            losses.append(float(loss.detach()))
-        train_loss = float(np.mean(losses))
+            losses.append(float(loss.detach()) * part)
+        if ddp:
+            train_loss = _global_mean(fabric, losses, config.batch_size, world)
+        else:
+            train_loss = float(np.mean(losses))
         lr = float(optimizer.param_groups[-1]["lr"])
-        metrics, key = hooks.validate(TrainedEpoch(epoch, train_loss, model, network))
+        trained = TrainedEpoch(epoch, train_loss, validation_model, network)
+        if ddp:
+            metrics, key = decided_on_rank_zero(fabric, partial(hooks.validate, trained))
+        else:
+            metrics, key = hooks.validate(trained)
         row = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -233,10 +287,35 @@ def fit(
             best_state = copy.deepcopy(network.state_dict())
         else:
             loop.stale += 1
-        if state_dir is not None:
+        if state_dir is not None and fabric.is_global_zero:
             save_state(state_dir, network, optimizer, generator, loop, best_state)
         if on_epoch:
             on_epoch(row)
+    if ddp:
+        # every rank leaves once rank 0 has saved the last epoch: the next stage of any
+        # rank (a fold, a model, the task's own files) starts after the fit is on disk
+        collective(fabric, fabric.barrier)
     final = hooks.final_model(best_state)
     seconds = loop.history[-1]["seconds"] if loop.history else 0.0
     return FitResult(final.eval(), loop.history, loop.best_epoch, seconds)
+
+
+def _global_mean(fabric: Fabric, shares: list[float], batch_size: int, world: int) -> float:
+    """The epoch's mean training loss over every rank's batches, as one process computes it.
+
+    Each rank's entries are its batch losses times its fraction of the batch, so summed over
+    ranks each batch gives the global batch's mean loss; every rank has the same number of
+    batches.
+
+    Raises:
+        InputError: no batch had at least one sample per rank.
+    """
+    total = torch.tensor([sum(shares), float(len(shares))], dtype=torch.float64)
+    summed = collective(fabric, lambda: fabric.all_reduce(total, reduce_op="sum"))
+    batches = float(summed[1]) / world
+    if not batches:
+        raise InputError(
+            f"no training batch of this epoch had {world} samples, one per rank (batch size "
+            f"{batch_size}): use fewer ranks or more training cases"
+        )
+    return float(summed[0]) / batches
