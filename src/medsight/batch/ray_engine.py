@@ -137,12 +137,9 @@ def predict_ray(
     ray = import_ray()
     started = not ray.is_initialized()
     if started:
-        ray.init(
-            num_cpus=None if _joins_cluster() else usable_cores(),
-            include_dashboard=False,
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-        )
+        # a cluster's own settings stand when joining one; a local one gets this machine
+        local = {} if _joins_cluster() else {"num_cpus": usable_cores(), "include_dashboard": False}
+        ray.init(logging_level=logging.WARNING, log_to_driver=False, **local)
     try:
         yield from _stream(ray, run_dir, inputs, model_sha256, out, actors, on_outcome, on_actors)
     finally:
