@@ -20,6 +20,7 @@ from medsight.batch.series_prediction import RESULT_FILE
 from medsight.errors import InputError
 
 
+@pytest.mark.slow  # two spawned workers import torch and the modalities: 40 s on 2 busy cores
 def test_pool_writes_what_the_in_process_loop_writes(
     batch_run: Path, batch_archive: list[Path], tmp_path: Path
 ) -> None:
