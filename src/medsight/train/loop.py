@@ -95,7 +95,8 @@ class TrainedEpoch:
     epoch: int
     #: mean training loss over the epoch's batches
     train_loss: float
-    #: the Fabric-wrapped model: calling it runs at the config's precision
+    #: the Fabric-wrapped model: calling it runs at the config's precision (under DDP, the
+    #: network without the DDP wrapper, at that precision: only rank 0 validates)
     model: nn.Module
     #: the bare network inside ``model`` (for code that wants an ``nn.Module`` as built)
     network: nn.Module
