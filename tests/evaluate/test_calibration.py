@@ -84,3 +84,25 @@ def test_reliability_figure_is_a_png() -> None:
     png = reliability_figure(y, softmax(logits, axis=1))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) > 5000
+
+
+def test_sampling_noise_floor_shrinks_with_cases_and_covers_calibrated_models() -> None:
+    from medsight.evaluate.classification.calibration import ece_sampling_noise
+
+    rng = np.random.default_rng(3)
+    floors = {}
+    for n in (60, 600):
+        confidence = rng.uniform(0.8, 1.0, n)
+        probs = np.stack([confidence, 1 - confidence], axis=1)
+        floors[n] = ece_sampling_noise(probs)
+        # a model calibrated by construction: its observed ECE falls under the floor's p95
+        # in about 95% of label draws
+        inside = 0
+        for _ in range(200):
+            y = np.where(rng.random(n) < confidence, 0, 1)
+            inside += expected_calibration_error(y, probs) <= floors[n]["p95"]
+        assert inside >= 180
+    assert floors[60]["mean"] > 2 * floors[600]["mean"]
+    assert 0.03 < floors[60]["mean"] < 0.08  # the floor the report states for 60 cases
+    same = np.stack([np.full(60, 0.9), np.full(60, 0.1)], axis=1)
+    assert ece_sampling_noise(same) == ece_sampling_noise(same)  # seeded: reproducible

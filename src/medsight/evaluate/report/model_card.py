@@ -79,7 +79,8 @@ def build_model_card(
                     f"Classes: {', '.join(class_names)}. Calibration: ECE "
                     f"{calibration['before']['ece']:.3f} before and "
                     f"{calibration['after_temperature_scaling']['ece']:.3f} after temperature "
-                    f"scaling (T = {calibration['temperature']:.2f}, fitted on validation). "
+                    f"scaling (T = {calibration['temperature']:.2f}, fitted on validation)"
+                    f"{_noise_floor(calibration['after_temperature_scaling'])}. "
                     f"Conformal sets at {conformal['target_coverage']:.0%} target coverage covered "
                     f"{conformal['coverage']:.1%} of test cases; {conformal['referred_share']:.1%} "
                     "would be referred to a human (set not a single class).",
@@ -119,3 +120,14 @@ def model_card_markdown(card: dict[str, Any]) -> str:
 def write_model_card(path: Any, card: dict[str, Any]) -> Any:
     """Write ``model_card.md`` atomically."""
     return write_text_atomic(path, model_card_markdown(card))
+
+
+def _noise_floor(report: dict[str, Any]) -> str:
+    """The ECE sampling floor of the test cases (`ece_sampling_noise`), when recorded."""
+    floor = report.get("ece_sampling_noise")
+    if not floor:
+        return ""
+    return (
+        f"; a perfectly calibrated model would show {floor['mean']:.3f} on these "
+        f"{report['n_cases']} cases from sampling alone (95th percentile {floor['p95']:.3f})"
+    )
