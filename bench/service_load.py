@@ -42,12 +42,23 @@ is measured. Results go to ``.bench/service_load/results.json`` with the machine
 
 At the defaults a run takes about 6.5 minutes on 2 cores; ``--quick`` (1 and 8 clients,
 5-8 s per level) about 2, most of it two service starts and 3D queues draining.
+
+Worker scaling (``--scale-workers 1,2,4``) replaces the two phases: for each count, an
+API-only service (``medsight serve --workers 0``) and that many ``medsight worker`` processes
+share one PostgreSQL database (``--database-url``, or a throwaway server started with
+tests/serve/postgres_server.py); ``--scale-jobs`` 3D jobs are submitted at once and their
+rate is jobs over the span from the first job's start to the last one's end, as the
+database recorded them. Each worker gets cores / workers OpenMP threads. Results go to
+``.bench/service_load/scaling.json``.
+
+    .venv/bin/python bench/service_load.py --scale-workers 1,2,4 [--scale-jobs 24]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import math
@@ -193,7 +204,13 @@ class Service:
     """``python -m medsight serve`` as a subprocess, with MEDSIGHT_* settings in its env."""
 
     def __init__(
-        self, work: Path, registry: Path, database_url: str, settings: dict[str, int], log: Path
+        self,
+        work: Path,
+        registry: Path,
+        database_url: str,
+        settings: dict[str, int],
+        log: Path,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -214,6 +231,7 @@ class Service:
             str(registry),
             "--database-url",
             database_url,
+            *extra,
         ]
         self.log = open(log, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -680,6 +698,115 @@ def report(levels: list[Level], found: list[str], load_before: tuple[float, ...]
         )
 
 
+# ---------------------------------------------------------------- worker scaling
+
+
+def start_worker(ws: Workspace, threads_per_worker: int) -> subprocess.Popen:
+    """``python -m medsight worker`` (one job thread) on the workspace's database and data."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDSIGHT_")}
+    env["OMP_NUM_THREADS"] = str(threads_per_worker)  # the cores shared out, not oversubscribed
+    command = [sys.executable, "-m", "medsight", "worker", "--data", str(ws.work / "data")]
+    command += ["--registry", str(ws.registry), "--database-url", ws.database_url]
+    log = open(ws.log, "ab")  # noqa: SIM115 - the child keeps its own copy of the descriptor
+    try:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    finally:
+        log.close()
+
+
+def scaling_level(ws: Workspace, workers: int, jobs: int) -> dict[str, Any]:
+    """An API-only service (``--workers 0``) and ``workers`` worker processes: ``jobs`` 3D jobs
+    submitted at once; their rate is jobs over the span from the first start to the last end
+    in the database (model loads included: each worker loads the model on its first job)."""
+    per_worker = max(1, (os.cpu_count() or 1) // workers)
+    service = Service(
+        ws.work,
+        ws.registry,
+        ws.database_url,
+        {"queue_max": jobs + 8, "rate_per_minute": UNLIMITED_RATE},
+        ws.log,
+        extra=("--workers", "0"),
+    )
+    procs = [start_worker(ws, per_worker) for _ in range(workers)]
+    ids: list[str] = []
+    try:
+        service.wait_healthy()
+        header = {"Authorization": f"Bearer {ws.tokens[0]}"}
+        with httpx.Client(base_url=service.url, timeout=REQUEST_TIMEOUT_S) as http:
+            for _ in range(jobs):
+                r = http.post(
+                    f"/v1/predict/{MODEL_3D}",
+                    files=[("files", ("series.zip", ws.uploads[1]))],
+                    headers=header,
+                )
+                if r.status_code != 202:
+                    raise RuntimeError(f"3D submission answered {r.status_code}: {r.text[:300]}")
+                ids.append(r.json()["job_id"])
+        level = Level("scaling", "3d", workers, job_ids=ids)
+        check_jobs(ws.database_url, level, wait_s=600.0)
+        engine = make_engine(ws.database_url)
+        try:
+            with Session(engine) as session:
+                rows = session.execute(
+                    select(Job.started, Job.finished, Job.worker_id).where(Job.id.in_(ids))
+                ).all()
+        finally:
+            engine.dispose()
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        service.stop()
+    span = (max(r.finished for r in rows) - min(r.started for r in rows)).total_seconds()
+    return {
+        "workers": workers,
+        "omp_threads_per_worker": per_worker,
+        "jobs": jobs,
+        "done": jobs - level.failed_jobs - level.lost_jobs,
+        "failed": level.failed_jobs,
+        "lost": level.lost_jobs,
+        "span_s": round(span, 2),
+        "jobs_per_s": round(jobs / span, 3),
+        "job_run_s_median": round(statistics.median(level.run_s), 3),
+        "workers_used": len({r.worker_id.rsplit(":", 1)[0] for r in rows if r.worker_id}),
+    }
+
+
+def worker_scaling(ws: Workspace, counts: list[int], jobs: int) -> list[dict[str, Any]]:
+    """1 vs 2 vs 4 ... `medsight worker` processes on one database: 3D jobs/s and the ratio."""
+    results = []
+    for n in counts:
+        r = scaling_level(ws, n, jobs)
+        results.append(r)
+        print(
+            f"  workers x{n} ({r['omp_threads_per_worker']} OMP thread(s) each): "
+            f"{r['done']}/{jobs} done in {r['span_s']:.1f} s = {r['jobs_per_s']:.3f} jobs/s, "
+            f"job run p50 {_ms(r['job_run_s_median'])}, {r['workers_used']} worker(s) used, "
+            f"lost {r['lost']}",
+            flush=True,
+        )
+    base = results[0]["jobs_per_s"]
+    print("| worker processes | OMP threads each | jobs | span | jobs/s | vs 1 worker |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        r["ratio"] = round(r["jobs_per_s"] / base, 2) if base else None
+        print(
+            f"| {r['workers']} | {r['omp_threads_per_worker']} | {r['jobs']} | "
+            f"{r['span_s']:.1f} s | {r['jobs_per_s']:.3f} | {r['ratio']}x |"
+        )
+    print(
+        f"{os.cpu_count()} CPU cores: worker processes share them, so beyond the core count "
+        "(and below it, when one job already uses every core) more workers cannot add rate; "
+        "scaling out means workers on more machines."
+    )
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-2d", type=Path, help="trained 2D classification run to serve")
@@ -696,7 +823,16 @@ def main() -> int:
     parser.add_argument("--overload-users", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="short levels, 1 and 8 clients")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--scale-workers",
+        help="instead of the load phases: `medsight serve --workers 0` plus this many "
+        "`medsight worker` processes in turn (e.g. 1,2,4) on PostgreSQL (--database-url, or "
+        "a throwaway server from tests/serve/postgres_server.py), 3D jobs/s for each",
+    )
+    parser.add_argument("--scale-jobs", type=int, default=24, help="3D jobs per worker count")
     args = parser.parse_args()
+    if args.scale_workers:
+        return scale_main(args)
     if args.quick:
         args.seconds_2d, args.seconds_3d, args.seconds_overload = 5.0, 6.0, 8.0
     counts = [int(n) for n in (args.levels or ("1,8" if args.quick else "1,8,32")).split(",")]
@@ -754,3 +890,36 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def scale_main(args: argparse.Namespace) -> int:
+    """The worker-scaling run (``--scale-workers``); results in ``scaling.json``."""
+    counts = [int(n) for n in args.scale_workers.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="service-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if not args.database_url:
+            sys.path.insert(0, str(ROOT / "tests" / "serve"))
+            from postgres_server import running_postgres
+
+            args.database_url = stack.enter_context(running_postgres("scaling"))
+        if not args.database_url.startswith("postgresql"):
+            print("error: --scale-workers needs PostgreSQL (several worker processes)")
+            return 2
+        try:
+            ws, models = setup(args, work, users=1)
+            results = worker_scaling(ws, counts, args.scale_jobs)
+        finally:
+            if args.workdir is None:
+                shutil.rmtree(work, ignore_errors=True)
+    out = {
+        "machine": {**machine(), "load_average_before": [round(x, 2) for x in load_before]},
+        "models": models,
+        "scaling": results,
+    }
+    (args.out / "scaling.json").write_text(json.dumps(out, indent=1))
+    lost = sum(r["lost"] + r["failed"] for r in results)
+    print(f"results: {args.out / 'scaling.json'}")
+    return 1 if lost else 0

@@ -98,7 +98,9 @@ class WorkerProcess:
 
     process: subprocess.Popen
     folder: Path
+    log: Path  # this process's stderr (earlier processes in ``folder`` wrote others)
     started: float = field(default_factory=time.monotonic)
+    ready_at: float | None = None
 
     @classmethod
     def start(
@@ -122,11 +124,17 @@ class WorkerProcess:
         n = len(list(folder.glob("stderr*")))
         with open(folder / f"stdout{n}", "wb") as out, open(folder / f"stderr{n}", "wb") as err:
             process = subprocess.Popen(command, cwd=folder, env=clean, stdout=out, stderr=err)
-        return cls(process, folder)
+        return cls(process, folder, folder / f"stderr{n}")
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    def ready(self) -> bool:
+        """Whether it runs its job threads (and reaper) yet: it logs that once it has started."""
+        if self.ready_at is None and " thread(s) on " in self.log.read_text(errors="replace"):
+            self.ready_at = time.monotonic()
+        return self.ready_at is not None
 
     def stderr(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.folder.glob("stderr*")))
