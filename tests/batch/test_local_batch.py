@@ -122,3 +122,16 @@ def test_unknown_engine_and_a_folder_that_is_no_run_are_refused(
         predict_batch(batch_run, batch_archive, tmp_path / "out", "dask")
     with pytest.raises(InputError, match="model.safetensors: missing"):
         predict_batch(tmp_path, batch_archive, tmp_path / "out", "local")
+
+
+def test_a_model_that_cannot_load_stops_the_batch_with_one_sentence(
+    batch_run: Path, batch_archive: list[Path], tmp_path: Path
+) -> None:
+    broken = copy_run(batch_run, tmp_path / "broken")
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # cut short, as by a failed copy
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="not a readable safetensors file"):
+        predict_batch(broken, batch_archive, out, "local", jobs=1)
+    assert not list(out.rglob(RESULT_FILE))
+    assert json.loads((out / SUMMARY_FILE).read_text())["done"] == 0

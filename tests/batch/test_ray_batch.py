@@ -16,6 +16,7 @@ from batch_kit import BAD, PATIENT_FOLDER, outputs
 
 from medsight.batch.batch_prediction import predict_batch
 from medsight.batch.batch_summary import SUMMARY_FILE
+from medsight.errors import InputError
 
 ray = pytest.importorskip("ray")  # the optional extra; `.[dev]` installs it for CI
 pytestmark = [pytest.mark.slow, pytest.mark.external]  # starts a Ray cluster: ~1 min
@@ -50,3 +51,14 @@ def test_ray_engine_writes_what_the_local_engine_writes_and_resumes(
     assert redone.count("skipped") == 5
     assert outputs(remote) == outputs(local)
     assert json.loads((remote / SUMMARY_FILE).read_text())["engine"] == "ray"
+
+
+def test_an_actor_whose_model_cannot_load_stops_the_batch_with_one_sentence(
+    local_ray: None, batch_run: Path, batch_archive: list[Path], tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(batch_run, broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(InputError, match=r"model.safetensors: not a readable safetensors file"):
+        predict_batch(broken, batch_archive[:2], tmp_path / "out", "ray", jobs=1)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ BLOCK_INPUTS = 16
 #: of the cluster's CPUs go to the model actors
 KEY_STAGE_CPUS = 0.5
 INSTALL_HINT = "--engine ray needs Ray: pip install medsight[ray]"
+_REMOTE_INPUT_ERROR = re.compile(r"^medsight\.errors\.InputError: (.+)$", re.MULTILINE)
 
 
 def import_ray() -> Any:
@@ -211,13 +213,16 @@ def _stream(
 
 
 def _rows(ray: Any, dataset: Any) -> Iterator[dict[str, Any]]:
-    """The dataset's rows; an actor's `InputError` (a model that cannot load) as itself."""
+    """The dataset's rows; an actor's `InputError` (a model that cannot load) as itself.
+
+    Ray Data re-raises an actor's exception in the driver as a `UserCodeException` whose
+    text holds the remote traceback but not the exception object, so the error's sentence
+    is taken from that text.
+    """
     try:
         yield from dataset.iter_rows()
     except ray.exceptions.RayError as exc:
-        cause = exc
-        while cause is not None and not isinstance(cause, InputError):
-            cause = getattr(cause, "cause", None) or cause.__cause__
-        if cause is None:
+        found = _REMOTE_INPUT_ERROR.findall(str(exc))
+        if not found:
             raise
-        raise InputError(str(cause).strip().splitlines()[-1]) from None
+        raise InputError(found[-1].strip()) from None
