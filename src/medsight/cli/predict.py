@@ -66,7 +66,7 @@ def predict(
         None,
         "--engine",
         help="Batch prediction into --out, resumable (inputs already done are skipped): "
-        "local (a process pool on this machine) or ray (Ray Data; pip install medsight[ray]).",
+        "local (a process pool on this machine) or ray (Ray Data; pip install medsight\\[ray]).",
     ),
     jobs: int = typer.Option(
         None,
