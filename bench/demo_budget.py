@@ -104,7 +104,8 @@ def report(out: Path, wall_s: float, minutes: float) -> None:
     print(f"{'total (demo)':60s} {profile['total_s']:8.0f}   budget {minutes * 60:.0f} s")
     print(f"{'total (process, with start-up)':60s} {wall_s:8.0f}")
     cls = plan["sections"].get("classification", {})
-    print(f"\nplan: slowdown vs reference {plan.get('slowdown')}, classifier input "
+    print(f"\nplan: slowdown vs reference {plan.get('slowdown')} (classifier probe), "
+          f"{plan.get('fixed_slowdown')} (data generation), classifier input "
           f"{cls.get('input')} for {cls.get('epochs')} epochs; segmentation "
           f"{plan['sections'].get('segmentation', {}).get('epochs')} epochs")  # fmt: skip
     print(f"\n{'goal':44s} {'value':>10s}  met")
@@ -112,6 +113,10 @@ def report(out: Path, wall_s: float, minutes: float) -> None:
         value = _get(results, path)
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         print(f"{label + ' ' + op + ' ' + str(bound):44s} {shown:>10s}  {_check(value, op, bound)}")
+    floor = _get(results, ("cls", "calibration", "after_temperature_scaling", "ece_sampling_noise"))
+    if isinstance(floor, dict):
+        print(f"{'  (ECE of a calibrated model, same cases)':44s} {floor['mean']:10.3f}  "
+              f"p95 {floor['p95']:.3f}")  # fmt: skip
     for name, row in results["cls"]["decision_rule"]["test"]["per_class"].items():
         value = row["sensitivity"]["point"]
         print(f"{'sensitivity ' + name + ' >= 0.7':44s} {value:10.3f}  {_check(value, '>=', 0.7)}")

@@ -138,6 +138,8 @@ def demo(
     budget = DemoBudget(out, minutes, identity, replan)
     budget.section("synthetic chest CT")
     labels_csv, fresh = _ensure_data(out / "data", cases, seed)
+    if fresh:
+        budget.timed_synthesis(budget.elapsed(), cases)
     budget.section("classification: probe, plan, cache")
     chooser = classification_chooser(budget, len(CLASSES), _AFTER_CLASSIFY, epochs)
     prepared = prepare_with_progress(
