@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -14,6 +15,8 @@ from medsight.errors import InputError
 from medsight.train.config import LoopConfig
 from medsight.train.distributed import (
     Launch,
+    PeerLostError,
+    collective,
     rank_share,
     seed_rank,
     share_weight,
@@ -136,3 +139,27 @@ def test_only_rank_zero_writes_the_run_folder(
     }
     assert LoopConfig.model_validate(saved) == config
     assert (tmp_path / "rank0" / "history.csv").read_text().startswith("epoch,train_loss")
+
+
+def test_a_lost_peer_is_one_clear_line_and_a_bug_stays_a_bug() -> None:
+    fabric = SimpleNamespace(global_rank=0, world_size=2)
+
+    def closed() -> None:
+        raise RuntimeError(
+            "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by "
+            "peer [127.0.0.1]:16076. This is typically caused by a remote worker crashing.\nmore"
+        )
+
+    with pytest.raises(PeerLostError) as lost:
+        collective(fabric, closed)  # type: ignore[arg-type]
+    assert str(lost.value).startswith(
+        "rank 0 of 2: another rank stopped answering (died, or hung past "
+        "MEDSIGHT_DDP_TIMEOUT_S=1800 s): Connection closed by peer [127.0.0.1]:16076."
+    )
+    assert "\n" not in str(lost.value)
+
+    def bug() -> None:
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied (4x3 and 4x2)")
+
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        collective(fabric, bug)  # type: ignore[arg-type]

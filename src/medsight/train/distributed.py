@@ -51,6 +51,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -281,22 +282,36 @@ def decided_on_rank_zero(fabric: Fabric, decide: Callable[[], T]) -> T:
     return value
 
 
+#: what gloo, NCCL and the rendezvous store say when a peer died or stopped answering (they
+#: raise plain RuntimeErrors: "Connection closed by peer", "Timed out waiting 5000ms ...")
+PEER_FAILURE_SIGNS = ("gloo", "NCCL", "TCPStore", "Connection closed", "Connection reset",
+                      "Broken pipe", "Timed out", "timed out")  # fmt: skip
+
+
 def collective(fabric: Fabric, call: Callable[[], T]) -> T:
-    """Run a collective call; a peer that died or timed out becomes `PeerLostError`."""
+    """Run a call that talks to the other ranks; their failure becomes `PeerLostError`.
+
+    Other errors (a bug, a wrong shape) pass unchanged.
+    """
     try:
         return call()
     except PeerLostError:
         raise
-    except RuntimeError as exc:  # gloo reports a lost peer or a timeout as RuntimeError
-        raise peer_lost(fabric, exc) from None
+    except RuntimeError as exc:
+        if isinstance(exc, torch.distributed.DistError) or any(
+            sign in str(exc) for sign in PEER_FAILURE_SIGNS
+        ):
+            raise peer_lost(fabric, exc) from None
+        raise
 
 
 def peer_lost(fabric: Fabric, exc: BaseException) -> PeerLostError:
     """The one-line error for a collective that failed on ``fabric``'s rank."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    first = re.sub(r"^\[[^\]]*\]\s*", "", text.splitlines()[0]) if text else type(exc).__name__
     return PeerLostError(
         f"rank {fabric.global_rank} of {fabric.world_size}: another rank stopped answering "
-        f"(died, or hung past {TIMEOUT_ENV}={timeout_s():g} s): {first[:300]}"
+        f"(died, or hung past {TIMEOUT_ENV}={timeout_s():g} s): {first[:200]}"
     )
 
 

@@ -253,10 +253,12 @@ def fit(
                 weight = share_weight(len(y), global_batch, world)
             if config.channels_last:
                 x = x.contiguous(memory_format=memory_format)
-            loss = hooks.loss(model(x), y)
+            # under DDP, forward broadcasts buffers (batch-norm statistics) and backward
+            # all-reduces the gradients: where a lost peer shows
+            output = collective(fabric, partial(model, x)) if ddp else model(x)
+            loss = hooks.loss(output, y)
             optimizer.zero_grad(set_to_none=True)
             if ddp:
-                # the gradient all-reduce runs inside backward: where a lost peer shows
                 collective(fabric, partial(fabric.backward, loss * weight))
             else:
                 fabric.backward(loss)
