@@ -135,3 +135,24 @@ def test_a_model_that_cannot_load_stops_the_batch_with_one_sentence(
         predict_batch(broken, batch_archive, out, "local", jobs=1)
     assert not list(out.rglob(RESULT_FILE))
     assert json.loads((out / SUMMARY_FILE).read_text())["done"] == 0
+
+
+def test_batch_records_are_the_records_the_plain_loop_prints(
+    batch_run: Path, batch_archive: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from medsight.cli.task_lookup import task_of_run
+    from medsight.tasks.options import PredictOptions
+
+    series = [p for i, p in enumerate(batch_archive) if i not in BAD][:3]
+    predict_batch(batch_run, series, tmp_path / "out", "local", jobs=1)
+    batch = {
+        r["input"]: r for r in (json.loads(p.read_text()) for p in tmp_path.rglob(RESULT_FILE))
+    }
+    capsys.readouterr()
+    task_of_run(batch_run).predict(batch_run, series, PredictOptions(as_json=True))
+    plain = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert sorted(batch) == sorted(r["input"] for r in plain)
+    for record in plain:  # ONNX Runtime there, PyTorch here: the same call, probabilities ~1e-6
+        ours = batch[record["input"]]
+        assert ours["predicted"] == record["predicted"]
+        assert ours["probabilities"] == pytest.approx(record["probabilities"], abs=1e-4)
