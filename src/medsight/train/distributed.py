@@ -308,7 +308,9 @@ def collective(fabric: Fabric, call: Callable[[], T]) -> T:
 def peer_lost(fabric: Fabric, exc: BaseException) -> PeerLostError:
     """The one-line error for a collective that failed on ``fabric``'s rank."""
     text = str(exc).strip()
+    # gloo's first sentence ("Connection closed by peer [host]:port"), without its source path
     first = re.sub(r"^\[[^\]]*\]\s*", "", text.splitlines()[0]) if text else type(exc).__name__
+    first = first.split(". ")[0].rstrip(".")
     return PeerLostError(
         f"rank {fabric.global_rank} of {fabric.world_size}: another rank stopped answering "
         f"(died, or hung past {TIMEOUT_ENV}={timeout_s():g} s): {first[:200]}"
