@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow  # every test starts torchrun or `python -m medsight`
 
@@ -122,9 +123,16 @@ def test_ehr_run_on_two_ranks_matches_medsight_evaluate(
     meds, labels = cohort
     run = tmp_path / "run"
     args = [str(meds), "--task", "ehr-risk", "--labels", str(labels), "-o", str(run)]
+    # a plan a person edited in RUN: every rank must train the network it describes
+    first = _medsight("train", *args, "--model", "gru", "--epochs", "1")
+    assert first.returncode == 0, first.stderr
+    plan = json.loads((run / "plan.json").read_text())
+    plan["model"]["hidden_dim"] = 24
+    (run / "plan.json").write_text(json.dumps(plan))
     done = _torchrun(*args, "--model", "gru", "--epochs", "2", env=ENV)
     assert done.returncode == 0, done.stderr[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert load_file(str(run / "model.safetensors"))["rnn.weight_hh_l0"].shape == (3 * 24, 24)
     history = _history(run / "models" / "gru")
     assert json.loads((run / "train_config.json").read_text())["distributed"]["world_size"] == 2
 

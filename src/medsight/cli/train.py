@@ -107,6 +107,7 @@ def train(
     ),
 ) -> None:
     """Train a classifier, a segmentation network or EHR risk models: plan, cache, fit."""
+    import shutil
     import tempfile
 
     from medsight.cli.task_lookup import get_task
@@ -161,7 +162,13 @@ def train(
             else:
                 STATE.quiet = True
                 with tempfile.TemporaryDirectory(prefix=f"medsight-rank{launch.rank}-") as tmp:
-                    get_task(task).train(data, Path(tmp) / out.name, options)
+                    scratch = Path(tmp) / out.name
+                    # RUN's plan, which a person may have edited, where this node can read it
+                    # (the ranks then check that they train with the same settings)
+                    if (out / "plan.json").is_file() and not replan:
+                        scratch.mkdir()
+                        shutil.copyfile(out / "plan.json", scratch / "plan.json")
+                    get_task(task).train(data, scratch, options)
     except FoldFinished as finished:
         say(
             f"fold {finished.number} of {folds}: {out / finished.folder}; when every fold is "

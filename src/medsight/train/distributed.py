@@ -393,3 +393,26 @@ def start_or_resume_on_all_ranks(
         optimizer.load_state_dict(shared["optimizer"])
         generator.set_state(shared["generator"])
     return loop, shared["best"]
+
+
+def setup_on_all_ranks(
+    fabric: Fabric, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[Any, Any]:
+    """Fabric's ``setup`` under DDP: wraps the model, checks every rank built the same
+    network and broadcasts rank 0's weights. Returns what ``Fabric.setup`` returns.
+
+    Raises:
+        InputError: the ranks built networks of different shapes (other data or plan).
+        PeerLostError: another rank stopped answering.
+    """
+    try:
+        wrapped, wrapped_optimizer = collective(fabric, lambda: fabric.setup(model, optimizer))
+    except RuntimeError as exc:
+        if "appears not to match" not in str(exc):
+            raise
+        raise InputError(
+            f"rank {fabric.global_rank}: the ranks built different networks ("
+            f"{str(exc).splitlines()[0][:160]}): start every rank with the same command, data "
+            "and plan"
+        ) from None
+    return wrapped, wrapped_optimizer

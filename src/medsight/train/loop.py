@@ -65,6 +65,7 @@ from medsight.train.distributed import (
     decided_on_rank_zero,
     rank_share,
     seed_rank,
+    setup_on_all_ranks,
     share_weight,
     start_or_resume_on_all_ranks,
 )
@@ -211,7 +212,10 @@ def fit(
         )
     else:
         loop, best_state = start_or_resume(state_dir, model, optimizer, generator, settings, resume)
-    model, optimizer = fabric.setup(model, optimizer)
+    if ddp:
+        model, optimizer = setup_on_all_ranks(fabric, model, optimizer)
+    else:
+        model, optimizer = fabric.setup(model, optimizer)
     network: nn.Module = model.module
     # rank 0 validates alone, so not through DDP (`distributed.PrecisionOnly`)
     validation_model: nn.Module = PrecisionOnly(network, fabric) if ddp else model
