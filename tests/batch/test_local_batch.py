@@ -7,7 +7,10 @@ series in a patient-named folder, a text file named ``.png``) with a seeded clas
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from batch_kit import BAD, PATIENT_FOLDER, copy_run, outputs, write_classify_run
 
 from medsight.batch.batch_prediction import predict_batch
 from medsight.batch.batch_summary import SUMMARY_FILE
-from medsight.batch.series_prediction import RESULT_FILE
+from medsight.batch.local_engine import WORKER_DIED
+from medsight.batch.series_prediction import RESULT_FILE, SeriesOutcome
 from medsight.errors import InputError
 
 
@@ -156,3 +160,25 @@ def test_batch_records_are_the_records_the_plain_loop_prints(
         ours = batch[record["input"]]
         assert ours["predicted"] == record["predicted"]
         assert ours["probabilities"] == pytest.approx(record["probabilities"], abs=1e-4)
+
+
+@pytest.mark.slow  # three pools of spawned workers: about a minute on 2 busy cores
+def test_a_worker_killed_mid_batch_loses_no_input(
+    batch_run: Path, batch_archive: list[Path], tmp_path: Path
+) -> None:
+    killed: list[int] = []
+
+    def kill_a_worker(outcome: SeriesOutcome) -> None:
+        workers = multiprocessing.active_children()
+        if not killed and workers:  # after the first outcome, while others are in flight
+            killed.append(workers[0].pid or 0)
+            os.kill(killed[0], signal.SIGKILL)
+
+    summary = predict_batch(
+        batch_run, batch_archive, tmp_path / "out", "local", jobs=2, on_outcome=kill_a_worker
+    )
+    assert killed
+    assert summary.count("done") + summary.count("skipped") == 6
+    assert [o.index for o in summary.failed] == BAD
+    assert all(o.reason != WORKER_DIED for o in summary.failed)  # none died alone on retry
+    assert len(list((tmp_path / "out").rglob(RESULT_FILE))) == 6
