@@ -2,8 +2,8 @@
 
 The run's model digest is computed once here; the engine predicts each input into
 ``OUT/<input digest>-<model digest>/`` and this function collects the outcomes into
-``OUT/batch_summary.json``, which is written even when the batch is interrupted by a
-failed worker (what finished stays done, and a rerun resumes after it).
+``OUT/batch_summary.json``, which is written even when the batch stops early (a model
+that cannot load, an interrupt): what finished stays done, and a rerun resumes after it.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ def predict_batch(
         The summary, also written to ``OUT/batch_summary.json``.
 
     Raises:
-        InputError: an unknown engine, a folder that is not a run, ``out`` is a file, Ray
-            missing for ``ray``, or a worker process died.
+        InputError: an unknown engine, a folder that is not a run or whose model cannot be
+            loaded, ``out`` is a file, or Ray missing for ``ray``.
     """
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
