@@ -888,10 +888,6 @@ def main() -> int:
     return 1 if found else 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def scale_main(args: argparse.Namespace) -> int:
     """The worker-scaling run (``--scale-workers``); results in ``scaling.json``."""
     counts = [int(n) for n in args.scale_workers.split(",")]
@@ -923,3 +919,7 @@ def scale_main(args: argparse.Namespace) -> int:
     lost = sum(r["lost"] + r["failed"] for r in results)
     print(f"results: {args.out / 'scaling.json'}")
     return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
