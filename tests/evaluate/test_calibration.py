@@ -106,3 +106,29 @@ def test_sampling_noise_floor_shrinks_with_cases_and_covers_calibrated_models() 
     assert 0.03 < floors[60]["mean"] < 0.08  # the floor the report states for 60 cases
     same = np.stack([np.full(60, 0.9), np.full(60, 0.1)], axis=1)
     assert ece_sampling_noise(same) == ece_sampling_noise(same)  # seeded: reproducible
+
+
+def test_bias_corrected_scaling_fixes_a_neglected_class_that_a_temperature_cannot() -> None:
+    from medsight.evaluate.classification.bias_corrected_scaling import BiasCorrectedScaler
+
+    # a calibrated model's logits, then class 1 pushed down by 2.5 nats (the model gives it
+    # too little probability, as the demo's under-trained CT model does with benign nodules)
+    shift = np.array([0.0, -2.5, 0.0, 0.0])
+    logits_val, y_val = overconfident(4000, seed=4)
+    logits_test, y_test = overconfident(4000, seed=5)
+    val = softmax(logits_val / TRUE_TEMPERATURE + shift, axis=1)
+    test = softmax(logits_test / TRUE_TEMPERATURE + shift, axis=1)
+    bcts = BiasCorrectedScaler(inputs="probs").fit(val, y_val)
+    assert bcts.temperature_ == pytest.approx(1.0, abs=0.1)
+    assert bcts.bias_[0] == 0.0
+    assert bcts.bias_[1] == pytest.approx(2.5, abs=0.2)
+    assert np.abs(bcts.bias_[2:]).max() < 0.2
+    assert bcts.nll_after_ < bcts.nll_before_
+    ts = TemperatureScaler(inputs="probs").fit(val, y_val)
+    ece_ts = expected_calibration_error(y_test, ts.transform(test))
+    ece_bcts = expected_calibration_error(y_test, bcts.transform(test))
+    assert ece_bcts < 0.03 and ece_ts > 0.05
+    with pytest.raises(ValueError, match="classes"):
+        bcts.transform(test[:, :3])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        BiasCorrectedScaler().transform(test)

@@ -1,10 +1,11 @@
 """The full evaluation of a classifier: what `metrics.json` and the report are made of.
 
-Validation predictions fit everything that must not see the test set: the temperature
-(calibration), the operating threshold, the per-class decision weights (`class_decision`:
-every class's sensitivity at the rule the run predicts with) and the conformal quantile. Test
-predictions are then scored with 95% bootstrap CIs resampled by patient, overall and per
-subgroup.
+Validation predictions fit everything that must not see the test set: the calibration
+(temperature scaling, and bias-corrected temperature scaling, the one medsight reports as its
+calibration: `bias_corrected_scaling` says why), the operating threshold, the per-class
+decision weights (`class_decision`: every class's sensitivity at the rule the run predicts
+with) and the conformal quantile. Test predictions are then scored with 95% bootstrap CIs
+resampled by patient, overall and per subgroup.
 
 The operating point answers a binary question: "abnormal vs normal" when a class is called
 ``normal`` (every other class is positive), otherwise "last class vs rest".
@@ -19,6 +20,7 @@ import numpy as np
 
 from medsight.errors import InputError
 from medsight.evaluate.bootstrap import metrics_with_ci
+from medsight.evaluate.classification.bias_corrected_scaling import BiasCorrectedScaler
 from medsight.evaluate.classification.calibration import TemperatureScaler, calibration_report
 from medsight.evaluate.classification.class_decision import evaluate_class_weights
 from medsight.evaluate.classification.classification_metrics import classification_metrics
@@ -69,6 +71,7 @@ def evaluate_classifier(
     headline = classification_metrics(test.y, test.probs, class_names)
     scaler = TemperatureScaler(inputs="probs").fit(val.probs, val.y)
     calibrated = scaler.transform(test.probs)
+    bcts = BiasCorrectedScaler(inputs="probs").fit(val.probs, val.y)
     positives = positive_classes(class_names)
     point = OperatingPoint(
         positives,
@@ -88,6 +91,11 @@ def evaluate_classifier(
             "temperature": float(scaler.temperature_),
             "before": calibration_report(test.y, test.probs),
             "after_temperature_scaling": calibration_report(test.y, calibrated),
+            "bias_corrected": {
+                "temperature": bcts.temperature_,
+                "bias": {name: float(b) for name, b in zip(class_names, bcts.bias_, strict=True)},
+            },
+            "after_bias_corrected_scaling": calibration_report(test.y, bcts.transform(test.probs)),
         },
         "operating_point": {
             **point.evaluate(test.probs, test.y, test.patient_ids, class_names, n_boot, seed=seed),

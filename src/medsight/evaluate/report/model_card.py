@@ -80,7 +80,7 @@ def build_model_card(
                     f"{calibration['before']['ece']:.3f} before and "
                     f"{calibration['after_temperature_scaling']['ece']:.3f} after temperature "
                     f"scaling (T = {calibration['temperature']:.2f}, fitted on validation)"
-                    f"{_noise_floor(calibration['after_temperature_scaling'])}. "
+                    f"{_bias_corrected(calibration)}. "
                     f"Conformal sets at {conformal['target_coverage']:.0%} target coverage covered "
                     f"{conformal['coverage']:.1%} of test cases; {conformal['referred_share']:.1%} "
                     "would be referred to a human (set not a single class).",
@@ -130,4 +130,15 @@ def _noise_floor(report: dict[str, Any]) -> str:
     return (
         f"; a perfectly calibrated model would show {floor['mean']:.3f} on these "
         f"{report['n_cases']} cases from sampling alone (95th percentile {floor['p95']:.3f})"
+    )
+
+
+def _bias_corrected(calibration: dict[str, Any]) -> str:
+    """Bias-corrected temperature scaling's ECE and the sampling floor, when recorded."""
+    after = calibration.get("after_bias_corrected_scaling")
+    if not after:
+        return _noise_floor(calibration["after_temperature_scaling"])
+    return (
+        f", {after['ece']:.3f} after bias-corrected temperature scaling (a temperature and a "
+        f"bias per class, fitted on validation){_noise_floor(after)}"
     )
