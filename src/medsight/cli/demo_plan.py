@@ -39,8 +39,9 @@ VOXEL_BUDGETS = (320_000, 160_000, 80_000)
 #: the strided-stem classifier passed validation AUC 0.9 by epoch 6-12 on the demo's scans
 MIN_CLASSIFY_EPOCHS = 14
 #: ... but called benign cases right only with longer training (same data, seed and
-#: decision rule, test split): benign sensitivity 0.56 after 30 epochs, 0.83 after 60
-MAX_CLASSIFY_EPOCHS = 60
+#: decision rule, test split): benign sensitivity 0.56 after 30 epochs, 0.83 after 45 and
+#: after 60 (more epochs would take time segmentation needs)
+MAX_CLASSIFY_EPOCHS = 45
 #: a coarser input is only worth its lost detail when it trains at least this much faster
 COARSER_MIN_SPEEDUP = 1.3
 MIN_SEGMENT_EPOCHS = 4
@@ -49,7 +50,7 @@ MAX_SEGMENT_EPOCHS = 40
 #: in the demo that was 2/3 of an epoch's time); post-processing still uses all of them
 SEGMENT_VAL_CASES = 4
 #: share of the training time left that classification gets (segmentation: the rest;
-#: on the reference machine 60 classifier epochs and ~30 segmentation epochs)
+#: on the reference machine the 45 classifier epochs leave ~35 segmentation epochs)
 CLASSIFY_SHARE = 0.55
 #: validation forward passes cost about this share of a training step per sample
 FORWARD_SHARE = 0.35
