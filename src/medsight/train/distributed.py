@@ -3,9 +3,10 @@
 ``torchrun --nproc_per_node N [--nnodes M --rdzv-endpoint HOST:PORT] -m medsight train ...``
 starts W = N x M copies of the command; `torchrun_launch` reads the variables torchrun sets
 (``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``) and `start_ddp_fabric` starts
-Fabric with its ``ddp`` strategy over them (gloo, the CPU backend; Fabric picks NCCL for a
-CUDA accelerator). Without torchrun, or with a world of one, nothing here runs: the loop
-starts the same single-process Fabric as before and no process group exists.
+Fabric with its ``ddp`` strategy over them, on CPU with gloo (`BACKEND`). GPUs (NCCL) are
+not wired yet: the tasks' hooks keep their tensors (class weights, validation inputs) on the
+CPU. Without torchrun, or with a world of one, nothing here runs: the loop starts the same
+single-process Fabric as before and no process group exists.
 
 Why the engine shards batches itself instead of a ``DistributedSampler``: the tasks do not
 hand the loop a dataset or a DataLoader. They yield an epoch's batches drawn from the loop's
@@ -26,9 +27,12 @@ resume.
 The batch rule: ``--batch-size`` is the global batch; each rank computes ``batch / W`` of it
 (the first ``batch mod W`` ranks one more). Each rank's mean loss is weighted by its share
 of the batch (`share_weight`), so DDP's average of the ranks' gradients is the gradient of
-the global batch's mean loss, as in a one-process run. The learning rate is therefore not
-scaled with W: same global batch, same rate. A global batch smaller than W (a last short
-batch) is skipped on every rank, so no rank computes on nothing.
+the global batch's mean loss, as in a one-process run (exactly for losses that are plain
+per-sample means; a class-weighted mean is weighted per rank). The learning rate is therefore
+not scaled with W: same global batch, same rate. A global batch smaller than W (a last short
+batch) is skipped on every rank, so no rank computes on nothing. Batch norm computes its
+statistics on each rank's share (no SyncBatchNorm: it would add a collective per layer), and
+DDP gives every rank rank 0's running statistics at each step.
 
 Validation: rank 0 scores the full validation set with the epoch's weights (identical on
 every rank) and broadcasts the metrics and the early-stopping key; the other ranks wait.
@@ -39,7 +43,8 @@ on a few dozen cases, and one process computing it gives exactly the number a on
 early, out of time, resume or not) is taken on rank 0 and broadcast (`decided_on_rank_zero`),
 so a clock or a file that differs between ranks cannot split them into a hang.
 
-Only global rank 0 writes the run folder (settings, history, TensorBoard, checkpoints);
+Only global rank 0 writes the run folder (settings, history, TensorBoard, checkpoints; the
+CLI gives other ranks a scratch folder for the task's own files, `medsight.cli.train`);
 ``--resume`` reads the saved state on rank 0 and broadcasts it, so other nodes need the data
 but not the run folder. A process-group timeout (``MEDSIGHT_DDP_TIMEOUT_S``, default 1800 s,
 torch's own default) makes a rank whose peer stopped answering fail with `PeerLostError`
