@@ -113,6 +113,14 @@ def test_a_small_set_is_learnable_out_of_the_box(kind: str, tmp_path: Path) -> N
     assert metrics["split"] == "test"
     assert metrics["macro_auc"] >= 0.85, metrics["macro_auc"]
 
+    if kind == "xray":  # an external test manifest (no train split of its own)
+        # bare-path manifests number their rows in both files (row_00000, ...)
+        external = write_xray_dataset(tmp_path / "external", 24, seed=7)
+        _medsight("evaluate", str(run), "--data", str(external), "-o", str(tmp_path / "ext"))
+        on_external = json.loads((tmp_path / "ext" / "metrics.json").read_text())
+        assert on_external["n_cases"] == 24
+        assert all(c.startswith("external_row_") for c in on_external["conformal"]["sets"])
+
     image = manifest.parent / manifest.read_text().splitlines()[2].split(",")[0]
     lines = [line for line in _medsight("predict", str(run), str(image), "--json").splitlines()]
     record = json.loads([line for line in lines if line.strip()][-1])

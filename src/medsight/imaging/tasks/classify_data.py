@@ -43,8 +43,10 @@ class ClassificationData:
     cache_hits: int
 
     def indices(self, split: str) -> np.ndarray:
-        """Row indices of the cases in ``split``."""
-        return np.array([i for i, c in enumerate(self.cases) if self.splits[c.case_id] == split])
+        """Row indices of the cases in ``split`` (integers even when none: an evaluation-only
+        manifest has no train split, and an empty float array cannot index)."""
+        rows = [i for i, c in enumerate(self.cases) if self.splits[c.case_id] == split]
+        return np.array(rows, dtype=np.int64)
 
 
 def _class_names(cases: list[Case], classes: list[str] | None, source: Path) -> list[str]:

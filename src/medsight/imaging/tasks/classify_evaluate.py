@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -334,6 +334,11 @@ def with_external_test(
         raise InputError(f"{test_manifest}: label(s) {unknown} not among the model's classes")
     volumes, _ = load_cases(test_cases, prepared.plan.preprocess, run_dir / "cache", workers=2)
     val = prepared.indices("val")
+    val_ids = {prepared.cases[i].case_id for i in val}
+    if any(c.case_id in val_ids for c in test_cases):
+        # manifests of bare paths number their rows (row_00001, ...) in both files: the
+        # external cases get their own names in the outputs
+        test_cases = [replace(c, case_id=f"external_{c.case_id}") for c in test_cases]
     cases = [prepared.cases[i] for i in val] + test_cases
     splits = {c.case_id: "val" for c in cases[: len(val)]}
     splits.update({c.case_id: "test" for c in test_cases})
