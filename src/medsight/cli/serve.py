@@ -11,8 +11,6 @@ from pathlib import Path
 
 import typer
 
-from medsight.errors import InputError
-
 
 def serve(
     host: str = typer.Option(
@@ -45,26 +43,15 @@ def serve(
     ),
 ) -> None:
     """Serve registered models over HTTPS with users, roles, audit and de-identified storage."""
-    from pydantic import ValidationError
-
     from medsight.serve.launch import serve as run_service
-    from medsight.serve.settings import ServiceSettings
+    from medsight.serve.settings import settings_from_options
 
-    overrides = {
-        k: v
-        for k, v in {
-            "data_dir": data_dir,
-            "database_url": database_url,
-            "registry": registry,
-            "dicom_config": dicom_config,
-            "workers": workers,
-        }.items()
-        if v is not None
-    }
-    try:
-        settings = ServiceSettings.model_validate(overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise InputError(f"service settings: {where}: {first['msg']}") from None
+    settings = settings_from_options(
+        "service settings",
+        data_dir=data_dir,
+        database_url=database_url,
+        registry=registry,
+        dicom_config=dicom_config,
+        workers=workers,
+    )
     run_service(settings, host, port, tls_cert, tls_key, insecure_http)

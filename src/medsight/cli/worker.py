@@ -30,28 +30,17 @@ def worker(
     ),
 ) -> None:
     """Run queued prediction jobs from the service's database until stopped (SIGTERM)."""
-    from pydantic import ValidationError
-
     from medsight.serve.jobs.worker_process import run_worker
     from medsight.serve.launch import configure_logging
-    from medsight.serve.settings import ServiceSettings
+    from medsight.serve.settings import settings_from_options
 
-    overrides = {
-        k: v
-        for k, v in {
-            "data_dir": data_dir,
-            "database_url": database_url,
-            "registry": registry,
-            "workers": threads,
-        }.items()
-        if v is not None
-    }
-    try:
-        settings = ServiceSettings.model_validate(overrides)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise InputError(f"worker settings: {where}: {first['msg']}") from None
+    settings = settings_from_options(
+        "worker settings",
+        data_dir=data_dir,
+        database_url=database_url,
+        registry=registry,
+        workers=threads,
+    )
     if settings.workers < 1:
         raise InputError("worker settings: MEDSIGHT_WORKERS must be at least 1 for a worker")
     configure_logging()

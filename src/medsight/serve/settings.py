@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from medsight.errors import InputError
 
 MIB = 2**20
 
@@ -89,3 +91,18 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         path = self.data_dir.resolve().parent / "medsight.db"
         return f"sqlite:///{path}"
+
+
+def settings_from_options(label: str, **options: object) -> ServiceSettings:
+    """The settings from the environment with the command line's options (None: unset) on top.
+
+    Raises:
+        InputError: a setting is invalid; one line naming it (``label``: "service settings").
+    """
+    overrides = {k: v for k, v in options.items() if v is not None}
+    try:
+        return ServiceSettings.model_validate(overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise InputError(f"{label}: {where}: {first['msg']}") from None
