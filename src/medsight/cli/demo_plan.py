@@ -59,6 +59,9 @@ FORWARD_SHARE = 0.35
 #: epoch where the probe's steps gave 3.1 s with bf16, 10.2 s where they gave 9.5 s in fp32
 #: with PyTorch limited to AVX2: loading, augmentation and the optimizer step come on top)
 PROBE_TO_EPOCH = 1.15
+#: a segmentation step in the loop over the probe's (full demos: 155 s where the probe gave
+#: 140, 186 where it gave 152: patch sampling and the optimizer come on top)
+SEGMENT_PROBE_TO_STEP = 1.15
 #: the budget kept back for what estimates miss
 SAFETY = 0.07
 #: the reference machine (where the fixed costs below were measured, `make demo` on an idle
@@ -285,7 +288,7 @@ def plan_segmentation(
         val_cases_per_epoch=SEGMENT_VAL_CASES,
     )
     classes = len(prepared.class_names)
-    step = segment_step_seconds(config, classes)
+    step = segment_step_seconds(config, classes) * SEGMENT_PROBE_TO_STEP
     window = segment_window_seconds(config, classes)
     windows = windows_per_volume(prepared.plan, config.patch_size, config.overlap)
     n_val = min(config.val_cases_per_epoch, len(prepared.indices("val")))
