@@ -24,7 +24,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
-from medsight.evaluate.classification.calibration import TemperatureScaler
+from medsight.evaluate.classification.calibration import logits_of
 from medsight.evaluate.segmentation.case_arrays import checked_cases
 
 #: |bias| and log T are searched within these bounds (e^8: a factor of ~3000 in odds)
@@ -46,8 +46,7 @@ class BiasCorrectedScaler:
     """
 
     def __init__(self, inputs: str = "probs") -> None:
-        # the input checks and the log of probabilities are temperature scaling's
-        self._reader = TemperatureScaler(inputs=inputs)  # type: ignore[arg-type]
+        self.inputs = inputs
 
     def fit(self, scores: np.ndarray, y_true: np.ndarray) -> BiasCorrectedScaler:
         """Fit ``T`` and ``b`` by minimising the validation negative log-likelihood.
@@ -62,7 +61,7 @@ class BiasCorrectedScaler:
         Raises:
             ValueError: If the inputs are inconsistent or not finite.
         """
-        z = self._reader._logits(scores)
+        z = logits_of(scores, self.inputs)
         y, _ = checked_cases(y_true, z)
         rows, k = np.arange(y.shape[0]), z.shape[1]
 
@@ -87,7 +86,7 @@ class BiasCorrectedScaler:
         """
         if not hasattr(self, "temperature_"):
             raise RuntimeError("BiasCorrectedScaler is not fitted: call fit(scores, y) first")
-        z = self._reader._logits(scores)
+        z = logits_of(scores, self.inputs)
         if z.shape[1] != self.bias_.shape[0]:
             raise ValueError(f"scores have {z.shape[1]} classes, the fit had {len(self.bias_)}")
         return np.asarray(softmax(z / self.temperature_ + self.bias_, axis=1))

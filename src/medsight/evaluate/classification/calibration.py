@@ -40,16 +40,24 @@ DEFAULT_BINS = 15
 PROB_FLOOR = 1e-12
 
 
+def _bin_of(values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Each value's equal-width bin ``(lower, upper]`` over [0, 1] (0 goes to the first).
+
+    Raises:
+        ValueError: ``n_bins`` is not a positive integer.
+    """
+    if int(n_bins) != n_bins or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins}")
+    return np.clip(np.ceil(values * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+
+
 def _confidence_bins(
     y_true: np.ndarray, probs: np.ndarray, n_bins: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins}")
     y, p = checked_cases(y_true, probs)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(np.float64)
-    bin_index = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
-    return bin_index, confidence, correct
+    return _bin_of(confidence, n_bins), confidence, correct
 
 
 def reliability_bins(
@@ -130,10 +138,8 @@ def ece_sampling_noise(
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] == 0:
         raise ValueError(f"probs must have shape (n_cases, k), got {p.shape}")
-    if int(n_bins) != n_bins or n_bins < 1:
-        raise ValueError(f"n_bins must be a positive integer, got {n_bins}")
     confidence = p.max(axis=1)
-    bin_index = np.clip(np.ceil(confidence * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    bin_index = _bin_of(confidence, n_bins)
     rng = np.random.default_rng(seed)
     correct = rng.random((draws, confidence.shape[0])) < confidence  # (draws, n)
     gaps = correct - confidence
@@ -193,6 +199,27 @@ def calibration_report(
     }
 
 
+def logits_of(scores: np.ndarray, inputs: str) -> np.ndarray:
+    """Logits from ``inputs="logits"`` scores, or the floored log of ``"probs"``.
+
+    Raises:
+        ValueError: ``inputs`` is neither, or ``scores`` is not a finite ``(n, k >= 2)``
+            array (of non-negative probabilities for ``"probs"``).
+    """
+    if inputs not in ("logits", "probs"):
+        raise ValueError(f"inputs must be 'logits' or 'probs', got {inputs!r}")
+    z = np.asarray(scores, dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise ValueError(f"scores must have shape (n_cases, k >= 2), got {z.shape}")
+    if inputs == "probs":
+        if np.any(z < 0) or not np.all(np.isfinite(z)):
+            raise ValueError("inputs='probs' needs finite, non-negative probabilities")
+        z = np.log(np.maximum(z, PROB_FLOOR))
+    if not np.all(np.isfinite(z)):
+        raise ValueError("logits contain NaN or infinite values (log of 0? use inputs='probs')")
+    return z
+
+
 class TemperatureScaler:
     """Temperature scaling: ``probs = softmax(logits / T)`` with ``T`` fitted on validation.
 
@@ -220,18 +247,7 @@ class TemperatureScaler:
         self.bounds = bounds
 
     def _logits(self, scores: np.ndarray) -> np.ndarray:
-        if self.inputs not in ("logits", "probs"):
-            raise ValueError(f"inputs must be 'logits' or 'probs', got {self.inputs!r}")
-        z = np.asarray(scores, dtype=np.float64)
-        if z.ndim != 2 or z.shape[1] < 2:
-            raise ValueError(f"scores must have shape (n_cases, k >= 2), got {z.shape}")
-        if self.inputs == "probs":
-            if np.any(z < 0) or not np.all(np.isfinite(z)):
-                raise ValueError("inputs='probs' needs finite, non-negative probabilities")
-            z = np.log(np.maximum(z, PROB_FLOOR))
-        if not np.all(np.isfinite(z)):
-            raise ValueError("logits contain NaN or infinite values (log of 0? use inputs='probs')")
-        return z
+        return logits_of(scores, self.inputs)
 
     def fit(self, scores: np.ndarray, y_true: np.ndarray) -> TemperatureScaler:
         """Fit ``T`` by minimising the validation negative log-likelihood.
@@ -312,6 +328,6 @@ def risk_calibration_error(
         raise ValueError(f"need one risk per outcome, got {y.shape} and {p.shape}")
     if not np.all((p >= 0) & (p <= 1)):
         raise ValueError("risks must lie in [0, 1]")
-    bins = np.clip(np.ceil(p * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+    bins = _bin_of(p, n_bins)
     gaps = np.bincount(bins, weights=y - p, minlength=n_bins)
     return float(np.abs(gaps).sum() / y.size)
