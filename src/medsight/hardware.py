@@ -44,6 +44,15 @@ def _cpuinfo_fields() -> dict[str, str]:
     return fields
 
 
+def usable_cores() -> int:
+    """Cores this process may run on: its CPU affinity (a container or taskset may allow fewer
+    than the machine has), else the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover  (macOS, Windows)
+        return os.cpu_count() or 1
+
+
 def cpu_model() -> str:
     """The CPU's model name (``lscpu``'s "Model name"), or the platform's processor string."""
     return _cpuinfo_fields().get("model name") or platform.processor() or "unknown CPU"

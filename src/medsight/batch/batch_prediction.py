@@ -62,7 +62,8 @@ def predict_batch(
 
         stream = predict_ray(run_dir, inputs, model_sha256, out, jobs, on_outcome, actors_started)
     else:
-        from medsight.batch.local_engine import predict_local, usable_cores
+        from medsight.batch.local_engine import predict_local
+        from medsight.hardware import usable_cores
 
         workers = jobs or min(usable_cores(), max(1, len(inputs)))
         stream = predict_local(run_dir, inputs, model_sha256, out, workers, on_outcome)

@@ -17,26 +17,18 @@ others are predicted, and the batch goes on, so one poisonous input never stops 
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from medsight.batch.series_prediction import RunModel, SeriesOutcome, predict_series
+from medsight.hardware import usable_cores
 
 #: the reason given for an input whose worker died while predicting it, alone
 WORKER_DIED = "the worker process predicting it died (a crash, or out of memory)"
 #: the model of a worker process, set by its initializer (one per process)
 _WORKER: dict[str, RunModel] = {}
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity where the OS reports one)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover  (macOS, Windows)
-        return os.cpu_count() or 1
 
 
 def torch_threads(jobs: int, cores: int | None = None) -> int:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from medsight.batch.local_engine import torch_threads, usable_cores
+from medsight.batch.local_engine import torch_threads
 from medsight.batch.series_prediction import (
     RunModel,
     SeriesOutcome,
@@ -37,6 +37,7 @@ from medsight.batch.series_prediction import (
     series_key,
 )
 from medsight.errors import InputError
+from medsight.hardware import usable_cores
 
 #: inputs per Ray Data block: small blocks keep the stream moving and memory flat
 BLOCK_INPUTS = 16

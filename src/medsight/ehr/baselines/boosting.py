@@ -29,6 +29,7 @@ import lightgbm as lgb
 import numpy as np
 
 from medsight.evaluate.classification.clinical_metrics import ranking_metrics
+from medsight.hardware import usable_cores
 from medsight.runs.atomic import write_text_atomic
 
 #: characters LightGBM's feature names may not hold (JSON specials) and spaces
@@ -40,7 +41,7 @@ def default_threads() -> int:
     value = os.environ.get("OMP_NUM_THREADS", "")
     if value.strip().isdigit() and int(value) > 0:
         return int(value)
-    return max(1, len(os.sched_getaffinity(0)))
+    return usable_cores()
 
 
 class BoostingBaseline:

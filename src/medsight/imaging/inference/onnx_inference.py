@@ -8,12 +8,12 @@ already carry the channel axis are passed as they are.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
 from medsight.errors import InputError
+from medsight.hardware import usable_cores
 from medsight.imaging.data.volume_cache import CachedVolumes
 
 
@@ -41,9 +41,8 @@ class OnnxPredictor:
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such ONNX model")
         options = ort.SessionOptions()
-        # the cores this process may run on (a container or taskset may allow fewer than the
-        # machine has); ORT's default would also count hyper-threads
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0)) or 1
+        # ORT's default would count hyper-threads and cores a container does not allow
+        options.intra_op_num_threads = threads or usable_cores()
         options.log_severity_level = 3  # errors only: ORT's warnings are not for end users
         try:
             self.session = ort.InferenceSession(
