@@ -27,7 +27,7 @@ class LoopConfig(BaseModel):
     #: a name in the task's model registry
     model_name: str
     #: extra constructor arguments, e.g. {"depth": 5} from the plan
-    model_kwargs: dict[str, int] = {}
+    model_kwargs: dict[str, int | float] = {}
     spatial_dims: Literal[2, 3] = 3
     in_channels: AtLeastOne = 1
     max_epochs: AtLeastOne = 40

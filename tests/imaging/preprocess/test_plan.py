@@ -193,6 +193,30 @@ def test_chest_ct_plan_keeps_its_scheme(fingerprint) -> None:
     assert plan.preprocess.orientation is None  # measured as read, so kept as read
 
 
+def test_ct_network_from_a_saved_plan_has_a_strided_stem_and_no_head_dropout(
+    fingerprint, tmp_path: Path
+) -> None:
+    import torch
+
+    from medsight.imaging.tasks.classify_fit import build_model
+
+    plan = read_plan(write_plan(tmp_path / "plan.json", make_classify_plan(fingerprint)))
+    config = config_from_plan(SimpleNamespace(plan=plan))  # type: ignore[arg-type]
+    model = build_model(config, 3)
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.0]
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert convs[0].stride == (2, 2, 2)
+    # integers stay integers through the JSON round trip (the factory needs an int stride)
+    assert type(config.model_kwargs["stem_stride"]) is int
+    # a user's edit back to the original recipe's dropout is honoured
+    edited = json.loads((tmp_path / "plan.json").read_text())
+    edited["model_kwargs"]["dropout"] = 0.3
+    (tmp_path / "plan.json").write_text(json.dumps(edited))
+    config = config_from_plan(SimpleNamespace(plan=read_plan(tmp_path / "plan.json")))  # type: ignore[arg-type]
+    drops = [m.p for m in build_model(config, 3).modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops == [0.3]
+
+
 def test_a_plan_written_before_modality_planning_reads_with_old_behaviour(
     fingerprint, tmp_path: Path
 ) -> None:

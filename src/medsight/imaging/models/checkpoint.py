@@ -40,7 +40,7 @@ class ModelContract(BaseModel):
     in_channels: int = 1
     spatial_dims: int = 3
     preprocess: PreprocessContract
-    model_kwargs: dict[str, int] = {}
+    model_kwargs: dict[str, int | float] = {}
     #: segmentation: the sliding window (training patch) and the label value of each
     #: output channel after background (``class_names[k]`` is value ``label_values[k - 1]``)
     patch_size: tuple[int, int, int] | None = None
