@@ -246,9 +246,6 @@ class TemperatureScaler:
         self.inputs = inputs
         self.bounds = bounds
 
-    def _logits(self, scores: np.ndarray) -> np.ndarray:
-        return logits_of(scores, self.inputs)
-
     def fit(self, scores: np.ndarray, y_true: np.ndarray) -> TemperatureScaler:
         """Fit ``T`` by minimising the validation negative log-likelihood.
 
@@ -267,7 +264,7 @@ class TemperatureScaler:
         low, high = self.bounds
         if not 0.0 < low < high:
             raise ValueError(f"bounds must satisfy 0 < low < high, got {self.bounds}")
-        z = self._logits(scores)
+        z = logits_of(scores, self.inputs)
         y, _ = checked_cases(y_true, z)
         rows = np.arange(y.shape[0])
 
@@ -299,7 +296,7 @@ class TemperatureScaler:
         """
         if not hasattr(self, "temperature_"):
             raise RuntimeError("TemperatureScaler is not fitted: call fit(scores, y) first")
-        return np.asarray(softmax(self._logits(scores) / self.temperature_, axis=1))
+        return np.asarray(softmax(logits_of(scores, self.inputs) / self.temperature_, axis=1))
 
 
 def risk_calibration_error(

@@ -245,8 +245,8 @@ def _classify_plan(
     notes.append(f"input {shape} voxels, depth {depth}, batch {batch} (memory allows {fits})")
     augment = augment_preset("flip+shift" if is_ct else "mr")
     notes.append(f"augmentation {augment.name!r}")
-    stem: dict[str, int | float] = {"stem_stride": 2, "dropout": 0.0} if is_ct else {}
-    if stem:
+    network: dict[str, int | float] = {"stem_stride": 2, "dropout": 0.0} if is_ct else {}
+    if network:
         notes.append(
             "CT: the first convolution strided (stride 2) instead of pooled: about 2x the "
             "training samples/s at the same input, and it learned at least as fast"
@@ -268,7 +268,7 @@ def _classify_plan(
         ),
         "model_name": "lungct-cnn",
         "network_depth": depth,
-        "model_kwargs": stem,
+        "model_kwargs": network,
         "spatial_dims": 3,
         "batch_size": batch,
         "augment": augment,
